@@ -1,0 +1,97 @@
+#pragma once
+// Boots one kernel (a monitor, or a bare test guest) under QEMU or Bochs, with a timeout and
+// bounded output capture, and reports what happened. Shared by the boot tests, `make run`
+// and the grader. Host-only (uses the C++ standard library).
+//
+// Channels, the same on both emulators:
+//   COM1 (0x3f8)  the guest's console: KTAP lines
+//   COM2 (0x2f8)  the monitor's structured event trace
+//   port 0xE9     the debug console (monitor diagnostics, and the exit marker below)
+// Stopping: a kernel writes "hvlab-exit: N" on its own line to port 0xE9, then writes N to
+// the isa-debug-exit port 0xf4 (QEMU exits with (N<<1)|1), then "Shutdown" to port 0x8900
+// (Bochs exits, always with status 1). The marker is what the runner trusts on both.
+//
+// What the kernel is given, the same on both emulators: the command line
+// "boot/kernel.elf CMDLINE" and, for each module, the string "boot/NAME ARGS", where NAME is
+// the module file's basename (characters outside [A-Za-z0-9._-] become '_'; an "N-" prefix
+// keeps names unique). Bochs boots through GRUB, which prefixes ', " and \ with a backslash
+// and turns runs of blanks into one space: keep command lines to plain words.
+//
+// Guests must program the UARTs (8 data bits: Bochs resets LCR to 5 bits and drops the top
+// bits), wait for THRE before each byte (Bochs drops a byte written while one is pending),
+// and wait for TEMT on COM1 and COM2 before stopping (Bochs loses what is still queued).
+
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hvlab::runner {
+
+enum class Emulator { qemu, bochs };
+const char* emulator_name(Emulator e);
+/// "qemu" or "bochs" (as emulator_name returns them); nothing for anything else.
+std::optional<Emulator> emulator_from_name(std::string_view name);
+
+struct Module {
+  std::filesystem::path path;
+  std::string cmdline;  ///< passed to the kernel after the module's path
+};
+
+struct BootSpec {
+  Emulator emu = Emulator::qemu;
+  std::filesystem::path kernel;          ///< multiboot1 ELF
+  std::string cmdline;                   ///< kernel command line
+  std::vector<Module> modules;           ///< multiboot modules (a guest image for a monitor)
+  std::chrono::milliseconds timeout{10000};
+  std::size_t output_limit = 1 << 20;    ///< per channel; more is a flood and stops the run
+  bool icount = false;                   ///< QEMU -icount shift=0,sleep=off (deterministic)
+  unsigned memory_mib = 64;
+  std::string qemu_cpu = "max";          ///< QEMU -cpu
+  std::filesystem::path workdir;         ///< scratch directory; a fresh temporary one if empty
+  bool keep_workdir = false;
+  std::optional<unsigned> gdb_port;      ///< QEMU only: -gdb tcp::PORT -S
+  bool interactive = false;              ///< COM1 on the terminal (make run); no capture limit
+  /// The emulator program; empty: "qemu-system-i386" or "bochs", searched in PATH.
+  std::filesystem::path emulator_binary;
+};
+
+enum class Outcome {
+  exited,         ///< the kernel wrote the exit marker
+  timeout,        ///< still running at the deadline: killed
+  output_flood,   ///< a channel passed output_limit: killed
+  crashed,        ///< the emulator ended without the marker (triple fault, emulator error)
+  launch_failed,  ///< the emulator could not be started (missing binary, bad image)
+};
+const char* outcome_name(Outcome o);
+
+struct BootResult {
+  Outcome outcome = Outcome::launch_failed;
+  int exit_status = -1;      ///< N from the exit marker, when outcome == exited
+  std::string com1;          ///< guest console (truncated at output_limit)
+  std::string com2;          ///< event trace
+  std::string debugcon;      ///< port 0xE9
+  std::string emulator_log;  ///< the emulator's own stderr / log tail, for diagnostics
+  std::chrono::milliseconds elapsed{0};
+  std::string reason;        ///< one line a person can act on, when not exited/0
+  std::vector<std::string> command;        ///< the emulator's argv, run in `workdir`
+  std::filesystem::path workdir;           ///< where it ran, if kept (empty once removed)
+  std::optional<int> emulator_exit_code;   ///< how the emulator process ended
+  std::optional<int> emulator_signal;
+  int emulator_pid = 0;                    ///< also its process group; gone when boot() returns
+  bool output_truncated = false;           ///< some channel held more than output_limit
+};
+
+/// Boots spec.kernel and waits for it to stop. Never throws for guest misbehaviour; throws
+/// std::runtime_error only for a programming error in the spec (no kernel path).
+BootResult boot(const BootSpec& spec);
+
+/// Kills every emulator process started by boot() that is still running (for SIGINT handlers).
+/// Async-signal-safe. The boot() calls concerned then return (as `crashed`, or
+/// `launch_failed` while a Bochs boot ISO was being built).
+void kill_all_children();
+
+}  // namespace hvlab::runner

@@ -1,0 +1,45 @@
+#pragma once
+// Exception and IRQ dispatch: every vector enters through one stub (isr.S) with a full
+// register frame, then a handler from a table indexed by vector. An unexpected exception
+// prints a readable dump and stops the machine.
+
+#include <cstdint>
+
+namespace hvlab {
+
+/// The frame isr.S builds, lowest address first. user_esp/user_ss exist only when the trap
+/// came from a less privileged ring (cs & 3 != 0).
+struct TrapFrame {
+  std::uint32_t gs, fs, es, ds;
+  std::uint32_t edi, esi, ebp, esp_at_pusha, ebx, edx, ecx, eax;
+  std::uint32_t vector, error_code;
+  std::uint32_t eip, cs, eflags;
+  std::uint32_t user_esp, user_ss;
+
+  bool from_user() const { return (cs & 3) != 0; }
+};
+static_assert(sizeof(TrapFrame) == 19 * 4);
+
+using TrapHandler = void (*)(TrapFrame&);
+
+/// Installs `handler` for `vector` (nullptr restores the default); returns the previous one.
+TrapHandler set_trap_handler(unsigned vector, TrapHandler handler);
+
+/// Sets the DPL of an IDT gate (3 lets INT n reach it from user mode) and its type
+/// (interrupt gate: IF cleared on entry; trap gate: IF kept).
+void set_gate_access(unsigned vector, unsigned dpl, bool trap_gate = false);
+
+/// Prints the frame as a register dump to the console.
+void dump_frame(const TrapFrame& f);
+
+/// Counts of traps taken per vector, for tests and traces.
+std::uint32_t trap_count(unsigned vector);
+
+/// First IRQ vector after the PICs are remapped (IRQ n = vector kIrqBase + n).
+inline constexpr unsigned kIrqBase = 0x20;
+
+}  // namespace hvlab
+
+extern "C" void hvlab_trap_entry(hvlab::TrapFrame* frame);
+/// Loads `frame` and IRETs through it (enters user mode, or resumes a saved context).
+extern "C" [[noreturn]] void hvlab_enter_frame(hvlab::TrapFrame* frame);

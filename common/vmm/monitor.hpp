@@ -1,0 +1,46 @@
+#pragma once
+// The monitor loop's dispatch: one table of handlers indexed by Reason, one fallback, and the
+// instruction pointer advanced in one place (hvpp's style). Each lab fills the table; the
+// mechanism (trap, hypercall or VM exit) only builds the Event.
+
+#include <array>
+#include <cstdint>
+
+#include "common/vmm/event.hpp"
+#include "common/vmm/vcpu.hpp"
+
+namespace hvlab::vmm {
+
+/// What the loop does after a handler.
+enum class Action : std::uint8_t {
+  resume,           ///< continue the guest at vcpu.eip as the handler left it
+  advance,          ///< the instruction was emulated: eip += event.insn_length, then resume
+  reflect,          ///< deliver event.vector (and error code) to the guest's own IDT
+  stop,             ///< stop the guest (finished, or contained: see stop_reason)
+};
+const char* action_name(Action a);
+
+using Handler = Action (*)(VCpu&, const Event&);
+
+class Dispatcher {
+ public:
+  Dispatcher();
+  void set(Reason r, Handler h) { table_[static_cast<unsigned>(r)] = h; }
+  void set_fallback(Handler h) { fallback_ = h; }
+
+  /// Runs the handler for `e` and applies Action::advance. Counts events per reason.
+  Action dispatch(VCpu& vcpu, const Event& e);
+
+  std::uint64_t count(Reason r) const { return counts_[static_cast<unsigned>(r)]; }
+  std::uint64_t total() const;
+
+ private:
+  std::array<Handler, static_cast<unsigned>(Reason::count)> table_{};
+  std::array<std::uint64_t, static_cast<unsigned>(Reason::count)> counts_{};
+  Handler fallback_;
+};
+
+/// The default fallback: stops the guest (an unhandled event is never ignored silently).
+Action stop_unhandled(VCpu&, const Event&);
+
+}  // namespace hvlab::vmm
