@@ -14,8 +14,9 @@
 // What the kernel is given, the same on both emulators: the command line
 // "boot/kernel.elf CMDLINE" and, for each module, the string "boot/NAME ARGS", where NAME is
 // the module file's basename (characters outside [A-Za-z0-9._-] become '_'; an "N-" prefix
-// keeps names unique). Bochs boots through GRUB, which prefixes ', " and \ with a backslash
-// and turns runs of blanks into one space: keep command lines to plain words.
+// keeps names unique). Runs of blanks become one space (an empty CMDLINE still leaves the
+// blank after the path). Bochs boots through GRUB, which also puts a backslash before ', "
+// and \: keep command lines to plain words.
 //
 // Guests must program the UARTs (8 data bits: Bochs resets LCR to 5 bits and drops the top
 // bits), wait for THRE before each byte (Bochs drops a byte written while one is pending),

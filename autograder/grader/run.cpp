@@ -1,0 +1,357 @@
+#include "autograder/grader/run.hpp"
+
+#include <algorithm>
+#include <random>
+
+#include <fmt/format.h>
+
+namespace hvlab::grader {
+namespace {
+
+using runner::Outcome;
+
+std::string join(const std::vector<std::string>& parts, std::string_view sep) {
+  std::string out;
+  for (const auto& p : parts) {
+    if (!out.empty()) out += sep;
+    out += p;
+  }
+  return out;
+}
+
+std::string quote_sample(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 60)) out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
+  if (s.size() > 60) out += "...";
+  return out;
+}
+
+// Why a boot that printed no KTAP at all gave nothing to grade.
+std::string describe_no_ktap(const runner::BootResult& r, const KtapLog& log, double timeout_s) {
+  std::string what;
+  if (r.com1.empty()) {
+    what = "the guest printed nothing on COM1";
+  } else if (log.garbage_lines > 0) {
+    what = fmt::format("COM1 held no KTAP output ({} line(s) of other text, the first: '{}')",
+                       log.garbage_lines, quote_sample(log.garbage_sample.front()));
+  } else {
+    what = fmt::format("COM1 held no complete KTAP line ({} byte(s))", r.com1.size());
+  }
+  if (r.outcome == Outcome::exited)
+    return fmt::format("{}, and the kernel exited with status {}", what, r.exit_status);
+  return fmt::format("{} before the run ended: {}", what, describe_stop(r, log, timeout_s));
+}
+
+std::string nonce_problem(const KtapLog& log, const std::string& expected) {
+  constexpr std::string_view base = "KTAP output did not come from the guest that was booted";
+  if (log.nonces.empty()) return fmt::format("{} (it has no '# nonce' line)", base);
+  for (const auto& n : log.nonces) {
+    std::string a = n, b = expected;
+    std::transform(a.begin(), a.end(), a.begin(), ::tolower);
+    std::transform(b.begin(), b.end(), b.begin(), ::tolower);
+    if (a != b) return fmt::format("{} (nonce '{}', expected '{}')", base, quote_sample(n), expected);
+  }
+  if (log.nonces.size() > 1) return fmt::format("{} (the nonce was printed {} times)", base, log.nonces.size());
+  return {};
+}
+
+// The suite prefixes a test's diagnostics with its name ("# sens_sgdt: expected ...");
+// when it does, other lines before the result (a banner after the plan) are not the
+// test's.
+std::vector<std::string> own_diagnostics(const KtapResult& r) {
+  const std::string prefix = r.name + ":";
+  std::vector<std::string> own;
+  for (const auto& d : r.diagnostics)
+    if (d.rfind(prefix, 0) == 0) own.push_back(d);
+  return own.empty() ? r.diagnostics : own;
+}
+
+Verdict verdict_of(const KtapResult& r) {
+  if (r.directive == Directive::skip) return Verdict::skipped;
+  return r.ok ? Verdict::passed : Verdict::failed;
+}
+
+std::string failure_reason(const KtapResult& r) {
+  if (r.directive == Directive::skip)
+    return r.directive_reason.empty() ? "the guest skipped it" : "the guest skipped it: " + r.directive_reason;
+  if (r.ok) return {};
+  const std::vector<std::string> diagnostics = own_diagnostics(r);
+  std::string why = diagnostics.empty() ? std::string("the guest reported 'not ok' with no diagnostic")
+                                        : join(diagnostics, "; ");
+  if (r.directive == Directive::todo || r.directive == Directive::xfail)
+    why += fmt::format(" (marked {} by the guest)", directive_name(r.directive));
+  return why;
+}
+
+std::string build_cmdline(const std::string& base, unsigned first, const std::string& nonce) {
+  std::string out = base;
+  if (first > 1) out += fmt::format("{}first={}", out.empty() ? "" : " ", first);
+  out += fmt::format("{}nonce={}", out.empty() ? "" : " ", nonce);
+  return out;
+}
+
+}  // namespace
+
+const char* verdict_name(Verdict v) {
+  switch (v) {
+    case Verdict::passed: return "passed";
+    case Verdict::failed: return "failed";
+    case Verdict::skipped: return "skipped";
+    case Verdict::stopped: return "stopped";
+    case Verdict::missing: return "missing";
+    case Verdict::not_run: return "not_run";
+    case Verdict::voided: return "voided";
+  }
+  return "?";
+}
+
+const char* outcome_text(runner::Outcome o) {
+  switch (o) {
+    case Outcome::exited: return "exited";
+    case Outcome::timeout: return "timeout";
+    case Outcome::output_flood: return "output_flood";
+    case Outcome::crashed: return "crashed";
+    case Outcome::launch_failed: return "launch_failed";
+  }
+  return "?";
+}
+
+double GuestRun::seconds() const {
+  double s = 0;
+  for (const auto& b : boots) s += b.seconds;
+  return s;
+}
+
+bool GuestRun::complete() const {
+  if (!plan) return false;
+  for (unsigned n = 1; n <= *plan; ++n)
+    if (!tests.count(n)) return false;
+  return true;
+}
+
+std::string random_nonce() {
+  std::random_device rd;
+  std::uint64_t v = (std::uint64_t{rd()} << 32) ^ rd();
+  return fmt::format("{:016x}", v);
+}
+
+std::string describe_stop(const runner::BootResult& r, const KtapLog& log, double timeout_s) {
+  if (log.restart_line)
+    return "the machine reset and the guest started over (a triple fault?)";
+  if (log.bailed_out)
+    return log.bail_reason.empty() ? "the guest bailed out" : "the guest bailed out: " + log.bail_reason;
+  if (!r.reason.empty() && r.outcome != Outcome::exited) return r.reason;
+  switch (r.outcome) {
+    case Outcome::timeout: return fmt::format("timed out after {:.1f} s", timeout_s);
+    case Outcome::output_flood: return "output flood: the console passed its size limit";
+    case Outcome::crashed: return "the emulator stopped without the exit marker (a triple fault or an emulator error)";
+    case Outcome::launch_failed: return "the emulator could not be started";
+    case Outcome::exited: return fmt::format("the kernel exited (status {}) before finishing the plan", r.exit_status);
+  }
+  return "the run ended";
+}
+
+GuestRun run_guest(const std::string& guest, const RunSettings& settings, const BootFn& boot) {
+  GuestRun run;
+  run.guest = guest;
+  run.emu = settings.spec.emu;
+  const double timeout_s = std::chrono::duration<double>(settings.spec.timeout).count();
+  unsigned first = 1;
+
+  while (true) {
+    if (settings.cancel && settings.cancel->load()) {
+      run.fatal = "cancelled (interrupted)";
+      break;
+    }
+    if (run.boots.size() >= settings.max_boots) break;  // only when max_boots is 0
+
+    BootRecord rec;
+    rec.first = first;
+    rec.nonce = settings.make_nonce ? settings.make_nonce() : random_nonce();
+    rec.cmdline = build_cmdline(settings.guest_cmdline, first, rec.nonce);
+    runner::BootSpec spec = settings.spec;
+    if (settings.guest_is_module && !spec.modules.empty())
+      spec.modules.front().cmdline = rec.cmdline;
+    else
+      spec.cmdline = rec.cmdline;
+
+    runner::BootResult r;
+    try {
+      r = boot(spec);
+    } catch (const std::exception& e) {
+      r = {};
+      r.outcome = Outcome::launch_failed;
+      r.reason = e.what();
+    }
+    rec.outcome = r.outcome;
+    rec.exit_status = r.exit_status;
+    rec.runner_reason = r.reason;
+    rec.seconds = std::chrono::duration<double>(r.elapsed).count();
+    const bool ended_well = r.outcome == Outcome::exited;
+    rec.trace = parse_trace(r.com2, ended_well);
+    KtapLog log = parse_ktap(r.com1, {.accept_unterminated_last_line = ended_well});
+
+    const std::size_t boot_index = run.boots.size();
+    auto finish_boot = [&](std::string summary) {
+      rec.summary = std::move(summary);
+      if (settings.on_boot) rec.log_dir = settings.on_boot(rec, r);
+      run.boots.push_back(std::move(rec));
+    };
+    const std::string tag = fmt::format("boot {} (first={})", boot_index + 1, first);
+
+    if (r.outcome == Outcome::launch_failed) {
+      run.fatal = fmt::format("could not run {}: {}", run.emu == Emulator::qemu ? "qemu" : "bochs",
+                              r.reason.empty() ? "the emulator could not be started" : r.reason);
+      finish_boot(run.fatal);
+      break;
+    }
+    if (!log.any_ktap()) {
+      std::string why = describe_no_ktap(r, log, timeout_s);
+      if (first == 1) {
+        run.fatal = why;
+      } else {
+        // A resumed boot that printed nothing: the tests from `first` on never ran.
+        run.fatal = fmt::format("not run: boot {} (first={}): {}", boot_index + 1, first, why);
+      }
+      finish_boot(why);
+      break;
+    }
+
+    for (const auto& e : log.errors) run.errors.push_back(fmt::format("{}: {}", tag, e.message));
+    if (!log.header) run.notes.push_back(fmt::format("{}: no 'KTAP version 1' line before the results", tag));
+    if (log.garbage_lines)
+      run.notes.push_back(fmt::format("{}: {} line(s) on COM1 that are not KTAP were ignored", tag, log.garbage_lines));
+    if (rec.trace.malformed)
+      run.notes.push_back(fmt::format("{}: {} malformed event line(s) on COM2 (line {}{})", tag,
+                                      rec.trace.malformed, rec.trace.malformed_lines.front(),
+                                      rec.trace.malformed > 1 ? ", ..." : ""));
+
+    std::string stop = describe_stop(r, log, timeout_s);
+    const bool abnormal = !ended_well || log.restart_line || log.bailed_out;
+
+    // Trust: the guest prints the nonce it was given right after the plan. A boot that
+    // stopped before printing anything past the plan is not a forgery, just a stop.
+    std::string distrust = nonce_problem(log, rec.nonce);
+    if (!distrust.empty() && log.nonces.empty() && log.results.empty() && abnormal) distrust.clear();
+    if (!distrust.empty()) {
+      run.errors.push_back(fmt::format("{}: {}", tag, distrust));
+      if (log.plan && !run.plan) run.plan = log.plan;
+      for (const auto& res : log.results) {
+        if (res.number < first || run.tests.count(res.number)) continue;
+        Observation o;
+        o.number = res.number;
+        o.name = res.name;
+        o.verdict = Verdict::voided;
+        o.reason = distrust;
+        o.boot = boot_index;
+        run.tests.emplace(res.number, std::move(o));
+      }
+      run.fatal = distrust;
+      finish_boot(distrust);
+      break;
+    }
+
+    if (log.plan) {
+      if (!run.plan) run.plan = log.plan;
+      else if (*run.plan != *log.plan)
+        run.errors.push_back(fmt::format("{}: the plan changed between boots (1..{}, then 1..{})", tag,
+                                         *run.plan, *log.plan));
+    }
+
+    // Record this boot's results.
+    std::vector<const KtapResult*> mine;
+    for (const auto& res : log.results)
+      if (res.number >= first && !run.tests.count(res.number)) mine.push_back(&res);
+    unsigned last = first - 1;
+    for (const KtapResult* res : mine) last = std::max(last, res->number);
+    const bool will_stop_one = abnormal || !run.plan || last < *run.plan;
+    const double share = rec.seconds / static_cast<double>(std::max<std::size_t>(1, mine.size() + (will_stop_one ? 1 : 0)));
+    bool all_ok = true;
+    for (const KtapResult* res : mine) {
+      Observation o;
+      o.number = res->number;
+      o.name = res->name;
+      o.verdict = verdict_of(*res);
+      o.reason = failure_reason(*res);
+      o.diagnostics = own_diagnostics(*res);
+      o.seconds = share;
+      o.boot = boot_index;
+      if (std::find(log.duplicated.begin(), log.duplicated.end(), res->number) != log.duplicated.end()) {
+        o.verdict = Verdict::voided;
+        o.reason = fmt::format("test {} was reported more than once in one boot (a KTAP protocol error)", res->number);
+      }
+      if (o.verdict != Verdict::passed && o.verdict != Verdict::skipped) all_ok = false;
+      run.tests.emplace(o.number, std::move(o));
+    }
+    rec.results = mine.size();
+    rec.clean = ended_well && r.exit_status == 0 && all_ok && log.errors.empty();
+
+    if (!run.plan) {
+      run.errors.push_back(fmt::format("{}: the guest printed no plan line (1..N), so the grader cannot "
+                                       "tell which tests are missing", tag));
+      run.fatal = abnormal ? fmt::format("no result: the guest printed no plan, then {}", stop)
+                           : "no result: the guest printed no plan (1..N)";
+      finish_boot(fmt::format("{} result(s), no plan; {}", mine.size(), abnormal ? stop : "exited"));
+      break;
+    }
+    const unsigned n = *run.plan;
+
+    // Tests skipped over without a result.
+    for (unsigned k = first; k < last && k <= n; ++k) {
+      if (run.tests.count(k)) continue;
+      Observation o;
+      o.number = k;
+      o.verdict = Verdict::missing;
+      o.reason = "no result: the guest went on to later tests without reporting this one";
+      o.boot = boot_index;
+      run.tests.emplace(k, std::move(o));
+    }
+    if (last >= n) {
+      if (abnormal) {
+        run.notes.push_back(fmt::format("{}: every test reported, but then: {}", tag, stop));
+        rec.clean = false;
+      }
+      finish_boot(fmt::format("{} result(s); plan complete{}", mine.size(), abnormal ? "; then " + stop : ""));
+      break;
+    }
+
+    // The guest stopped during test `last + 1`: record it and resume after it.
+    const unsigned running = last + 1;
+    Observation o;
+    o.number = running;
+    o.verdict = Verdict::stopped;
+    o.reason = "the guest stopped during this test: " + stop;
+    o.stop = log.restart_line ? "reset"
+           : log.bailed_out ? "bail"
+           : r.outcome == Outcome::timeout ? "timeout"
+           : r.outcome == Outcome::output_flood ? "flood"
+           : r.outcome == Outcome::exited ? "exit"
+           : "crash";
+    o.diagnostics = log.trailing;
+    o.seconds = share;
+    o.boot = boot_index;
+    run.tests.emplace(running, std::move(o));
+    rec.clean = false;
+    finish_boot(fmt::format("{} result(s); stopped during test {}: {}", mine.size(), running, stop));
+
+    if (running >= n) break;
+    if (run.boots.size() >= settings.max_boots) {
+      for (unsigned k = running + 1; k <= n; ++k) {
+        if (run.tests.count(k)) continue;
+        Observation skipped;
+        skipped.number = k;
+        skipped.verdict = Verdict::not_run;
+        skipped.reason = fmt::format("not run: the guest stopped in each of {} boots, the most this "
+                                     "lab allows (max_boots)", settings.max_boots);
+        run.tests.emplace(k, std::move(skipped));
+      }
+      run.notes.push_back(fmt::format("gave up after {} boots; tests {} to {} did not run", settings.max_boots,
+                                      running + 1, n));
+      break;
+    }
+    first = running + 1;
+  }
+  return run;
+}
+
+}  // namespace hvlab::grader

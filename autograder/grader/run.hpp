@@ -1,0 +1,104 @@
+#pragma once
+// Running one test guest on one emulator under one lab, to the end of its plan: boot, read
+// KTAP from COM1 and the event trace from COM2, and when the guest stops part-way (a crash,
+// a hang, a flood, a reset), record the test that was running as failed and boot again
+// with first=K+1, a bounded number of times.
+
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "autograder/grader/ktap.hpp"
+#include "autograder/grader/trace.hpp"
+#include "autograder/runner/boot.hpp"
+
+namespace hvlab::grader {
+
+using runner::Emulator;
+
+/// The emulator runner, injected so that tests can script what "booting" returns.
+using BootFn = std::function<runner::BootResult(const runner::BootSpec&)>;
+
+/// What one emulator showed for one test.
+enum class Verdict {
+  passed,   ///< "ok N"
+  failed,   ///< "not ok N"
+  skipped,  ///< "ok N name # SKIP reason"
+  stopped,  ///< the guest stopped while running it (crash, hang, flood, reset, early exit)
+  missing,  ///< the guest went on to later tests without reporting this one
+  not_run,  ///< never reached (the run could not start or gave up resuming)
+  voided,   ///< reported, but the output cannot be trusted (reported twice, wrong nonce)
+};
+const char* verdict_name(Verdict v);
+/// "exited", "timeout", ... (the grader's own names; it does not link the runner).
+const char* outcome_text(runner::Outcome o);
+
+struct Observation {
+  unsigned number = 0;
+  std::string name;  ///< empty when the guest never printed it (e.g. it crashed in it)
+  Verdict verdict = Verdict::not_run;
+  std::string reason;                    ///< one line, for failures
+  std::string stop;                      ///< for `stopped`: crash, timeout, flood, reset, exit, bail
+  std::vector<std::string> diagnostics;  ///< the guest's "# ..." lines for this test
+  double seconds = 0;                    ///< an even share of the boot's wall time
+  std::optional<std::size_t> boot;       ///< index in GuestRun::boots of the boot that decided it
+};
+
+struct BootRecord {
+  unsigned first = 1;  ///< the first= it was booted with
+  std::string nonce;
+  std::string cmdline;  ///< the guest's command line
+  runner::Outcome outcome = runner::Outcome::launch_failed;
+  int exit_status = -1;
+  std::string runner_reason;
+  std::string summary;  ///< what the grader made of it, one line
+  double seconds = 0;
+  std::size_t results = 0;  ///< results the boot contributed
+  bool clean = false;       ///< exited, every result ok, no protocol problem
+  Trace trace;
+  std::string log_dir;      ///< where its logs were kept, if they were
+};
+
+struct GuestRun {
+  std::string guest;
+  Emulator emu = Emulator::qemu;
+  std::optional<unsigned> plan;
+  std::map<unsigned, Observation> tests;
+  std::vector<BootRecord> boots;
+  std::vector<std::string> errors;  ///< protocol and trust problems
+  std::vector<std::string> notes;   ///< worth knowing, not wrong
+  /// Set when the run produced no usable per-test results at all (could not start, no KTAP,
+  /// untrusted output): the reason every test without an observation failed.
+  std::string fatal;
+
+  double seconds() const;
+  /// True if the plan is known and every test in it has an observation.
+  bool complete() const;
+};
+
+struct RunSettings {
+  runner::BootSpec spec;        ///< emulator, kernel, modules, timeout, limits; cmdline set per boot
+  bool guest_is_module = false; ///< a monitor boots the guest: its cmdline goes to modules[0]
+  std::string guest_cmdline;    ///< the rubric's; first=K and nonce=HEX are appended
+  unsigned max_boots = 8;
+  std::function<std::string()> make_nonce;        ///< default: random_nonce
+  const std::atomic<bool>* cancel = nullptr;      ///< checked before every boot
+  /// Called after every boot; returns the directory where logs were kept (or "").
+  std::function<std::string(const BootRecord&, const runner::BootResult&)> on_boot;
+};
+
+/// 16 random hex digits.
+std::string random_nonce();
+
+/// Boots until the plan is complete or max_boots is reached. Never throws for anything a
+/// guest, monitor or emulator does.
+GuestRun run_guest(const std::string& guest, const RunSettings& settings, const BootFn& boot);
+
+/// "timed out after 20.0 s", "triple fault", ...: why a boot ended before its plan did.
+std::string describe_stop(const runner::BootResult& r, const KtapLog& log, double timeout_s);
+
+}  // namespace hvlab::grader

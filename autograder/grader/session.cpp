@@ -1,0 +1,418 @@
+#include "autograder/grader/session.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+
+namespace hvlab::grader {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+std::chrono::milliseconds to_ms(double seconds) {
+  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000.0 + 0.5));
+}
+
+struct LabPlan {
+  std::string name;
+  std::optional<Rubric> rubric;
+  LabResult pre;                  // status and reason when it cannot be booted
+  std::vector<Emulator> emus;     // graded on
+  bool runnable = false;
+  std::vector<std::size_t> jobs;  // indexes into the job list
+};
+
+struct Job {
+  std::size_t lab = 0;
+  const GuestImage* guest = nullptr;
+  Emulator emu = Emulator::qemu;
+  GuestRun result;
+};
+
+void write_file(const fs::path& p, const std::string& text) {
+  std::ofstream out(p, std::ios::binary);
+  out << text;
+}
+
+// Keeps the logs of a boot that was not clean: COM1, COM2, E9, the emulator's log.
+std::string keep_logs(const fs::path& root, const std::string& lab, Emulator emu, const std::string& guest,
+                      unsigned index, const BootRecord& rec, const runner::BootResult& r) {
+  fs::path dir = root / lab / fmt::format("{}-{}-boot{}", emu_name(emu), guest, index);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return {};
+  write_file(dir / "com1.txt", r.com1);
+  write_file(dir / "com2.jsonl", r.com2);
+  write_file(dir / "e9.txt", r.debugcon);
+  write_file(dir / "emulator.log", r.emulator_log);
+  write_file(dir / "boot.txt",
+             fmt::format("lab: {}\nemulator: {}\nguest: {}\nguest cmdline: {}\nfirst: {}\nnonce: {}\n"
+                         "outcome: {}\nexit status: {}\nrunner reason: {}\nseconds: {:.3f}\ngrader: {}\n",
+                         lab, emu_name(emu), guest, rec.cmdline, rec.first, rec.nonce,
+                         outcome_text(rec.outcome), rec.exit_status, rec.runner_reason, rec.seconds,
+                         rec.summary));
+  return dir.string();
+}
+
+}  // namespace
+
+double calibration_reference_seconds(Emulator e) {
+  // Measured on an idle 2-core Debian 12 machine (QEMU 7.2 TCG, Bochs 2.7), see
+  // autograder/grader/calibrate/calibrate.S for what the kernel does.
+  return e == Emulator::qemu ? 0.3 : 2.5;
+}
+
+fs::path guest_image_path(const fs::path& build_dir, const std::string& image) {
+  return build_dir / "autograder" / "guests" / (image + ".elf");
+}
+
+fs::path calibration_kernel_path(const fs::path& build_dir) {
+  return build_dir / "autograder" / "grader" / "calibrate.elf";
+}
+
+void parallel_for(std::size_t count, unsigned threads, const std::function<void(std::size_t)>& fn) {
+  std::atomic<std::size_t> next{0};
+  auto worker = [&] {
+    for (std::size_t i = next++; i < count; i = next++) fn(i);
+  };
+  const std::size_t n = std::min<std::size_t>(std::max(1u, threads), count);
+  if (n <= 1) {
+    worker();
+    return;
+  }
+  std::vector<std::jthread> pool;
+  for (std::size_t i = 0; i < n; ++i) pool.emplace_back(worker);
+}
+
+bool SessionResult::all_full_marks() const {
+  if (cancelled) return false;
+  bool any = false;
+  for (const auto& lab : labs) {
+    if (lab.status == LabStatus::not_selected) continue;
+    if (!lab.full_marks()) return false;
+    any = true;
+  }
+  return any;
+}
+
+double SessionResult::score() const {
+  double s = 0;
+  for (const auto& l : labs) s += l.score;
+  return s;
+}
+
+double SessionResult::max_score() const {
+  double s = 0;
+  for (const auto& l : labs) s += l.max_score;
+  return s;
+}
+
+SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const std::atomic<bool>& cancel) {
+  const auto start = Clock::now();
+  std::mutex progress_mutex;
+  auto say = [&](const std::string& line) {
+    if (!opt.progress) return;
+    std::lock_guard lock(progress_mutex);
+    opt.progress(line);
+  };
+
+  // 1. The labs and what they need.
+  std::vector<std::string> names = opt.labs;
+  const std::vector<std::string> available = list_rubrics(opt.rubric_dir);
+  if (names.empty()) names = available;
+  // Each lab once, in the order first asked for.
+  for (std::size_t i = 0; i < names.size(); ++i)
+    names.erase(std::remove(names.begin() + static_cast<std::ptrdiff_t>(i) + 1, names.end(), names[i]), names.end());
+  if (names.empty())
+    throw SessionError(fmt::format("no rubric files (*.toml) in {}", opt.rubric_dir.string()));
+  std::vector<LabPlan> plans;
+  for (const auto& name : names) {
+    if (std::find(available.begin(), available.end(), name) == available.end()) {
+      std::string list;
+      for (const auto& a : available) list += (list.empty() ? "" : ", ") + a;
+      throw SessionError(fmt::format("unknown lab '{}': there is no {} (labs: {})", name,
+                                     (opt.rubric_dir / (name + ".toml")).string(), list.empty() ? "none" : list));
+    }
+    LabPlan p;
+    p.name = name;
+    p.pre.name = name;
+    try {
+      p.rubric = load_rubric(opt.rubric_dir / (name + ".toml"));
+    } catch (const RubricError& e) {
+      p.pre.status = LabStatus::rubric_error;
+      p.pre.status_reason = "the rubric cannot be used";
+      p.pre.errors.push_back(e.what());
+      plans.push_back(std::move(p));
+      continue;
+    }
+    const Rubric& rb = *p.rubric;
+    p.pre.title = rb.title;
+    p.pre.folder = rb.folder;
+    for (Emulator e : opt.emulators)
+      if (rb.runs_on(e)) p.emus.push_back(e);
+    if (p.emus.empty()) {
+      std::string on;
+      for (Emulator e : rb.emulators) on += fmt::format("{}{}", on.empty() ? "" : " and ", emu_name(e));
+      p.pre.status = LabStatus::not_selected;
+      p.pre.status_reason = fmt::format("runs on {} only, which was not selected (--emu)", on);
+      plans.push_back(std::move(p));
+      continue;
+    }
+    std::vector<std::string> missing;
+    if (rb.monitor && !fs::exists(opt.build_dir / *rb.monitor))
+      missing.push_back((opt.build_dir / *rb.monitor).string());
+    for (const auto& g : rb.guests)
+      if (!fs::exists(guest_image_path(opt.build_dir, g.image)))
+        missing.push_back(guest_image_path(opt.build_dir, g.image).string());
+    if (!missing.empty()) {
+      std::string list;
+      for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
+      p.pre.status = LabStatus::not_built;
+      p.pre.status_reason = fmt::format("not built: {} {} missing (build the kit first: cmake --build {})", list,
+                                        missing.size() == 1 ? "is" : "are", opt.build_dir.string());
+    } else {
+      p.runnable = true;
+    }
+    plans.push_back(std::move(p));
+  }
+
+  SessionResult out;
+
+  // 2. Calibration, once per emulator that will be used.
+  std::vector<Emulator> used;
+  for (const auto& p : plans)
+    if (p.runnable)
+      for (Emulator e : p.emus)
+        if (std::find(used.begin(), used.end(), e) == used.end()) used.push_back(e);
+  std::sort(used.begin(), used.end());
+  out.calibration.resize(used.size());
+  const fs::path calib_kernel = calibration_kernel_path(opt.build_dir);
+  parallel_for(used.size(), opt.jobs, [&](std::size_t i) {
+    Calibration& c = out.calibration[i];
+    c.emu = used[i];
+    c.reference_s = calibration_reference_seconds(c.emu);
+    if (!opt.calibrate) {
+      c.problem = "calibration skipped";
+      return;
+    }
+    if (!fs::exists(calib_kernel)) {
+      c.problem = fmt::format("{} is missing (build target hvlab-calibrate); timeouts are not scaled",
+                              calib_kernel.string());
+      return;
+    }
+    if (cancel) return;
+    say(fmt::format("calibrating {} ...", emu_name(c.emu)));
+    runner::BootSpec spec;
+    spec.emu = c.emu;
+    spec.kernel = calib_kernel;
+    spec.timeout = to_ms(c.reference_s * 30 * opt.timeout_scale);
+    spec.icount = false;
+    c.attempted = true;
+    runner::BootResult r;
+    try {
+      r = boot(spec);
+    } catch (const std::exception& e) {
+      r.outcome = runner::Outcome::launch_failed;
+      r.reason = e.what();
+    }
+    if (r.outcome == runner::Outcome::launch_failed) {
+      c.usable = false;
+      c.problem = r.reason.empty() ? "the emulator could not be started" : r.reason;
+    } else if (r.outcome != runner::Outcome::exited || r.exit_status != 0) {
+      c.problem = fmt::format("the calibration kernel did not exit cleanly ({}); timeouts are not scaled",
+                              r.reason.empty() ? "no exit marker" : r.reason);
+    } else {
+      c.measured_s = std::chrono::duration<double>(r.elapsed).count();
+      c.factor = std::clamp(c.measured_s / c.reference_s, 1.0, 20.0);
+      say(fmt::format("{}: calibration boot {:.2f} s (reference {:.2f} s): timeouts x{:.2f}", emu_name(c.emu),
+                      c.measured_s, c.reference_s, c.factor));
+    }
+  });
+  auto calibration_for = [&](Emulator e) -> const Calibration* {
+    for (const auto& c : out.calibration)
+      if (c.emu == e) return &c;
+    return nullptr;
+  };
+
+  // 3. Boot every guest of every runnable lab on each of its emulators.
+  auto settings_for = [&](const Rubric& rb, const GuestImage& g, Emulator e, const std::string& log_lab,
+                          bool bare) {
+    RunSettings s;
+    s.spec.emu = e;
+    const double factor = calibration_for(e) ? calibration_for(e)->factor : 1.0;
+    s.spec.timeout = to_ms(rb.timeout_seconds.at(e) * factor * opt.timeout_scale);
+    s.spec.output_limit = rb.output_limit;
+    s.spec.icount = opt.icount && e == Emulator::qemu;
+    s.spec.memory_mib = rb.memory_mib;
+    s.spec.qemu_cpu = rb.qemu_cpu;
+    const fs::path guest = guest_image_path(opt.build_dir, g.image);
+    if (rb.monitor && !bare) {
+      s.spec.kernel = opt.build_dir / *rb.monitor;
+      s.spec.cmdline = rb.monitor_cmdline;
+      s.spec.modules.push_back({guest, ""});
+      s.guest_is_module = true;
+    } else {
+      s.spec.kernel = guest;
+    }
+    s.guest_cmdline = g.cmdline;
+    s.max_boots = rb.max_boots;
+    s.make_nonce = opt.make_nonce;
+    s.cancel = &cancel;
+    if (!opt.keep_logs.empty()) {
+      auto counter = std::make_shared<unsigned>(0);
+      s.on_boot = [root = opt.keep_logs, log_lab, e, image = g.image, counter](const BootRecord& rec,
+                                                                                const runner::BootResult& r) {
+        ++*counter;
+        if (rec.clean) return std::string();
+        return keep_logs(root, log_lab, e, image, *counter, rec, r);
+      };
+    }
+    return s;
+  };
+
+  auto run_one = [&](const Rubric& rb, const GuestImage& g, Emulator e, const std::string& log_lab,
+                     bool bare) {
+    const Calibration* c = calibration_for(e);
+    if (c && !c->usable) {
+      GuestRun r;
+      r.guest = g.image;
+      r.emu = e;
+      r.fatal = fmt::format("could not run {}: {}", emu_name(e), c->problem);
+      return r;
+    }
+    return run_guest(g.image, settings_for(rb, g, e, log_lab, bare), boot);
+  };
+
+  std::vector<Job> jobs;
+  for (std::size_t li = 0; li < plans.size(); ++li) {
+    if (!plans[li].runnable) continue;
+    for (const auto& g : plans[li].rubric->guests)
+      for (Emulator e : plans[li].emus)
+        if (g.runs_on(e)) {
+          plans[li].jobs.push_back(jobs.size());
+          jobs.push_back({li, &g, e, {}});
+        }
+  }
+  parallel_for(jobs.size(), opt.jobs, [&](std::size_t i) {
+    Job& j = jobs[i];
+    const LabPlan& p = plans[j.lab];
+    say(fmt::format("{} on {}: booting {} ...", p.name, emu_name(j.emu), j.guest->image));
+    j.result = run_one(*p.rubric, *j.guest, j.emu, p.name, false);
+    std::size_t reported = 0;
+    for (const auto& [n, o] : j.result.tests)
+      reported += o.verdict == Verdict::passed || o.verdict == Verdict::failed || o.verdict == Verdict::skipped;
+    say(fmt::format("{} on {}: {} boot(s), {:.1f} s, {} of {} test(s) reported{}", p.name, emu_name(j.emu),
+                    j.result.boots.size(), j.result.seconds(), reported,
+                    j.result.plan ? fmt::format("{}", *j.result.plan) : std::string("?"),
+                    j.result.fatal.empty() ? "" : "; " + j.result.fatal));
+  });
+
+  // 4. Test names, and a bare reference boot for guests whose names a crash hid.
+  Catalog catalog;
+  for (const auto& j : jobs) catalog[j.result.guest].learn(j.result);
+  struct RefJob {
+    const Rubric* rubric;
+    const GuestImage* guest;
+    Emulator emu;
+    GuestRun result;
+  };
+  std::vector<RefJob> refs;
+  // A reference boot runs the guest bare, as the native rubric describes it when there is
+  // one (its cmdline and timeouts), else as the lab that needs it does.
+  std::optional<Rubric> native;
+  try {
+    if (fs::exists(opt.rubric_dir / "native.toml")) native = load_rubric(opt.rubric_dir / "native.toml");
+  } catch (const RubricError&) {
+  }
+  for (const auto& p : plans) {
+    if (!p.rubric || p.pre.status == LabStatus::not_selected || p.pre.status == LabStatus::rubric_error) continue;
+    for (const auto& g : p.rubric->guests) {
+      if (!g.reference || catalog[g.image].complete()) continue;
+      if (!fs::exists(guest_image_path(opt.build_dir, g.image))) continue;
+      if (std::any_of(refs.begin(), refs.end(), [&](const RefJob& r) { return r.guest->image == g.image; })) continue;
+      // Prefer QEMU (fast), if it was selected and starts.
+      std::optional<Emulator> emu;
+      for (Emulator e : {Emulator::qemu, Emulator::bochs}) {
+        if (std::find(opt.emulators.begin(), opt.emulators.end(), e) == opt.emulators.end()) continue;
+        if (const Calibration* c = calibration_for(e); c && !c->usable) continue;
+        emu = e;
+        break;
+      }
+      if (!emu) continue;
+      const Rubric* rb = &*p.rubric;
+      const GuestImage* image = &g;
+      if (native && native->runs_on(*emu)) {
+        for (const auto& ng : native->guests)
+          if (ng.image == g.image) {
+            rb = &*native;
+            image = &ng;
+          }
+      }
+      refs.push_back({rb, image, *emu, {}});
+    }
+  }
+  if (!cancel) {
+    parallel_for(refs.size(), opt.jobs, [&](std::size_t i) {
+      RefJob& r = refs[i];
+      say(fmt::format("reference: booting {} bare on {} to learn its test names ...", r.guest->image,
+                      emu_name(r.emu)));
+      r.result = run_one(*r.rubric, *r.guest, r.emu, "_reference", true);
+    });
+  }
+  for (const auto& r : refs) {
+    catalog[r.guest->image].learn(r.result);
+    EmuTiming& t = out.reference_boots[r.emu];
+    t.boots += static_cast<unsigned>(r.result.boots.size());
+    t.seconds += r.result.seconds();
+  }
+
+  // 5. Scores.
+  for (auto& p : plans) {
+    if (!p.rubric || p.pre.status == LabStatus::not_selected || p.pre.status == LabStatus::rubric_error) {
+      out.labs.push_back(std::move(p.pre));
+      continue;
+    }
+    std::vector<GuestRun> runs;
+    if (p.runnable) {
+      for (std::size_t j : p.jobs) runs.push_back(std::move(jobs[j].result));
+    } else {
+      // Not built: every test the catalog knows scores 0 with that reason, so the maximum
+      // stays what it would be.
+      for (const auto& g : p.rubric->guests)
+        for (Emulator e : p.emus)
+          if (g.runs_on(e)) {
+            GuestRun r;
+            r.guest = g.image;
+            r.emu = e;
+            r.fatal = p.pre.status_reason;
+            runs.push_back(std::move(r));
+          }
+    }
+    LabResult lab = score_lab(*p.rubric, p.emus, std::move(runs), catalog);
+    if (!p.runnable) {
+      lab.status = p.pre.status;
+      lab.status_reason = p.pre.status_reason;
+      lab.notes.clear();
+      std::erase_if(lab.errors, [](const std::string& e) { return e.find("no boot printed its name") != std::string::npos; });
+    }
+    if (cancel) {
+      lab.status = LabStatus::cancelled;
+      lab.status_reason = "interrupted before the lab finished";
+    }
+    for (const auto& c : out.calibration)
+      if (!c.problem.empty() && std::find(p.emus.begin(), p.emus.end(), c.emu) != p.emus.end() && !c.usable)
+        lab.errors.push_back(fmt::format("{}: {}", emu_name(c.emu), c.problem));
+    out.labs.push_back(std::move(lab));
+  }
+  out.cancelled = cancel;
+  out.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  return out;
+}
+
+}  // namespace hvlab::grader

@@ -1,0 +1,75 @@
+#pragma once
+// A grading session: load the rubrics of the chosen labs, check that their images are
+// built, calibrate each emulator, boot every (lab, guest, emulator) on a pool of threads,
+// learn test names a crash hid from a bare reference boot, and score.
+
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "autograder/grader/rubric.hpp"
+#include "autograder/grader/run.hpp"
+#include "autograder/grader/score.hpp"
+
+namespace hvlab::grader {
+
+struct SessionOptions {
+  std::filesystem::path build_dir;
+  std::filesystem::path rubric_dir;
+  std::vector<std::string> labs;       ///< lab names; empty: every rubric in rubric_dir
+  std::vector<Emulator> emulators = {Emulator::qemu, Emulator::bochs};
+  unsigned jobs = 1;                   ///< boots in parallel
+  bool icount = false;                 ///< QEMU -icount shift=0,sleep=off
+  double timeout_scale = 1.0;          ///< multiplies every per-boot timeout
+  bool calibrate = true;               ///< boot the calibration kernel first
+  std::filesystem::path keep_logs;     ///< keep logs of boots that were not clean here
+  std::function<std::string()> make_nonce;       ///< default: random_nonce
+  std::function<void(const std::string&)> progress;  ///< one line per event, any thread
+};
+
+struct Calibration {
+  Emulator emu = Emulator::qemu;
+  bool attempted = false;
+  bool usable = true;         ///< false: the emulator could not be started at all
+  double measured_s = 0;
+  double reference_s = 0;
+  double factor = 1.0;        ///< timeouts are multiplied by it (never below 1)
+  std::string problem;        ///< why calibration did not give a figure
+};
+
+/// Reference figures: seconds a calibration boot takes on an unloaded machine of the kind
+/// the kit targets (2 cores, Debian 12). Timeouts grow in proportion when it takes longer.
+double calibration_reference_seconds(Emulator e);
+
+struct SessionResult {
+  std::vector<LabResult> labs;
+  std::vector<Calibration> calibration;
+  std::map<Emulator, EmuTiming> reference_boots;  ///< bare boots to learn test names
+  double wall_seconds = 0;
+  bool cancelled = false;
+
+  bool all_full_marks() const;  ///< the grader's exit status: every graded lab full, no errors
+  double score() const;
+  double max_score() const;
+};
+
+/// Thrown for problems with the command itself (a lab with no rubric file).
+class SessionError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+SessionResult run_session(const SessionOptions& options, const BootFn& boot,
+                          const std::atomic<bool>& cancel);
+
+/// Runs fn(i) for i in [0, count) on up to `threads` threads.
+void parallel_for(std::size_t count, unsigned threads, const std::function<void(std::size_t)>& fn);
+
+/// Where the build puts things.
+std::filesystem::path guest_image_path(const std::filesystem::path& build_dir, const std::string& image);
+std::filesystem::path calibration_kernel_path(const std::filesystem::path& build_dir);
+
+}  // namespace hvlab::grader

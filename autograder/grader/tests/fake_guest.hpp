@@ -1,0 +1,121 @@
+#pragma once
+// A scripted stand-in for "boot the test guest": it reads first= and nonce= from the
+// command line it is given, prints KTAP the way the suite does, and misbehaves on cue
+// (crash, hang, flood, reset, silence, garbage), so the grader's logic is tested without
+// an emulator.
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "autograder/runner/boot.hpp"
+
+namespace hvlab::grader::testing {
+
+using runner::BootResult;
+using runner::BootSpec;
+using runner::Outcome;
+
+/// The guest's command line: the module's if there is one, else the kernel's.
+inline std::string guest_cmdline(const BootSpec& s) {
+  return s.modules.empty() ? s.cmdline : s.modules.front().cmdline;
+}
+
+inline std::string option(const std::string& cmdline, const std::string& key) {
+  const std::string k = key + "=";
+  std::size_t pos = 0;
+  while ((pos = cmdline.find(k, pos)) != std::string::npos) {
+    if (pos == 0 || cmdline[pos - 1] == ' ') {
+      std::size_t end = cmdline.find(' ', pos);
+      return cmdline.substr(pos + k.size(), end == std::string::npos ? std::string::npos : end - pos - k.size());
+    }
+    pos += k.size();
+  }
+  return {};
+}
+
+/// What a test does when the fake guest reaches it.
+struct Behaviour {
+  enum Kind { pass, fail, skip, crash, hang, flood, reset, exit_early } kind = pass;
+  std::string text;  ///< diagnostic for fail, reason for skip, runner reason for crash
+};
+
+struct FakeGuest {
+  std::vector<std::string> names;
+  std::map<std::string, Behaviour> behaviour;   ///< by test name; default pass
+  std::map<std::string, Behaviour> on_bochs;    ///< overrides on Bochs
+  std::string trace_line = R"({"kind":"trap","vector":13,"insn":"lgdt","outcome":"emulated"})";
+  std::string wrong_nonce;                      ///< print this nonce instead of the real one
+  bool ignore_nonce = false;                    ///< print no nonce line
+  double seconds_per_boot = 0.5;
+
+  /// A mutex that copies as a fresh one, so a FakeGuest can be copied and returned.
+  struct Lock {
+    std::mutex m;
+    Lock() = default;
+    Lock(const Lock&) {}
+    Lock& operator=(const Lock&) { return *this; }
+  };
+  mutable Lock lock;
+  mutable std::vector<BootSpec> specs;          ///< every spec it was booted with
+
+  BootResult operator()(const BootSpec& spec) const {
+    {
+      std::lock_guard guard(lock.m);
+      specs.push_back(spec);
+    }
+    const std::string cmd = guest_cmdline(spec);
+    const std::string nonce = option(cmd, "nonce");
+    const std::string first_s = option(cmd, "first");
+    const unsigned first = first_s.empty() ? 1 : static_cast<unsigned>(std::stoul(first_s));
+
+    BootResult r;
+    r.elapsed = std::chrono::milliseconds(static_cast<long>(seconds_per_boot * 1000));
+    r.com1 = fmt::format("KTAP version 1\n1..{}\n", names.size());
+    if (!ignore_nonce) r.com1 += fmt::format("# nonce {}\n", wrong_nonce.empty() ? nonce : wrong_nonce);
+    for (unsigned n = first; n <= names.size(); ++n) {
+      const std::string& name = names[n - 1];
+      Behaviour b;
+      if (auto it = behaviour.find(name); it != behaviour.end()) b = it->second;
+      if (spec.emu == runner::Emulator::bochs)
+        if (auto it = on_bochs.find(name); it != on_bochs.end()) b = it->second;
+      r.com2 += trace_line + "\n";
+      switch (b.kind) {
+        case Behaviour::pass: r.com1 += fmt::format("ok {} {}\n", n, name); break;
+        case Behaviour::fail: r.com1 += fmt::format("# {}\nnot ok {} {}\n", b.text, n, name); break;
+        case Behaviour::skip: r.com1 += fmt::format("ok {} {} # SKIP {}\n", n, name, b.text); break;
+        case Behaviour::crash:
+          r.outcome = Outcome::crashed;
+          r.reason = b.text.empty() ? "triple fault" : b.text;
+          return r;
+        case Behaviour::hang:
+          r.outcome = Outcome::timeout;
+          r.reason = "timed out after 10.0 s";
+          return r;
+        case Behaviour::flood:
+          r.com1 += std::string(2000, 'A') + "\nok " + std::to_string(n);  // cut mid-line
+          r.outcome = Outcome::output_flood;
+          r.reason = "output flood: COM1 passed 1 MiB";
+          return r;
+        case Behaviour::reset:
+          r.com1 += "KTAP version 1\n1..99\nok 1 bogus\n";
+          r.outcome = Outcome::timeout;
+          r.reason = "timed out after 10.0 s";
+          return r;
+        case Behaviour::exit_early:
+          r.outcome = Outcome::exited;
+          r.exit_status = 3;
+          return r;
+      }
+    }
+    r.com2 += R"({"kind":"summary","traps":)" + std::to_string(names.size()) + "}\n";
+    r.outcome = Outcome::exited;
+    r.exit_status = 0;
+    return r;
+  }
+};
+
+}  // namespace hvlab::grader::testing

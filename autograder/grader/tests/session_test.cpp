@@ -1,0 +1,314 @@
+// Whole sessions over a fake build tree and a fake runner: labs that are not built, not
+// selected or badly written, calibration, reference boots, parallel jobs and kept logs.
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "autograder/grader/report.hpp"
+#include "autograder/grader/session.hpp"
+#include "autograder/grader/tests/fake_guest.hpp"
+
+namespace hvlab::grader {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::Behaviour;
+using testing::FakeGuest;
+
+const std::vector<std::string> kNames = {"priv_lgdt", "sens_popf_if", "exc_de", "paging_wp", "dev_uart_loopback"};
+
+class Session : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() /
+            ("hvlab-session-" + std::to_string(::getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root_);
+    build_ = root_ / "build";
+    rubrics_ = root_ / "rubrics";
+    fs::create_directories(build_ / "autograder" / "guests");
+    fs::create_directories(build_ / "autograder" / "grader");
+    fs::create_directories(build_ / "lab01-trap-and-emulate");
+    fs::create_directories(rubrics_);
+    touch(build_ / "autograder" / "guests" / "suite.elf");
+    touch(build_ / "autograder" / "grader" / "calibrate.elf");
+    touch(build_ / "lab01-trap-and-emulate" / "monitor.elf");
+    write("native.toml", R"(
+[lab]
+name = "native"
+monitor = "none"
+timeout = 10
+[[guest]]
+image = "suite"
+[[test]]
+test = "*"
+points = 1
+)");
+    write("lab01.toml", R"(
+[lab]
+name = "lab01"
+folder = "lab01-trap-and-emulate"
+timeout = { qemu = 20, bochs = 60 }
+[[guest]]
+image = "suite"
+[[test]]
+test = "*"
+points = 1
+[[test]]
+test = "sens_*"
+points = 1
+expect = "fail"
+)");
+    write("lab02.toml", R"(
+[lab]
+name = "lab02"
+folder = "lab02-binary-translation"
+[[guest]]
+image = "suite"
+[[test]]
+test = "*"
+points = 1
+)");
+    write("lab04.toml", R"(
+[lab]
+name = "lab04"
+folder = "lab01-trap-and-emulate"
+emulators = ["bochs"]
+[[guest]]
+image = "suite"
+[[test]]
+test = "*"
+points = 1
+)");
+    native_.names = kNames;
+    monitor_.names = kNames;
+    monitor_.behaviour["sens_popf_if"] = {Behaviour::fail, "popf: IF still 1"};
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  static void touch(const fs::path& p) { std::ofstream(p) << "ELF"; }
+  void write(const std::string& name, const std::string& text) { std::ofstream(rubrics_ / name) << text; }
+
+  SessionOptions options(std::vector<std::string> labs) {
+    SessionOptions o;
+    o.build_dir = build_;
+    o.rubric_dir = rubrics_;
+    o.labs = std::move(labs);
+    return o;
+  }
+
+  // The fake runner: the calibration kernel, the monitor, or the bare guest.
+  runner::BootResult boot(const runner::BootSpec& spec) {
+    {
+      std::lock_guard lock(mutex_);
+      specs_.push_back(spec);
+    }
+    if (spec.emu == Emulator::bochs && bochs_missing_) {
+      runner::BootResult r;
+      r.outcome = runner::Outcome::launch_failed;
+      r.reason = "bochs: command not found";
+      return r;
+    }
+    if (spec.kernel.filename() == "calibrate.elf") {
+      runner::BootResult r;
+      r.outcome = runner::Outcome::exited;
+      r.exit_status = 0;
+      r.elapsed = std::chrono::milliseconds(
+          static_cast<long>(calibration_reference_seconds(spec.emu) * calibration_ratio_ * 1000));
+      return r;
+    }
+    if (spec.kernel.filename() == "monitor.elf") return monitor_(spec);
+    return native_(spec);
+  }
+
+  BootFn boot_fn() {
+    return [this](const runner::BootSpec& s) { return boot(s); };
+  }
+
+  std::vector<runner::BootSpec> specs_for(const std::string& kernel) {
+    std::vector<runner::BootSpec> out;
+    for (const auto& s : specs_)
+      if (s.kernel.filename() == kernel) out.push_back(s);
+    return out;
+  }
+
+  fs::path root_, build_, rubrics_;
+  FakeGuest native_, monitor_;
+  std::mutex mutex_;
+  std::vector<runner::BootSpec> specs_;
+  double calibration_ratio_ = 1.0;
+  bool bochs_missing_ = false;
+  std::atomic<bool> cancel_{false};
+};
+
+const LabResult& lab_named(const SessionResult& s, const std::string& name) {
+  for (const auto& l : s.labs)
+    if (l.name == name) return l;
+  throw std::runtime_error("no lab " + name);
+}
+
+TEST_F(Session, NativeBaselineWithFullMarks) {
+  SessionResult s = run_session(options({"native"}), boot_fn(), cancel_);
+  const LabResult& lab = lab_named(s, "native");
+  EXPECT_EQ(lab.status, LabStatus::graded);
+  EXPECT_DOUBLE_EQ(lab.score, 5);
+  EXPECT_DOUBLE_EQ(lab.max_score, 5);
+  EXPECT_TRUE(s.all_full_marks());
+  EXPECT_EQ(lab.timing.at(Emulator::qemu).boots, 1u);
+  EXPECT_EQ(lab.timing.at(Emulator::bochs).boots, 1u);
+  EXPECT_EQ(s.calibration.size(), 2u);
+  EXPECT_TRUE(s.reference_boots.empty()) << "no test name was hidden";
+}
+
+TEST_F(Session, AllLabsListsNativeFirstAndReportsWhatIsNotBuilt) {
+  SessionOptions o = options({});
+  o.emulators = {Emulator::qemu};
+  SessionResult s = run_session(o, boot_fn(), cancel_);
+  ASSERT_EQ(s.labs.size(), 4u);
+  EXPECT_EQ(s.labs[0].name, "native");
+  const LabResult& lab02 = lab_named(s, "lab02");
+  EXPECT_EQ(lab02.status, LabStatus::not_built);
+  EXPECT_NE(lab02.status_reason.find("lab02-binary-translation/monitor.elf is missing"), std::string::npos);
+  EXPECT_DOUBLE_EQ(lab02.max_score, 5) << "the test list is known from the other labs";
+  EXPECT_DOUBLE_EQ(lab02.score, 0);
+  EXPECT_NE(lab02.tests[0].reason.find("not built"), std::string::npos);
+  const LabResult& lab04 = lab_named(s, "lab04");
+  EXPECT_EQ(lab04.status, LabStatus::not_selected);
+  EXPECT_NE(lab04.status_reason.find("runs on bochs only"), std::string::npos);
+  EXPECT_FALSE(s.all_full_marks()) << "lab02 is not built";
+  EXPECT_DOUBLE_EQ(lab_named(s, "lab01").score, 5);
+}
+
+TEST_F(Session, ALabNamedTwiceIsGradedOnce) {
+  SessionOptions o = options({"native", "lab01", "native"});
+  o.emulators = {Emulator::qemu};
+  SessionResult s = run_session(o, boot_fn(), cancel_);
+  ASSERT_EQ(s.labs.size(), 2u);
+  EXPECT_EQ(s.labs[0].name, "native");
+  EXPECT_EQ(s.labs[1].name, "lab01");
+}
+
+TEST_F(Session, UnknownLabIsAnErrorNamingTheLabs) {
+  try {
+    run_session(options({"lab09"}), boot_fn(), cancel_);
+    ADD_FAILURE();
+  } catch (const SessionError& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("unknown lab 'lab09'"), std::string::npos) << m;
+    EXPECT_NE(m.find("native, lab01, lab02, lab04"), std::string::npos) << m;
+  }
+}
+
+TEST_F(Session, BadRubricIsReportedAndOtherLabsStillGraded) {
+  write("lab03.toml", "[lab]\nname = \"lab03\"\nfolder = \"x\"\n[[guest]]\nimage = \"suite\"\n[[test]]\ntest = 1\n");
+  SessionOptions o = options({"native", "lab03"});
+  o.emulators = {Emulator::qemu};
+  SessionResult s = run_session(o, boot_fn(), cancel_);
+  const LabResult& bad = lab_named(s, "lab03");
+  EXPECT_EQ(bad.status, LabStatus::rubric_error);
+  ASSERT_EQ(bad.errors.size(), 1u);
+  EXPECT_NE(bad.errors[0].find("lab03.toml:7: [[test]] #1, key 'test': expected a string, found an integer"),
+            std::string::npos) << bad.errors[0];
+  EXPECT_EQ(lab_named(s, "native").status, LabStatus::graded);
+  EXPECT_FALSE(s.all_full_marks());
+}
+
+TEST_F(Session, ACrashHidingATestNameTriggersOneReferenceBoot) {
+  monitor_.behaviour["exc_de"] = {Behaviour::crash, "triple fault"};
+  SessionOptions o = options({"lab01"});
+  o.emulators = {Emulator::qemu};
+  SessionResult s = run_session(o, boot_fn(), cancel_);
+  const LabResult& lab = lab_named(s, "lab01");
+  ASSERT_EQ(lab.tests.size(), 5u);
+  EXPECT_EQ(lab.tests[2].name, "exc_de");
+  EXPECT_EQ(lab.tests[2].reason, "the guest stopped during this test: triple fault");
+  EXPECT_DOUBLE_EQ(lab.max_score, 5);
+  EXPECT_DOUBLE_EQ(lab.score, 4);
+  ASSERT_EQ(s.reference_boots.count(Emulator::qemu), 1u);
+  EXPECT_EQ(s.reference_boots.at(Emulator::qemu).boots, 1u);
+  EXPECT_EQ(specs_for("suite.elf").size(), 1u) << "the bare guest was booted once, to learn names";
+  EXPECT_EQ(specs_for("monitor.elf").size(), 2u) << "the monitor was booted again after the crash";
+}
+
+TEST_F(Session, CalibrationScalesTimeouts) {
+  calibration_ratio_ = 2.5;
+  SessionOptions o = options({"lab01"});
+  o.timeout_scale = 2.0;
+  SessionResult s = run_session(o, boot_fn(), cancel_);
+  ASSERT_EQ(s.calibration.size(), 2u);
+  EXPECT_NEAR(s.calibration[0].factor, 2.5, 1e-6);
+  for (const auto& spec : specs_for("monitor.elf")) {
+    const long expected = spec.emu == Emulator::qemu ? 20 * 2500 * 2 : 60 * 2500 * 2;
+    EXPECT_NEAR(spec.timeout.count(), expected, 2) << emu_name(spec.emu);
+  }
+}
+
+TEST_F(Session, FastMachineNeverShortensTimeouts) {
+  calibration_ratio_ = 0.2;
+  SessionOptions o = options({"native"});
+  o.emulators = {Emulator::qemu};
+  run_session(o, boot_fn(), cancel_);
+  for (const auto& spec : specs_for("suite.elf")) EXPECT_EQ(spec.timeout.count(), 10000);
+}
+
+TEST_F(Session, AnEmulatorThatCannotStartIsNotBootedAgain) {
+  bochs_missing_ = true;
+  SessionResult s = run_session(options({"native"}), boot_fn(), cancel_);
+  const LabResult& lab = lab_named(s, "native");
+  std::size_t bochs_boots = 0;
+  for (const auto& spec : specs_) bochs_boots += spec.emu == Emulator::bochs;
+  EXPECT_EQ(bochs_boots, 1u) << "only the calibration boot";
+  EXPECT_DOUBLE_EQ(lab.score, 0) << "every test fails on bochs";
+  EXPECT_NE(lab.tests[0].reason.find("could not run bochs: bochs: command not found"), std::string::npos)
+      << lab.tests[0].reason;
+  EXPECT_FALSE(lab.errors.empty());
+}
+
+TEST_F(Session, ParallelJobsGiveTheSameResult) {
+  monitor_.behaviour["paging_wp"] = {Behaviour::hang, ""};
+  SessionOptions one = options({"native", "lab01"});
+  SessionOptions two = one;
+  two.jobs = 2;
+  SessionResult a = run_session(one, boot_fn(), cancel_);
+  SessionResult b = run_session(two, boot_fn(), cancel_);
+  ASSERT_EQ(a.labs.size(), b.labs.size());
+  for (std::size_t i = 0; i < a.labs.size(); ++i) {
+    EXPECT_EQ(a.labs[i].score, b.labs[i].score);
+    ASSERT_EQ(a.labs[i].tests.size(), b.labs[i].tests.size());
+    for (std::size_t k = 0; k < a.labs[i].tests.size(); ++k) {
+      EXPECT_EQ(a.labs[i].tests[k].name, b.labs[i].tests[k].name);
+      EXPECT_EQ(a.labs[i].tests[k].reason, b.labs[i].tests[k].reason);
+    }
+  }
+}
+
+TEST_F(Session, KeepsLogsOfBootsThatWereNotClean) {
+  monitor_.behaviour["exc_de"] = {Behaviour::crash, "triple fault"};
+  SessionOptions o = options({"lab01"});
+  o.emulators = {Emulator::qemu};
+  o.keep_logs = root_ / "logs";
+  SessionResult s = run_session(o, boot_fn(), cancel_);
+  const fs::path first = root_ / "logs" / "lab01" / "qemu-suite-boot1";
+  EXPECT_TRUE(fs::exists(first / "com1.txt"));
+  EXPECT_TRUE(fs::exists(first / "com2.jsonl"));
+  EXPECT_TRUE(fs::exists(first / "e9.txt"));
+  EXPECT_TRUE(fs::exists(first / "emulator.log"));
+  EXPECT_TRUE(fs::exists(first / "boot.txt"));
+  // The second boot (first=4) passed everything it ran... but sens_popf_if's failure was in
+  // boot 1, so only boot 1 is kept.
+  EXPECT_FALSE(fs::exists(root_ / "logs" / "lab01" / "qemu-suite-boot2"));
+  const LabResult& lab = lab_named(s, "lab01");
+  EXPECT_EQ(lab.tests[2].per_emu[0].log_dir, first.string());
+}
+
+TEST_F(Session, CancelledSessionBootsNothing) {
+  cancel_ = true;
+  SessionResult s = run_session(options({"native"}), boot_fn(), cancel_);
+  EXPECT_TRUE(s.cancelled);
+  EXPECT_TRUE(specs_.empty());
+  EXPECT_FALSE(s.all_full_marks());
+}
+
+}  // namespace
+}  // namespace hvlab::grader

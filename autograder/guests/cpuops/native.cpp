@@ -1,0 +1,155 @@
+// The native flavour of the CPU-operations layer: each operation is the instruction.
+
+#include "autograder/guests/cpuops/cpuops.hpp"
+
+#include "common/boot/trap.hpp"
+
+namespace hvlab::guest::cpu {
+
+namespace {
+x86::Tss32* g_tss = nullptr;  // the TSS TR names, for set_kernel_stack
+}
+
+const char* flavour() { return "native"; }
+
+void irq_disable() { asm volatile("cli" ::: "memory"); }
+void irq_enable() { asm volatile("sti" ::: "memory"); }
+void restore_flags(std::uint32_t eflags) { asm volatile("pushl %0; popfl" ::"g"(eflags) : "memory", "cc"); }
+void halt() { asm volatile("hlt" ::: "memory"); }
+
+std::uint8_t in8(std::uint16_t port) {
+  std::uint8_t v;
+  asm volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
+  return v;
+}
+std::uint16_t in16(std::uint16_t port) {
+  std::uint16_t v;
+  asm volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
+  return v;
+}
+std::uint32_t in32(std::uint16_t port) {
+  std::uint32_t v;
+  asm volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
+  return v;
+}
+void out8(std::uint16_t port, std::uint8_t v) { asm volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
+void out16(std::uint16_t port, std::uint16_t v) { asm volatile("outw %0, %1" ::"a"(v), "Nd"(port)); }
+void out32(std::uint16_t port, std::uint32_t v) { asm volatile("outl %0, %1" ::"a"(v), "Nd"(port)); }
+
+void pic_eoi(unsigned irq) {
+  if (irq >= 8) out8(0xa0, 0x20);  // OCW2: non-specific EOI
+  out8(0x20, 0x20);
+}
+
+std::uint32_t read_cr0() {
+  std::uint32_t v;
+  asm volatile("mov %%cr0, %0" : "=r"(v));
+  return v;
+}
+void write_cr0(std::uint32_t v) { asm volatile("mov %0, %%cr0" ::"r"(v) : "memory"); }
+std::uint32_t read_cr2() {
+  std::uint32_t v;
+  asm volatile("mov %%cr2, %0" : "=r"(v));
+  return v;
+}
+std::uint32_t read_cr3() {
+  std::uint32_t v;
+  asm volatile("mov %%cr3, %0" : "=r"(v));
+  return v;
+}
+std::uint32_t read_cr4() {
+  std::uint32_t v;
+  asm volatile("mov %%cr4, %0" : "=r"(v));
+  return v;
+}
+void write_cr4(std::uint32_t v) { asm volatile("mov %0, %%cr4" ::"r"(v) : "memory"); }
+void load_cr3(std::uint32_t pd) { asm volatile("mov %0, %%cr3" ::"r"(pd) : "memory"); }
+
+void enable_paging(std::uint32_t pd, std::uint32_t cr0_extra) {
+  load_cr3(pd);
+  write_cr0(read_cr0() | x86::cr0::PG | cr0_extra);
+}
+
+void set_pte(volatile std::uint32_t* entry, std::uint32_t value) { *entry = value; }
+void invlpg(std::uint32_t linear) { asm volatile("invlpg (%0)" ::"r"(linear) : "memory"); }
+
+void load_gdt(const x86::DescriptorTableRegister& gdtr, std::uint16_t code, std::uint16_t data) {
+  asm volatile(
+      "lgdt %0\n"
+      // A far return reloads CS from the new table.
+      "pushl %k1\n"
+      "pushl $1f\n"
+      "lret\n"
+      "1:\n"
+      "mov %w2, %%ds\n"
+      "mov %w2, %%es\n"
+      "mov %w2, %%fs\n"
+      "mov %w2, %%gs\n"
+      "mov %w2, %%ss\n" ::"m"(gdtr),
+      "r"(static_cast<std::uint32_t>(code)), "r"(static_cast<std::uint32_t>(data))
+      : "memory");
+}
+void load_idt(const x86::DescriptorTableRegister& idtr) { asm volatile("lidt %0" ::"m"(idtr) : "memory"); }
+void load_ldt(std::uint16_t selector) { asm volatile("lldt %0" ::"r"(selector) : "memory"); }
+void load_tr(std::uint16_t selector, x86::Tss32* tss) {
+  asm volatile("ltr %0" ::"r"(selector) : "memory");
+  g_tss = tss;
+}
+void write_descriptor(volatile std::uint64_t* slot, std::uint64_t value) { *slot = value; }
+void set_kernel_stack(std::uint16_t ss0, std::uint32_t esp0) {
+  if (!g_tss) return;
+  g_tss->ss0 = ss0;
+  g_tss->esp0 = esp0;
+}
+void load_data_segments(std::uint16_t data) {
+  asm volatile(
+      "mov %w0, %%ds\n"
+      "mov %w0, %%es\n"
+      "mov %w0, %%fs\n"
+      "mov %w0, %%gs\n" ::"r"(static_cast<std::uint32_t>(data))
+      : "memory");
+}
+
+std::uint64_t rdmsr(std::uint32_t msr) {
+  std::uint32_t lo, hi;
+  asm volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+  return (std::uint64_t{hi} << 32) | lo;
+}
+void wrmsr(std::uint32_t msr, std::uint64_t v) {
+  asm volatile("wrmsr" ::"c"(msr), "a"(static_cast<std::uint32_t>(v)), "d"(static_cast<std::uint32_t>(v >> 32))
+               : "memory");
+}
+std::uint64_t rdtsc() {
+  std::uint32_t lo, hi;
+  asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
+  return (std::uint64_t{hi} << 32) | lo;
+}
+
+std::uint32_t read_dr(unsigned n) {
+  std::uint32_t v = 0;
+  switch (n) {
+    case 0: asm volatile("mov %%dr0, %0" : "=r"(v)); break;
+    case 1: asm volatile("mov %%dr1, %0" : "=r"(v)); break;
+    case 2: asm volatile("mov %%dr2, %0" : "=r"(v)); break;
+    case 3: asm volatile("mov %%dr3, %0" : "=r"(v)); break;
+    case 6: asm volatile("mov %%dr6, %0" : "=r"(v)); break;
+    case 7: asm volatile("mov %%dr7, %0" : "=r"(v)); break;
+    default: break;
+  }
+  return v;
+}
+void write_dr(unsigned n, std::uint32_t v) {
+  switch (n) {
+    case 0: asm volatile("mov %0, %%dr0" ::"r"(v)); break;
+    case 1: asm volatile("mov %0, %%dr1" ::"r"(v)); break;
+    case 2: asm volatile("mov %0, %%dr2" ::"r"(v)); break;
+    case 3: asm volatile("mov %0, %%dr3" ::"r"(v)); break;
+    case 6: asm volatile("mov %0, %%dr6" ::"r"(v)); break;
+    case 7: asm volatile("mov %0, %%dr7" ::"r"(v)); break;
+    default: break;
+  }
+}
+
+void enter_user(void* frame) { hvlab_enter_frame(static_cast<TrapFrame*>(frame)); }
+
+}  // namespace hvlab::guest::cpu

@@ -1,0 +1,127 @@
+// hvlab-boot: boot one kernel under QEMU or Bochs and say what happened. Used by the boot
+// tests and by `make run`. Exits 0 iff the kernel wrote the exit marker with the expected
+// status and COM1 holds every expected substring.
+
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cstdio>
+#include <fmt/format.h>
+
+#include "autograder/runner/boot.hpp"
+#include "autograder/runner/image.hpp"
+
+namespace {
+
+namespace runner = hvlab::runner;
+
+volatile sig_atomic_t g_interrupted = 0;
+
+void on_signal(int sig) {
+  g_interrupted = sig;
+  runner::kill_all_children();
+}
+
+void print_section(std::string_view title, std::string_view text) {
+  if (text.empty()) return;
+  std::string shown = hvlab::runner::detail::tail_lines(text, 60, 8192);
+  fmt::print("--- {}{} ---\n{}", title, shown.size() < text.size() ? " (last lines)" : "",
+             hvlab::runner::detail::printable(shown));
+  if (shown.back() != '\n') fmt::print("\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Boot a multiboot1 kernel under QEMU or Bochs, with a time limit, and report "
+               "how it stopped (the kernel writes \"hvlab-exit: N\" to port 0xE9)."};
+  app.name("hvlab-boot");
+  std::string emu = "qemu";
+  std::string kernel;
+  std::vector<std::string> modules;
+  std::string cmdline;
+  double timeout_s = 10.0;
+  int expect_status = 0;
+  std::vector<std::string> expect_com1;
+  bool icount = false, interactive = false, keep_workdir = false, verbose = false;
+  unsigned memory = 64;
+  std::size_t output_limit = 1 << 20;
+  std::string workdir;
+  std::optional<unsigned> gdb_port;
+
+  app.add_option("--emu", emu, "Emulator")->check(CLI::IsMember({"qemu", "bochs"}))->capture_default_str();
+  app.add_option("--kernel", kernel, "Multiboot1 ELF to boot")->required();
+  app.add_option("--module", modules,
+                 "Multiboot module, PATH or PATH=ARGS (the kernel sees \"boot/NAME ARGS\")");
+  app.add_option("--cmdline", cmdline, "Kernel command line (the kernel sees \"boot/kernel.elf CMDLINE\")");
+  app.add_option("--timeout", timeout_s, "Time limit in seconds")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--expect-status", expect_status, "Exit status the kernel must report")->capture_default_str();
+  app.add_option("--expect-com1", expect_com1, "Text COM1 must contain (repeatable)");
+  app.add_flag("--icount", icount, "QEMU: -icount shift=0,sleep=off (deterministic time)");
+  app.add_flag("--interactive", interactive, "Show COM1 on the terminal as it arrives");
+  app.add_flag("--keep-workdir", keep_workdir, "Keep the work directory (command, ISO, captures)");
+  app.add_option("--workdir", workdir, "Work directory to use (kept)");
+  app.add_option("--memory", memory, "Guest memory in MiB")->capture_default_str();
+  app.add_option("--output-limit", output_limit, "Bytes per channel before the run counts as a flood")
+      ->capture_default_str();
+  app.add_option("--gdb", gdb_port, "QEMU: wait for GDB on 127.0.0.1:PORT");
+  app.add_flag("-v,--verbose", verbose, "Print the captured output even when the run passes");
+  CLI11_PARSE(app, argc, argv);
+
+  runner::BootSpec spec;
+  spec.emu = *runner::emulator_from_name(emu);
+  spec.kernel = kernel;
+  spec.cmdline = cmdline;
+  for (const auto& m : modules) {
+    auto eq = m.find('=');
+    spec.modules.push_back({m.substr(0, eq), eq == std::string::npos ? "" : m.substr(eq + 1)});
+  }
+  spec.timeout = std::chrono::milliseconds(static_cast<long long>(timeout_s * 1000.0));
+  spec.icount = icount;
+  spec.interactive = interactive;
+  spec.keep_workdir = keep_workdir;
+  spec.workdir = workdir;
+  spec.memory_mib = memory;
+  spec.output_limit = output_limit;
+  spec.gdb_port = gdb_port;
+  if (gdb_port) {
+    fmt::print(stderr, "hvlab-boot: QEMU waits for GDB: target remote 127.0.0.1:{}\n", *gdb_port);
+  }
+
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  runner::BootResult r = runner::boot(spec);
+  std::fflush(stdout);
+
+  std::vector<std::string> failures;
+  if (r.outcome != runner::Outcome::exited) {
+    failures.push_back(fmt::format("the kernel did not exit: {}", runner::outcome_name(r.outcome)));
+  } else if (r.exit_status != expect_status) {
+    failures.push_back(fmt::format("exit status {}, expected {}", r.exit_status, expect_status));
+  }
+  for (const auto& want : expect_com1) {
+    if (r.com1.find(want) == std::string::npos) {
+      failures.push_back(fmt::format("COM1 does not contain \"{}\"", want));
+    }
+  }
+
+  std::string status = r.outcome == runner::Outcome::exited ? fmt::format(" (status {})", r.exit_status) : "";
+  fmt::print("hvlab-boot: {}: {}{} in {:.2f} s\n", runner::emulator_name(spec.emu),
+             runner::outcome_name(r.outcome), status, r.elapsed.count() / 1000.0);
+  if (!r.reason.empty()) fmt::print("hvlab-boot: {}\n", r.reason);
+  if (!r.workdir.empty()) fmt::print("hvlab-boot: work directory kept: {}\n", r.workdir.string());
+  if (!failures.empty() || verbose) {
+    if (!interactive) print_section("COM1", r.com1);
+    print_section("COM2", r.com2);
+    print_section("debug console (port 0xE9)", r.debugcon);
+    if (!failures.empty()) print_section("emulator", r.emulator_log);
+  }
+  for (const auto& f : failures) fmt::print("hvlab-boot: FAIL: {}\n", f);
+  if (g_interrupted != 0) return 128 + g_interrupted;
+  return failures.empty() ? 0 : 1;
+}

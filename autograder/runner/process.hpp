@@ -1,0 +1,89 @@
+#pragma once
+// Internal to the runner: start a program in its own process group with its output on pipes,
+// read those pipes with bounded buffers until it stops or a limit is hit, and make sure
+// nothing of it is left running. POSIX and Linux only.
+
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hvlab::runner::detail {
+
+/// One pipe from the child to us. The child sees its write end as each of `child_fds`.
+struct Channel {
+  std::string name;                 ///< for messages: "COM1", "stderr"
+  std::vector<int> child_fds;       ///< 1 = stdout, 2 = stderr, 3.. passed as /dev/fd/N
+  std::size_t keep = 1 << 20;       ///< bytes kept in `data`
+  bool keep_tail = false;           ///< keep the last `keep` bytes instead of the first
+  std::optional<std::size_t> flood_limit;  ///< more than this many bytes stops the run
+  int echo_fd = -1;                 ///< copy every byte here as it arrives (interactive)
+  std::function<void(std::string_view)> observe;  ///< sees every chunk, in order
+
+  // Filled in by run().
+  std::string data;
+  std::size_t total = 0;            ///< bytes the child wrote, kept or not
+};
+
+struct Command {
+  std::filesystem::path program;    ///< absolute path (see find_program)
+  std::vector<std::string> argv;    ///< argv[0] included
+  std::vector<std::string> env;     ///< "NAME=VALUE" set on top of our environment
+  std::filesystem::path cwd;        ///< empty: ours
+  /// Read and discard what the child writes to a pseudo-terminal it opens itself (on
+  /// /dev/ptmx). Bochs' term display draws on one that nobody reads; once its buffer is full
+  /// Bochs blocks for good. We open the slave side, found through /proc/PID/fdinfo.
+  bool drain_own_pty = false;
+};
+
+struct Limits {
+  std::chrono::milliseconds timeout{10000};
+  /// After SIGTERM at the deadline, how long to wait before SIGKILL.
+  std::chrono::milliseconds term_grace{200};
+  /// Checked after every chunk of output: once it returns true the child gets
+  /// `finish_grace` to stop by itself, then is killed (the run still counts as finished).
+  std::function<bool()> finished;
+  std::chrono::milliseconds finish_grace{2000};
+};
+
+enum class End {
+  exited,         ///< the child stopped by itself: see status / signal
+  timeout,        ///< killed at the deadline
+  flood,          ///< killed: `flood_channel` passed its flood_limit
+  finished,       ///< killed after Limits::finished said the work was done
+  spawn_failed,   ///< could not start: see error
+};
+
+struct RunResult {
+  End end = End::spawn_failed;
+  std::optional<int> exit_code;     ///< when the child exited normally
+  std::optional<int> signal;        ///< when a signal ended it (ours included)
+  std::string flood_channel;
+  std::string error;
+  std::chrono::milliseconds elapsed{0};
+  int pid = 0;                      ///< the child (and its process group), reaped by now
+};
+
+/// Runs `cmd` with stdin from /dev/null, in a new process group, with each channel on its
+/// own pipe; child fds not named by a channel (1 and 2 included) go to /dev/null. Returns
+/// when the child and every process of its group are gone.
+RunResult run(const Command& cmd, std::vector<Channel>& channels, const Limits& limits);
+
+/// The absolute path of `name` (searched in PATH unless it contains a '/'), if executable.
+std::optional<std::filesystem::path> find_program(const std::string& name);
+
+/// Sends SIGKILL to every process group started by run() that is still registered.
+/// Async-signal-safe: it reads a fixed table of atomics and calls kill().
+void kill_registered() noexcept;
+
+/// How many children run() has started and not yet reaped (for tests).
+std::size_t registered_count() noexcept;
+
+/// "exit status 3", "signal 9 (Killed)".
+std::string describe_exit(const RunResult& r);
+
+}  // namespace hvlab::runner::detail

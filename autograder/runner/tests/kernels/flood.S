@@ -1,0 +1,12 @@
+/* Writes to COM1 forever. */
+        .text
+        .globl kmain
+kmain:
+1:      pushl $text
+        pushl $0x3f8
+        call port_puts
+        addl $8, %esp
+        jmp 1b
+
+        .section .rodata
+text: .asciz "flood flood flood flood flood flood flood flood flood flood flood flood\n"
