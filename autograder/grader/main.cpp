@@ -170,5 +170,5 @@ int main(int argc, char** argv) {
   }
   if (autolab) fmt::print("{}\n", autolab_line(result));
   std::fflush(stdout);
-  return status;
+  return g_cancel ? 130 : status;
 }

@@ -476,6 +476,7 @@ void print_report(std::FILE* out, const SessionResult& session, const TableStyle
       per_emu[e].seconds += t.seconds;
     }
   for (const auto& [e, t] : per_emu) {
+    if (t.boots == 0 && !session.reference_boots.count(e)) continue;
     std::string line = fmt::format("  {:<6} {} boot(s), {:.1f} s in boots", emu_name(e), t.boots, t.seconds);
     if (t.boots) line += fmt::format(" ({:.2f} s per boot)", t.seconds / t.boots);
     if (auto it = session.reference_boots.find(e); it != session.reference_boots.end())

@@ -53,15 +53,15 @@ using namespace std::chrono;
 using detail::Channel;
 
 constexpr std::string_view kDebugconName = "the debug console (port 0xE9)";
-constexpr std::size_t kLogKeep = 256 * 1024;      // emulator logs: the last this many bytes
-constexpr std::size_t kBannerSlack = 64 * 1024;   // Bochs' stdout beyond the guest's bytes
+constexpr std::size_t kLogKeep = 256 * 1024;     // emulator logs: the last this many bytes
+constexpr std::size_t kBannerSlack = 64 * 1024;  // Bochs' stdout beyond the guest's bytes
 constexpr milliseconds kIsoTimeout{60000};
 constexpr const char* kGrubPcDir = "/usr/lib/grub/i386-pc";
 
 // Names this runner writes in a work directory (removed first from one it is given).
-const char* const kOwnFiles[] = {"boot", "iso", "boot.iso", "bochsrc", "cmds", "qemu.log",
-                                 "com1.txt", "com2.txt", "debugcon.txt", "emulator.log",
-                                 "command.txt"};
+const char* const kOwnFiles[] = {"boot",         "iso",          "boot.iso",   "bochsrc",
+                                 "cmds",         "qemu.log",     "com1.txt",   "com2.txt",
+                                 "debugcon.txt", "emulator.log", "command.txt"};
 
 std::string seconds(milliseconds ms) { return fmt::format("{:.1f} s", ms.count() / 1000.0); }
 
@@ -154,7 +154,8 @@ std::optional<std::string> stage(const fs::path& from, const fs::path& to, bool 
   } else {
     fs::create_symlink(source, to, ec);
   }
-  if (ec) return fmt::format("cannot place {} in the work directory: {}", from.string(), ec.message());
+  if (ec)
+    return fmt::format("cannot place {} in the work directory: {}", from.string(), ec.message());
   return std::nullopt;
 }
 
@@ -210,10 +211,16 @@ std::optional<std::string> plan_qemu(const BootSpec& spec, const fs::path& progr
     a.insert(a.end(), {"-append", words});
   }
   if (!initrd.empty()) a.insert(a.end(), {"-initrd", initrd});
-  a.insert(a.end(), {"-m", std::to_string(spec.memory_mib), "-cpu", spec.qemu_cpu, "-display",
-                     "none", "-no-reboot", "-nodefaults", "-serial", "file:/dev/fd/3", "-serial",
-                     "file:/dev/fd/4", "-debugcon", "file:/dev/fd/5", "-device",
-                     "isa-debug-exit,iobase=0xf4,iosize=4", "-d", "cpu_reset", "-D", "qemu.log"});
+  a.insert(a.end(), {"-m",         std::to_string(spec.memory_mib),
+                     "-cpu",       spec.qemu_cpu,
+                     "-display",   "none",
+                     "-no-reboot", "-nodefaults",
+                     "-serial",    "file:/dev/fd/3",
+                     "-serial",    "file:/dev/fd/4",
+                     "-debugcon",  "file:/dev/fd/5",
+                     "-device",    "isa-debug-exit,iobase=0xf4,iosize=4",
+                     "-d",         "cpu_reset",
+                     "-D",         "qemu.log"});
   if (spec.icount) a.insert(a.end(), {"-icount", "shift=0,sleep=off"});
   if (spec.gdb_port) {
     a.insert(a.end(), {"-gdb", fmt::format("tcp:127.0.0.1:{}", *spec.gdb_port), "-S"});
@@ -261,16 +268,19 @@ std::optional<std::string> build_iso(const BootSpec& spec, const fs::path& dir) 
            "grub-pc-bin, grub-common, xorriso and mtools";
   }
   if (!fs::is_directory(kGrubPcDir, ec)) {
-    return fmt::format("{} is missing (GRUB's BIOS modules, for Bochs' boot ISO): install grub-pc-bin",
-                       kGrubPcDir);
+    return fmt::format(
+        "{} is missing (GRUB's BIOS modules, for Bochs' boot ISO): install grub-pc-bin",
+        kGrubPcDir);
   }
   // A BIOS-only image with just the modules needed: 0.8 MB instead of 9.5 MB, and Bochs
   // gets through GRUB in 30 M instructions instead of 57 M (about 0.4 s less).
   detail::Command cmd;
   cmd.program = *mkrescue;
-  cmd.argv = {"grub-mkrescue", "-d", kGrubPcDir,
-              "--install-modules=multiboot normal iso9660 biosdisk configfile",
-              "--fonts=", "--locales=", "--themes=", "-o", "boot.iso", "iso"};
+  cmd.argv = {"grub-mkrescue", "-d",
+              kGrubPcDir,      "--install-modules=multiboot normal iso9660 biosdisk configfile",
+              "--fonts=",      "--locales=",
+              "--themes=",     "-o",
+              "boot.iso",      "iso"};
   cmd.cwd = dir;
   std::vector<Channel> channels{log_channel("grub-mkrescue", {1, 2})};
   detail::Limits limits;
@@ -369,8 +379,8 @@ Diagnosis diagnose_qemu(const detail::RunResult& run, std::string_view output,
   } else if (run.exit_code == 0) {
     d.reason = "the guest reset or powered off the machine without writing the exit marker";
   } else {
-    d.reason = fmt::format("QEMU stopped ({}) without the exit marker{}", detail::describe_exit(run),
-                           error.empty() ? "" : ": " + error);
+    d.reason = fmt::format("QEMU stopped ({}) without the exit marker{}",
+                           detail::describe_exit(run), error.empty() ? "" : ": " + error);
   }
   return d;
 }
@@ -387,8 +397,10 @@ Diagnosis diagnose_bochs(const detail::RunResult& run, std::string_view err, std
     if (nl != std::string_view::npos) exiting = line_with(err.substr(nl + 1), "");
   }
   const std::string message = !panic.empty() ? panic : exiting;
+  const bool shutdown = message.find("Shutdown port: shutdown requested") != std::string::npos;
   if (run.signal) {
-    d.reason = fmt::format("Bochs died from {} without the exit marker", detail::describe_exit(run));
+    d.reason =
+        fmt::format("Bochs died from {} without the exit marker", detail::describe_exit(run));
   } else if (message.find("exception with no resolution") != std::string::npos ||
              message.find("triple fault") != std::string::npos) {
     d.reason = fmt::format(
@@ -398,7 +410,7 @@ Diagnosis diagnose_bochs(const detail::RunResult& run, std::string_view err, std
   } else if (!guest_ran) {
     d.outcome = Outcome::launch_failed;
     d.reason = "Bochs could not start: " + (message.empty() ? last_nonempty_line(err) : message);
-  } else if (!message.empty()) {
+  } else if (!message.empty() && !shutdown) {
     d.reason = "Bochs stopped without the exit marker: " + message;
   } else {
     d.reason =
@@ -411,7 +423,8 @@ Diagnosis diagnose_bochs(const detail::RunResult& run, std::string_view err, std
 }  // namespace
 
 BootResult boot(const BootSpec& spec) {
-  if (spec.kernel.empty()) throw std::runtime_error("hvlab::runner::boot: BootSpec.kernel is empty");
+  if (spec.kernel.empty())
+    throw std::runtime_error("hvlab::runner::boot: BootSpec.kernel is empty");
   const auto start = steady_clock::now();
   BootResult r;
   auto finish = [&](Outcome o, std::string reason) {
@@ -435,9 +448,10 @@ BootResult boot(const BootSpec& spec) {
                                                            : "bochs";
   auto program = detail::find_program(wanted);
   if (!program) {
-    return finish(Outcome::launch_failed,
-                  fmt::format("{} was not found or is not executable: install {}", wanted,
-                              qemu ? "qemu-system-x86" : "bochs, bochsbios, vgabios and bochs-term"));
+    return finish(
+        Outcome::launch_failed,
+        fmt::format("{} was not found or is not executable: install {}", wanted,
+                    qemu ? "qemu-system-x86" : "bochs, bochsbios, vgabios and bochs-term"));
   }
 
   Workdir wd;
@@ -490,14 +504,17 @@ BootResult boot(const BootSpec& spec) {
   if (qemu) {
     qemu_log = read_text(dir / "qemu.log");
     r.emulator_log = status_line + detail::tail_lines(data(l.err), 30, 4096);
-    if (run.end == detail::End::exited && qemu_log.find("Triple fault") != std::string::npos) {
-      r.emulator_log += "--- qemu.log (the CPU state at the reset) ---\n" +
-                        detail::tail_lines(qemu_log, 40, 4096);
+    // qemu.log (-d cpu_reset) holds register dumps of the resets at power-on only: with
+    // -no-reboot the reset after a triple fault is not dumped.
+    if (qemu_log.find("Triple fault") != std::string::npos) {
+      r.emulator_log +=
+          "qemu.log: Triple fault (for the CPU state at the fault, boot under Bochs, or run "
+          "the command with -d int)\n";
     }
   } else {
     r.emulator_log = status_line + detail::tail_lines(bochs_stderr(data(l.err)), 20, 2048);
     if (!chatter.empty()) r.emulator_log += detail::tail_lines(chatter, 5, 1024);
-    r.emulator_log += "--- bochs log ---\n" + detail::tail_lines(data(l.log), 40, 6144);
+    r.emulator_log += "--- bochs log ---\n" + detail::tail_lines(data(l.log), 30, 4096);
   }
   if (!r.workdir.empty()) {
     write_text(dir / "com1.txt", r.com1);
@@ -526,7 +543,11 @@ BootResult boot(const BootSpec& spec) {
 
   const std::string com1_hint = [&] {
     std::string line = last_nonempty_line(r.com1);
-    return line.empty() ? std::string("; nothing on COM1") : "; last line on COM1: \"" + line + "\"";
+    if (!line.empty()) return "; last line on COM1: \"" + line + "\"";
+    if (!qemu && r.debugcon.empty()) {
+      return std::string("; nothing on COM1 (Bochs spends about 1 s in its BIOS and GRUB first)");
+    }
+    return std::string("; nothing on COM1");
   }();
   switch (run.end) {
     case detail::End::timeout:
@@ -541,8 +562,7 @@ BootResult boot(const BootSpec& spec) {
                                 run.flood_channel, spec.output_limit, seconds(run.elapsed)));
     case detail::End::finished:  // unreachable: finished needs a marker
     case detail::End::exited:
-    case detail::End::spawn_failed:
-      break;
+    case detail::End::spawn_failed: break;
   }
   const bool guest_output = !r.com1.empty() || !r.com2.empty() || !r.debugcon.empty();
   Diagnosis d = qemu ? diagnose_qemu(run, data(l.err), qemu_log, guest_output)

@@ -44,18 +44,27 @@ struct Module {
 
 struct BootSpec {
   Emulator emu = Emulator::qemu;
-  std::filesystem::path kernel;          ///< multiboot1 ELF
-  std::string cmdline;                   ///< kernel command line
-  std::vector<Module> modules;           ///< multiboot modules (a guest image for a monitor)
+  std::filesystem::path kernel;  ///< multiboot1 ELF
+  std::string cmdline;           ///< kernel command line
+  std::vector<Module> modules;   ///< multiboot modules (a guest image for a monitor)
+  /// Wall-clock limit for the emulator process. Under Bochs it includes BIOS and GRUB (about
+  /// 1 s); the boot ISO is built before it starts, under a limit of its own. Once the exit
+  /// marker is seen the emulator gets 1 s more to stop by itself, then is killed (still
+  /// `exited`).
   std::chrono::milliseconds timeout{10000};
-  std::size_t output_limit = 1 << 20;    ///< per channel; more is a flood and stops the run
-  bool icount = false;                   ///< QEMU -icount shift=0,sleep=off (deterministic)
+  std::size_t output_limit = 1 << 20;  ///< per channel; more is a flood and stops the run
+  bool icount = false;                 ///< QEMU -icount shift=0,sleep=off (deterministic)
   unsigned memory_mib = 64;
-  std::string qemu_cpu = "max";          ///< QEMU -cpu
-  std::filesystem::path workdir;         ///< scratch directory; a fresh temporary one if empty
+  std::string qemu_cpu = "max";   ///< QEMU -cpu
+  /// Scratch directory; a fresh one under $TMPDIR (removed unless keep_workdir) if empty. A
+  /// given one is kept, and the runner's own names in it (boot/, iso/, boot.iso, bochsrc,
+  /// cmds, qemu.log, com1.txt, com2.txt, debugcon.txt, emulator.log, command.txt) are replaced.
+  std::filesystem::path workdir;
   bool keep_workdir = false;
-  std::optional<unsigned> gdb_port;      ///< QEMU only: -gdb tcp::PORT -S
-  bool interactive = false;              ///< COM1 on the terminal (make run); no capture limit
+  std::optional<unsigned> gdb_port;  ///< QEMU only: -gdb tcp:127.0.0.1:PORT -S (waits for GDB)
+  /// COM1 copied to our stdout as it arrives (make run); a flood does not stop the run (the
+  /// captures stay bounded by output_limit).
+  bool interactive = false;
   /// The emulator program; empty: "qemu-system-i386" or "bochs", searched in PATH.
   std::filesystem::path emulator_binary;
 };
@@ -77,13 +86,13 @@ struct BootResult {
   std::string debugcon;      ///< port 0xE9
   std::string emulator_log;  ///< the emulator's own stderr / log tail, for diagnostics
   std::chrono::milliseconds elapsed{0};
-  std::string reason;        ///< one line a person can act on, when not exited/0
-  std::vector<std::string> command;        ///< the emulator's argv, run in `workdir`
-  std::filesystem::path workdir;           ///< where it ran, if kept (empty once removed)
-  std::optional<int> emulator_exit_code;   ///< how the emulator process ended
+  std::string reason;                     ///< one line a person can act on, when not exited/0
+  std::vector<std::string> command;       ///< the emulator's argv, run in `workdir`
+  std::filesystem::path workdir;          ///< where it ran, if kept (empty once removed)
+  std::optional<int> emulator_exit_code;  ///< how the emulator process ended
   std::optional<int> emulator_signal;
-  int emulator_pid = 0;                    ///< also its process group; gone when boot() returns
-  bool output_truncated = false;           ///< some channel held more than output_limit
+  int emulator_pid = 0;           ///< also its process group; gone when boot() returns
+  bool output_truncated = false;  ///< some channel held more than output_limit
 };
 
 /// Boots spec.kernel and waits for it to stop. Never throws for guest misbehaviour; throws

@@ -2,12 +2,12 @@
 // tests and by `make run`. Exits 0 iff the kernel wrote the exit marker with the expected
 // status and COM1 holds every expected substring.
 
+#include <fmt/format.h>
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdio>
-#include <fmt/format.h>
 
 #include "autograder/runner/boot.hpp"
 #include "autograder/runner/image.hpp"
@@ -34,8 +34,9 @@ void print_section(std::string_view title, std::string_view text) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Boot a multiboot1 kernel under QEMU or Bochs, with a time limit, and report "
-               "how it stopped (the kernel writes \"hvlab-exit: N\" to port 0xE9)."};
+  CLI::App app{
+      "Boot a multiboot1 kernel under QEMU or Bochs, with a time limit, and report "
+      "how it stopped (the kernel writes \"hvlab-exit: N\" to port 0xE9)."};
   app.name("hvlab-boot");
   std::string emu = "qemu";
   std::string kernel;
@@ -50,20 +51,27 @@ int main(int argc, char** argv) {
   std::string workdir;
   std::optional<unsigned> gdb_port;
 
-  app.add_option("--emu", emu, "Emulator")->check(CLI::IsMember({"qemu", "bochs"}))->capture_default_str();
+  app.add_option("--emu", emu, "Emulator")
+      ->check(CLI::IsMember({"qemu", "bochs"}))
+      ->capture_default_str();
   app.add_option("--kernel", kernel, "Multiboot1 ELF to boot")->required();
   app.add_option("--module", modules,
                  "Multiboot module, PATH or PATH=ARGS (the kernel sees \"boot/NAME ARGS\")");
-  app.add_option("--cmdline", cmdline, "Kernel command line (the kernel sees \"boot/kernel.elf CMDLINE\")");
-  app.add_option("--timeout", timeout_s, "Time limit in seconds")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--expect-status", expect_status, "Exit status the kernel must report")->capture_default_str();
+  app.add_option("--cmdline", cmdline,
+                 "Kernel command line (the kernel sees \"boot/kernel.elf CMDLINE\")");
+  app.add_option("--timeout", timeout_s, "Time limit in seconds")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--expect-status", expect_status, "Exit status the kernel must report")
+      ->capture_default_str();
   app.add_option("--expect-com1", expect_com1, "Text COM1 must contain (repeatable)");
   app.add_flag("--icount", icount, "QEMU: -icount shift=0,sleep=off (deterministic time)");
   app.add_flag("--interactive", interactive, "Show COM1 on the terminal as it arrives");
   app.add_flag("--keep-workdir", keep_workdir, "Keep the work directory (command, ISO, captures)");
   app.add_option("--workdir", workdir, "Work directory to use (kept)");
   app.add_option("--memory", memory, "Guest memory in MiB")->capture_default_str();
-  app.add_option("--output-limit", output_limit, "Bytes per channel before the run counts as a flood")
+  app.add_option("--output-limit", output_limit,
+                 "Bytes per channel before the run counts as a flood")
       ->capture_default_str();
   app.add_option("--gdb", gdb_port, "QEMU: wait for GDB on 127.0.0.1:PORT");
   app.add_flag("-v,--verbose", verbose, "Print the captured output even when the run passes");
@@ -110,18 +118,22 @@ int main(int argc, char** argv) {
     }
   }
 
-  std::string status = r.outcome == runner::Outcome::exited ? fmt::format(" (status {})", r.exit_status) : "";
+  std::string status =
+      r.outcome == runner::Outcome::exited ? fmt::format(" (status {})", r.exit_status) : "";
   fmt::print("hvlab-boot: {}: {}{} in {:.2f} s\n", runner::emulator_name(spec.emu),
              runner::outcome_name(r.outcome), status, r.elapsed.count() / 1000.0);
   if (!r.reason.empty()) fmt::print("hvlab-boot: {}\n", r.reason);
   if (!r.workdir.empty()) fmt::print("hvlab-boot: work directory kept: {}\n", r.workdir.string());
-  if (!failures.empty() || verbose) {
-    if (!interactive) print_section("COM1", r.com1);
+  if (!failures.empty() || verbose || interactive) {
+    if (!interactive) print_section("COM1", r.com1);  // it is on the terminal already
     print_section("COM2", r.com2);
     print_section("debug console (port 0xE9)", r.debugcon);
     if (!failures.empty()) print_section("emulator", r.emulator_log);
   }
   for (const auto& f : failures) fmt::print("hvlab-boot: FAIL: {}\n", f);
-  if (g_interrupted != 0) return 128 + g_interrupted;
+  if (g_interrupted != 0) {
+    fmt::print("hvlab-boot: interrupted by signal {}\n", static_cast<int>(g_interrupted));
+    return 128 + g_interrupted;
+  }
   return failures.empty() ? 0 : 1;
 }

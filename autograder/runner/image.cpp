@@ -76,7 +76,10 @@ std::optional<std::string> check_kernel(const std::filesystem::path& kernel) {
   in.read(reinterpret_cast<char*>(head.data()), head.size());
   const auto n = static_cast<std::size_t>(in.gcount());
   const std::string name = kernel.string();
-  if (n < 52 || std::memcmp(head.data(), "\x7f" "ELF", 4) != 0) {
+  if (n < 52 || std::memcmp(head.data(),
+                            "\x7f"
+                            "ELF",
+                            4) != 0) {
     char bytes[32];
     std::snprintf(bytes, sizeof bytes, "%02x %02x %02x %02x", n > 0 ? head[0] : 0,
                   n > 1 ? head[1] : 0, n > 2 ? head[2] : 0, n > 3 ? head[3] : 0);
@@ -95,8 +98,8 @@ std::optional<std::string> check_kernel(const std::filesystem::path& kernel) {
   bool bad_checksum = false;
   for (std::size_t off = 0; off + 12 <= n; off += 4) {
     if (le32(&head[off]) != 0x1BADB002u) continue;
-    if (static_cast<std::uint32_t>(le32(&head[off]) + le32(&head[off + 4]) + le32(&head[off + 8])) ==
-        0) {
+    if (static_cast<std::uint32_t>(le32(&head[off]) + le32(&head[off + 4]) +
+                                   le32(&head[off + 8])) == 0) {
       return std::nullopt;
     }
     bad_checksum = true;

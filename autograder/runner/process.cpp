@@ -7,11 +7,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <termios.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <array>
@@ -404,9 +404,8 @@ RunResult run(const Command& cmd, std::vector<Channel>& channels, const Limits& 
       if (fds[k].revents == 0) continue;
       std::size_t i = which[k];
       if (i == channels.size()) {  // the child's own terminal: discarded
-        if (::read(pty.fd, buf.data(), buf.size()) <= 0 && errno != EAGAIN && errno != EINTR) {
-          pty.reset();
-        }
+        ssize_t got = ::read(pty.fd, buf.data(), buf.size());
+        if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) pty.reset();
         continue;
       }
       Channel& ch = channels[i];

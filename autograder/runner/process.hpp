@@ -16,24 +16,24 @@ namespace hvlab::runner::detail {
 
 /// One pipe from the child to us. The child sees its write end as each of `child_fds`.
 struct Channel {
-  std::string name;                 ///< for messages: "COM1", "stderr"
-  std::vector<int> child_fds;       ///< 1 = stdout, 2 = stderr, 3.. passed as /dev/fd/N
-  std::size_t keep = 1 << 20;       ///< bytes kept in `data`
-  bool keep_tail = false;           ///< keep the last `keep` bytes instead of the first
+  std::string name;                        ///< for messages: "COM1", "stderr"
+  std::vector<int> child_fds;              ///< 1 = stdout, 2 = stderr, 3.. passed as /dev/fd/N
+  std::size_t keep = 1 << 20;              ///< bytes kept in `data`
+  bool keep_tail = false;                  ///< keep the last `keep` bytes instead of the first
   std::optional<std::size_t> flood_limit;  ///< more than this many bytes stops the run
-  int echo_fd = -1;                 ///< copy every byte here as it arrives (interactive)
+  int echo_fd = -1;                        ///< copy every byte here as it arrives (interactive)
   std::function<void(std::string_view)> observe;  ///< sees every chunk, in order
 
   // Filled in by run().
   std::string data;
-  std::size_t total = 0;            ///< bytes the child wrote, kept or not
+  std::size_t total = 0;  ///< bytes the child wrote, kept or not
 };
 
 struct Command {
-  std::filesystem::path program;    ///< absolute path (see find_program)
-  std::vector<std::string> argv;    ///< argv[0] included
-  std::vector<std::string> env;     ///< "NAME=VALUE" set on top of our environment
-  std::filesystem::path cwd;        ///< empty: ours
+  std::filesystem::path program;  ///< absolute path (see find_program)
+  std::vector<std::string> argv;  ///< argv[0] included
+  std::vector<std::string> env;   ///< "NAME=VALUE" set on top of our environment
+  std::filesystem::path cwd;      ///< empty: ours
   /// Read and discard what the child writes to a pseudo-terminal it opens itself (on
   /// /dev/ptmx). Bochs' term display draws on one that nobody reads; once its buffer is full
   /// Bochs blocks for good. We open the slave side, found through /proc/PID/fdinfo.
@@ -47,25 +47,25 @@ struct Limits {
   /// Checked after every chunk of output: once it returns true the child gets
   /// `finish_grace` to stop by itself, then is killed (the run still counts as finished).
   std::function<bool()> finished;
-  std::chrono::milliseconds finish_grace{2000};
+  std::chrono::milliseconds finish_grace{1000};
 };
 
 enum class End {
-  exited,         ///< the child stopped by itself: see status / signal
-  timeout,        ///< killed at the deadline
-  flood,          ///< killed: `flood_channel` passed its flood_limit
-  finished,       ///< killed after Limits::finished said the work was done
-  spawn_failed,   ///< could not start: see error
+  exited,        ///< the child stopped by itself: see status / signal
+  timeout,       ///< killed at the deadline
+  flood,         ///< killed: `flood_channel` passed its flood_limit
+  finished,      ///< killed after Limits::finished said the work was done
+  spawn_failed,  ///< could not start: see error
 };
 
 struct RunResult {
   End end = End::spawn_failed;
-  std::optional<int> exit_code;     ///< when the child exited normally
-  std::optional<int> signal;        ///< when a signal ended it (ours included)
+  std::optional<int> exit_code;  ///< when the child exited normally
+  std::optional<int> signal;     ///< when a signal ended it (ours included)
   std::string flood_channel;
   std::string error;
   std::chrono::milliseconds elapsed{0};
-  int pid = 0;                      ///< the child (and its process group), reaped by now
+  int pid = 0;  ///< the child (and its process group), reaped by now
 };
 
 /// Runs `cmd` with stdin from /dev/null, in a new process group, with each channel on its

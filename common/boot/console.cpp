@@ -1,5 +1,7 @@
 #include "common/boot/console.hpp"
 
+#include <initializer_list>
+
 #include "common/arch/intrinsics.hpp"
 
 namespace hvlab {
@@ -76,6 +78,11 @@ void dprintf(const char* fmt, ...) {
 
 void machine_exit(int status) {
   x86::cli();
+  // Bochs drops what is still in a UART's transmitter when the machine stops: let COM1 and
+  // COM2 drain (LSR.TEMT) first, within a bound.
+  for (std::uint16_t base : {kCom1, kCom2}) {
+    for (unsigned spin = 0; spin < 1000000 && !(inb(base + 5) & 0x40); ++spin) x86::pause();
+  }
   dprintf("\nhvlab-exit: %d\n", status);
   // QEMU: isa-debug-exit at 0xf4 ends the emulator with (status << 1) | 1.
   outb(0xf4, static_cast<std::uint8_t>(status));

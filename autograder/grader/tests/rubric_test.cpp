@@ -109,7 +109,20 @@ points = 3
   EXPECT_EQ(rb.entry_for("suite", "exc_pf")->points, 1);
   EXPECT_EQ(rb.entry_for("suite", "exc_de")->points, 3) << "exc_[dg]? has five literal characters";
   EXPECT_EQ(rb.entry_for("suite", "intr_de")->points, 2);
-  EXPECT_EQ(rb.entry_for("suite", "exc_dex")->points, 1) << "'exc_*' (4) ties '*_de' (3)? no: 4 > 3";
+  Rubric tie = parse_rubric(R"(
+[lab]
+name = "x"
+monitor = "none"
+[[guest]]
+image = "suite"
+[[test]]
+test = "exc_*"
+points = 1
+[[test]]
+test = "*c_de"
+points = 2
+)", "rubrics/x.toml");
+  EXPECT_EQ(tie.entry_for("suite", "exc_de")->points, 1) << "four literal characters each: the first wins";
 }
 
 TEST(Rubric, GlobsAndGuestRestriction) {

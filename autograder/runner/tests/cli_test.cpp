@@ -17,7 +17,7 @@ struct Ran {
 
 Ran hvlab_boot(const std::string& args) {
   Ran r;
-  std::string cmd = std::string(HVLAB_BOOT_CLI) + " " + args + " 2>&1";
+  std::string cmd = "'" + std::string(HVLAB_BOOT_CLI) + "' " + args + " 2>&1";
   FILE* p = ::popen(cmd.c_str(), "r");
   if (p == nullptr) return r;
   std::array<char, 4096> buf;
@@ -28,8 +28,9 @@ Ran hvlab_boot(const std::string& args) {
   return r;
 }
 
+// Quoted for the shell.
 std::string kernel(const std::string& name) {
-  return std::string(HVLAB_RUNNER_TEST_KERNEL_DIR) + "/" + name + ".elf";
+  return "'" + std::string(HVLAB_RUNNER_TEST_KERNEL_DIR) + "/" + name + ".elf'";
 }
 
 TEST(Cli, PassingBoot) {
@@ -55,10 +56,10 @@ TEST(Cli, MissingCom1Text) {
 }
 
 TEST(Cli, TimeoutShowsOutputAndLog) {
-  auto r = hvlab_boot("--kernel " + kernel("hang") + " --timeout 0.5");
+  auto r = hvlab_boot("--kernel " + kernel("hang") + " --timeout 1.5");
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.output.find("qemu: timeout"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("time limit of 0.5 s"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("time limit of 1.5 s"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("--- COM1 ---\nhanging\n"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("--- emulator ---"), std::string::npos) << r.output;
 }
@@ -66,7 +67,8 @@ TEST(Cli, TimeoutShowsOutputAndLog) {
 TEST(Cli, ModulesAndCommandLine) {
   hvlab::runner::testing::ScratchDir d;
   auto m = d.write("mod.txt", "payload\n");
-  auto r = hvlab_boot("--kernel " + kernel("args") + " --cmdline 'one two' --module " + m.string() +
+  auto r = hvlab_boot("--kernel " + kernel("args") + " --cmdline 'one two' --module '" +
+                      m.string() + "'" +
                       "=a=b --expect-com1 'cmdline: boot/kernel.elf one two' --expect-com1 "
                       "'module: boot/mod.txt a=b' --expect-com1 'data: payload'");
   EXPECT_EQ(r.status, 0) << r.output;
@@ -81,7 +83,7 @@ TEST(Cli, InteractiveShowsCom1AsItComes) {
 TEST(Cli, BadImageAndBadUsage) {
   hvlab::runner::testing::ScratchDir d;
   auto junk = d.write("junk.elf", "not a kernel");
-  auto r = hvlab_boot("--kernel " + junk.string());
+  auto r = hvlab_boot("--kernel '" + junk.string() + "'");
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.output.find("launch_failed"), std::string::npos) << r.output;
   EXPECT_NE(hvlab_boot("--emu kvm --kernel x").status, 0);

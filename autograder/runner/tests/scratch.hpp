@@ -13,7 +13,8 @@ namespace hvlab::runner::testing {
 class ScratchDir {
  public:
   ScratchDir() {
-    std::string templ = (std::filesystem::temp_directory_path() / "hvlab-runner-test-XXXXXX").string();
+    std::string templ =
+        (std::filesystem::temp_directory_path() / "hvlab-runner-test-XXXXXX").string();
     if (::mkdtemp(templ.data()) != nullptr) path_ = templ;
   }
   ~ScratchDir() {

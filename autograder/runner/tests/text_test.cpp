@@ -98,8 +98,8 @@ TEST(Quoting, ShellJoin) {
 }
 
 TEST(StagedNames, SanitisedAndUnique) {
-  std::vector<Module> mods = {{"/x/guest.elf", ""}, {"/y/guest.elf", ""}, {"/z/a b,c.bin", ""},
-                              {"/k/kernel.elf", ""}};
+  std::vector<Module> mods = {
+      {"/x/guest.elf", ""}, {"/y/guest.elf", ""}, {"/z/a b,c.bin", ""}, {"/k/kernel.elf", ""}};
   auto names = staged_module_names(mods);
   ASSERT_EQ(names.size(), 4u);
   EXPECT_EQ(names[0], "guest.elf");
@@ -135,7 +135,8 @@ std::string elf32(std::string_view extra, unsigned char cls = 1, unsigned char m
 
 std::string multiboot_header(std::uint32_t checksum_fix = 0) {
   const std::uint32_t magic = 0x1BADB002u, flags = 3;
-  const std::uint32_t words[3] = {magic, flags, static_cast<std::uint32_t>(-(magic + flags)) + checksum_fix};
+  const std::uint32_t words[3] = {magic, flags,
+                                  static_cast<std::uint32_t>(-(magic + flags)) + checksum_fix};
   return std::string(reinterpret_cast<const char*>(words), sizeof words);
 }
 
@@ -149,7 +150,8 @@ TEST(KernelCheck, SaysWhatIsWrong) {
   auto why = [&](std::string_view bytes) {
     return check_kernel(d.write("k", bytes)).value_or("(accepted)");
   };
-  EXPECT_NE(check_kernel(d.path() / "missing.elf").value_or("").find("does not exist"), std::string::npos);
+  EXPECT_NE(check_kernel(d.path() / "missing.elf").value_or("").find("does not exist"),
+            std::string::npos);
   EXPECT_NE(check_kernel(d.path()).value_or("").find("not a regular file"), std::string::npos);
   EXPECT_NE(why("").find("not an ELF"), std::string::npos);
   EXPECT_NE(why("\x12\x34 random bytes that are no kernel at all, long enough to look at......")

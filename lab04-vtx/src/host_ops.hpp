@@ -1,0 +1,18 @@
+#pragma once
+// The few host operations a handler performs on the real machine on the guest's behalf, each
+// of which may fault: reading an MSR the monitor does not virtualize, loading XCR0. In a
+// kernel they catch the #GP (kernel/host_ops.cpp); on the host they consult the fake machine
+// of common/arch/fake_intrinsics.hpp, so tests decide which MSRs "exist".
+
+#include <cstdint>
+
+#include "common/runtime/result.hpp"
+
+namespace hvlab::lab04 {
+
+/// RDMSR that reports a #GP as Error::fault instead of taking it.
+Result<std::uint64_t> safe_rdmsr(std::uint32_t msr);
+/// XSETBV that reports a #GP as Error::fault.
+Status safe_xsetbv(std::uint32_t xcr, std::uint64_t value);
+
+}  // namespace hvlab::lab04

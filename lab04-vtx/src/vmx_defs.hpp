@@ -1,0 +1,194 @@
+#pragma once
+// VT-x names and numbers, as in the Intel SDM vol. 3C: VMCS field encodings (appendix B),
+// control bits (chapter 25), basic exit reasons (appendix C), exit-qualification layouts
+// (27.2.1) and event-injection formats (25.8.3). Nothing here touches hardware, so the
+// same header serves the kernel and the host unit tests.
+
+#include <cstdint>
+
+namespace hvlab::vmx {
+
+/// A VMCS field encoding (SDM 25.11.2, appendix B). Bits 14:13 give the width, bit 0 of a
+/// 64-bit field selects its high half ("field + 1"), which a 32-bit host needs.
+enum class Field : std::uint32_t {
+  // 16-bit control and guest/host state (B.1).
+  VIRTUAL_PROCESSOR_ID = 0x0000,
+  GUEST_ES_SELECTOR = 0x0800, GUEST_CS_SELECTOR = 0x0802, GUEST_SS_SELECTOR = 0x0804,
+  GUEST_DS_SELECTOR = 0x0806, GUEST_FS_SELECTOR = 0x0808, GUEST_GS_SELECTOR = 0x080a,
+  GUEST_LDTR_SELECTOR = 0x080c, GUEST_TR_SELECTOR = 0x080e,
+  HOST_ES_SELECTOR = 0x0c00, HOST_CS_SELECTOR = 0x0c02, HOST_SS_SELECTOR = 0x0c04,
+  HOST_DS_SELECTOR = 0x0c06, HOST_FS_SELECTOR = 0x0c08, HOST_GS_SELECTOR = 0x0c0a,
+  HOST_TR_SELECTOR = 0x0c0c,
+  // 64-bit fields (B.2).
+  IO_BITMAP_A = 0x2000, IO_BITMAP_B = 0x2002, MSR_BITMAP = 0x2004,
+  VM_EXIT_MSR_STORE_ADDR = 0x2006, VM_EXIT_MSR_LOAD_ADDR = 0x2008, VM_ENTRY_MSR_LOAD_ADDR = 0x200a,
+  TSC_OFFSET = 0x2010, VIRTUAL_APIC_PAGE_ADDR = 0x2012, APIC_ACCESS_ADDR = 0x2014,
+  EPT_POINTER = 0x201a,
+  GUEST_PHYSICAL_ADDRESS = 0x2400,
+  VMCS_LINK_POINTER = 0x2800, GUEST_IA32_DEBUGCTL = 0x2802, GUEST_IA32_PAT = 0x2804,
+  GUEST_IA32_EFER = 0x2806, GUEST_PDPTE0 = 0x280a, GUEST_PDPTE1 = 0x280c, GUEST_PDPTE2 = 0x280e,
+  GUEST_PDPTE3 = 0x2810,
+  HOST_IA32_PAT = 0x2c00, HOST_IA32_EFER = 0x2c02,
+  // 32-bit fields (B.3).
+  PIN_BASED_VM_EXEC_CONTROL = 0x4000, CPU_BASED_VM_EXEC_CONTROL = 0x4002, EXCEPTION_BITMAP = 0x4004,
+  PAGE_FAULT_ERROR_CODE_MASK = 0x4006, PAGE_FAULT_ERROR_CODE_MATCH = 0x4008, CR3_TARGET_COUNT = 0x400a,
+  VM_EXIT_CONTROLS = 0x400c, VM_EXIT_MSR_STORE_COUNT = 0x400e, VM_EXIT_MSR_LOAD_COUNT = 0x4010,
+  VM_ENTRY_CONTROLS = 0x4012, VM_ENTRY_MSR_LOAD_COUNT = 0x4014, VM_ENTRY_INTR_INFO_FIELD = 0x4016,
+  VM_ENTRY_EXCEPTION_ERROR_CODE = 0x4018, VM_ENTRY_INSTRUCTION_LEN = 0x401a, TPR_THRESHOLD = 0x401c,
+  SECONDARY_VM_EXEC_CONTROL = 0x401e,
+  VM_INSTRUCTION_ERROR = 0x4400, VM_EXIT_REASON = 0x4402, VM_EXIT_INTR_INFO = 0x4404,
+  VM_EXIT_INTR_ERROR_CODE = 0x4406, IDT_VECTORING_INFO_FIELD = 0x4408, IDT_VECTORING_ERROR_CODE = 0x440a,
+  VM_EXIT_INSTRUCTION_LEN = 0x440c, VMX_INSTRUCTION_INFO = 0x440e,
+  GUEST_ES_LIMIT = 0x4800, GUEST_CS_LIMIT = 0x4802, GUEST_SS_LIMIT = 0x4804, GUEST_DS_LIMIT = 0x4806,
+  GUEST_FS_LIMIT = 0x4808, GUEST_GS_LIMIT = 0x480a, GUEST_LDTR_LIMIT = 0x480c, GUEST_TR_LIMIT = 0x480e,
+  GUEST_GDTR_LIMIT = 0x4810, GUEST_IDTR_LIMIT = 0x4812,
+  GUEST_ES_AR_BYTES = 0x4814, GUEST_CS_AR_BYTES = 0x4816, GUEST_SS_AR_BYTES = 0x4818,
+  GUEST_DS_AR_BYTES = 0x481a, GUEST_FS_AR_BYTES = 0x481c, GUEST_GS_AR_BYTES = 0x481e,
+  GUEST_LDTR_AR_BYTES = 0x4820, GUEST_TR_AR_BYTES = 0x4822,
+  GUEST_INTERRUPTIBILITY_INFO = 0x4824, GUEST_ACTIVITY_STATE = 0x4826, GUEST_SMBASE = 0x4828,
+  GUEST_SYSENTER_CS = 0x482a, VMX_PREEMPTION_TIMER_VALUE = 0x482e,
+  HOST_IA32_SYSENTER_CS = 0x4c00,
+  // Natural-width fields (B.4): 32 bits in a 32-bit host.
+  CR0_GUEST_HOST_MASK = 0x6000, CR4_GUEST_HOST_MASK = 0x6002, CR0_READ_SHADOW = 0x6004,
+  CR4_READ_SHADOW = 0x6006,
+  EXIT_QUALIFICATION = 0x6400, GUEST_LINEAR_ADDRESS = 0x640a,
+  GUEST_CR0 = 0x6800, GUEST_CR3 = 0x6802, GUEST_CR4 = 0x6804,
+  GUEST_ES_BASE = 0x6806, GUEST_CS_BASE = 0x6808, GUEST_SS_BASE = 0x680a, GUEST_DS_BASE = 0x680c,
+  GUEST_FS_BASE = 0x680e, GUEST_GS_BASE = 0x6810, GUEST_LDTR_BASE = 0x6812, GUEST_TR_BASE = 0x6814,
+  GUEST_GDTR_BASE = 0x6816, GUEST_IDTR_BASE = 0x6818, GUEST_DR7 = 0x681a, GUEST_RSP = 0x681c,
+  GUEST_RIP = 0x681e, GUEST_RFLAGS = 0x6820, GUEST_PENDING_DBG_EXCEPTIONS = 0x6822,
+  GUEST_SYSENTER_ESP = 0x6824, GUEST_SYSENTER_EIP = 0x6826,
+  HOST_CR0 = 0x6c00, HOST_CR3 = 0x6c02, HOST_CR4 = 0x6c04, HOST_FS_BASE = 0x6c06, HOST_GS_BASE = 0x6c08,
+  HOST_TR_BASE = 0x6c0a, HOST_GDTR_BASE = 0x6c0c, HOST_IDTR_BASE = 0x6c0e,
+  HOST_IA32_SYSENTER_ESP = 0x6c10, HOST_IA32_SYSENTER_EIP = 0x6c12, HOST_RSP = 0x6c14, HOST_RIP = 0x6c16,
+};
+
+/// Field widths from encoding bits 14:13 (SDM 25.11.2).
+enum class Width : std::uint8_t { w16 = 0, w64 = 1, w32 = 2, natural = 3 };
+constexpr Width width(Field f) { return static_cast<Width>((static_cast<std::uint32_t>(f) >> 13) & 3); }
+constexpr std::uint32_t encoding(Field f) { return static_cast<std::uint32_t>(f); }
+/// The printable name of a field ("GUEST_TR_AR_BYTES"), or "?" for one not listed above.
+const char* field_name(Field f);
+
+/// Pin-based VM-execution controls (SDM 25.6.1, table 25-5).
+namespace pin {
+inline constexpr std::uint32_t EXTERNAL_INTERRUPT_EXITING = 1u << 0, NMI_EXITING = 1u << 3,
+                               VIRTUAL_NMIS = 1u << 5, ACTIVATE_PREEMPTION_TIMER = 1u << 6;
+}
+/// Primary processor-based VM-execution controls (SDM 25.6.2, table 25-6).
+namespace proc {
+inline constexpr std::uint32_t INTERRUPT_WINDOW_EXITING = 1u << 2, USE_TSC_OFFSETTING = 1u << 3,
+                               HLT_EXITING = 1u << 7, INVLPG_EXITING = 1u << 9, MWAIT_EXITING = 1u << 10,
+                               RDPMC_EXITING = 1u << 11, RDTSC_EXITING = 1u << 12,
+                               CR3_LOAD_EXITING = 1u << 15, CR3_STORE_EXITING = 1u << 16,
+                               CR8_LOAD_EXITING = 1u << 19, CR8_STORE_EXITING = 1u << 20,
+                               USE_TPR_SHADOW = 1u << 21, NMI_WINDOW_EXITING = 1u << 22,
+                               MOV_DR_EXITING = 1u << 23, UNCONDITIONAL_IO_EXITING = 1u << 24,
+                               USE_IO_BITMAPS = 1u << 25, MONITOR_TRAP_FLAG = 1u << 27,
+                               USE_MSR_BITMAPS = 1u << 28, MONITOR_EXITING = 1u << 29,
+                               PAUSE_EXITING = 1u << 30, ACTIVATE_SECONDARY_CONTROLS = 1u << 31;
+}
+/// Secondary processor-based VM-execution controls (SDM 25.6.2, table 25-7).
+namespace proc2 {
+inline constexpr std::uint32_t VIRTUALIZE_APIC_ACCESSES = 1u << 0, ENABLE_EPT = 1u << 1,
+                               DESCRIPTOR_TABLE_EXITING = 1u << 2, ENABLE_RDTSCP = 1u << 3,
+                               ENABLE_VPID = 1u << 5, WBINVD_EXITING = 1u << 6,
+                               UNRESTRICTED_GUEST = 1u << 7, ENABLE_INVPCID = 1u << 12,
+                               ENABLE_XSAVES = 1u << 20;
+}
+/// VM-exit controls (SDM 25.7.1, table 25-13).
+namespace exit_ctl {
+inline constexpr std::uint32_t SAVE_DEBUG_CONTROLS = 1u << 2, HOST_ADDRESS_SPACE_SIZE = 1u << 9,
+                               ACKNOWLEDGE_INTERRUPT_ON_EXIT = 1u << 15, SAVE_IA32_PAT = 1u << 18,
+                               LOAD_IA32_PAT = 1u << 19, SAVE_IA32_EFER = 1u << 20,
+                               LOAD_IA32_EFER = 1u << 21, SAVE_PREEMPTION_TIMER = 1u << 22;
+}
+/// VM-entry controls (SDM 25.8.1, table 25-15).
+namespace entry_ctl {
+inline constexpr std::uint32_t LOAD_DEBUG_CONTROLS = 1u << 2, IA32E_MODE_GUEST = 1u << 9,
+                               ENTRY_TO_SMM = 1u << 10, LOAD_IA32_PAT = 1u << 14, LOAD_IA32_EFER = 1u << 15;
+}
+
+/// VM-entry interruption-information and exit interruption-information (SDM 25.8.3, 25.9.2).
+namespace intr_info {
+inline constexpr std::uint32_t VECTOR_MASK = 0xff, TYPE_SHIFT = 8, TYPE_MASK = 7u << 8,
+                               DELIVER_ERROR_CODE = 1u << 11, NMI_UNBLOCKING = 1u << 12, VALID = 1u << 31;
+enum Type : std::uint32_t {
+  EXTERNAL_INTERRUPT = 0, NMI = 2, HARDWARE_EXCEPTION = 3, SOFTWARE_INTERRUPT = 4,
+  PRIVILEGED_SOFTWARE_EXCEPTION = 5, SOFTWARE_EXCEPTION = 6, OTHER_EVENT = 7,
+};
+constexpr std::uint32_t make(unsigned vector, Type type, bool error_code = false) {
+  return VALID | (static_cast<std::uint32_t>(type) << TYPE_SHIFT) | (vector & VECTOR_MASK) |
+         (error_code ? DELIVER_ERROR_CODE : 0);
+}
+constexpr unsigned type(std::uint32_t info) { return (info & TYPE_MASK) >> TYPE_SHIFT; }
+}  // namespace intr_info
+
+/// Guest interruptibility state (SDM 25.4.2, table 25-3).
+namespace interruptibility {
+inline constexpr std::uint32_t BLOCKING_BY_STI = 1u << 0, BLOCKING_BY_MOV_SS = 1u << 1,
+                               BLOCKING_BY_SMI = 1u << 2, BLOCKING_BY_NMI = 1u << 3;
+}
+/// Guest activity states (SDM 25.4.2).
+namespace activity {
+inline constexpr std::uint32_t ACTIVE = 0, HLT = 1, SHUTDOWN = 2, WAIT_FOR_SIPI = 3;
+}
+
+/// Basic exit reasons (SDM appendix C). X-macro: the names come from the same list.
+#define HVLAB_VMX_EXIT_REASONS(X)                                                             \
+  X(0, EXCEPTION_OR_NMI) X(1, EXTERNAL_INTERRUPT) X(2, TRIPLE_FAULT) X(3, INIT_SIGNAL)            \
+  X(4, STARTUP_IPI) X(5, IO_SMI) X(6, OTHER_SMI) X(7, INTERRUPT_WINDOW) X(8, NMI_WINDOW)          \
+  X(9, TASK_SWITCH) X(10, CPUID) X(11, GETSEC) X(12, HLT) X(13, INVD) X(14, INVLPG) X(15, RDPMC)  \
+  X(16, RDTSC) X(17, RSM) X(18, VMCALL) X(19, VMCLEAR) X(20, VMLAUNCH) X(21, VMPTRLD)             \
+  X(22, VMPTRST) X(23, VMREAD) X(24, VMRESUME) X(25, VMWRITE) X(26, VMXOFF) X(27, VMXON)          \
+  X(28, CR_ACCESS) X(29, DR_ACCESS) X(30, IO_INSTRUCTION) X(31, RDMSR) X(32, WRMSR)               \
+  X(33, ENTRY_FAILURE_GUEST_STATE) X(34, ENTRY_FAILURE_MSR_LOADING) X(36, MWAIT)                  \
+  X(37, MONITOR_TRAP_FLAG) X(39, MONITOR) X(40, PAUSE) X(41, ENTRY_FAILURE_MACHINE_CHECK)          \
+  X(43, TPR_BELOW_THRESHOLD) X(44, APIC_ACCESS) X(45, VIRTUALIZED_EOI) X(46, GDTR_IDTR_ACCESS)    \
+  X(47, LDTR_TR_ACCESS) X(48, EPT_VIOLATION) X(49, EPT_MISCONFIG) X(50, INVEPT) X(51, RDTSCP)     \
+  X(52, PREEMPTION_TIMER) X(53, INVVPID) X(54, WBINVD) X(55, XSETBV) X(56, APIC_WRITE)            \
+  X(57, RDRAND) X(58, INVPCID) X(59, VMFUNC) X(60, ENCLS) X(61, RDSEED) X(62, PML_FULL)           \
+  X(63, XSAVES) X(64, XRSTORS)
+
+namespace exit_reason {
+#define HVLAB_X(n, name) inline constexpr std::uint32_t name = n;
+HVLAB_VMX_EXIT_REASONS(HVLAB_X)
+#undef HVLAB_X
+/// Bit 31 of the exit-reason field: the VM entry failed (SDM 25.9.1).
+inline constexpr std::uint32_t ENTRY_FAILURE_BIT = 1u << 31;
+}  // namespace exit_reason
+/// "CPUID", "IO_INSTRUCTION"...; "?" for a reason not in the list.
+const char* exit_reason_name(std::uint32_t basic_reason);
+
+/// Exit qualification for control-register accesses (SDM 27.2.1, table 27-3).
+namespace cr_qual {
+constexpr unsigned cr(std::uint64_t q) { return q & 0xf; }
+enum AccessType : unsigned { MOV_TO_CR = 0, MOV_FROM_CR = 1, CLTS = 2, LMSW = 3 };
+constexpr unsigned access_type(std::uint64_t q) { return (q >> 4) & 3; }
+constexpr unsigned gpr(std::uint64_t q) { return (q >> 8) & 0xf; }  ///< 0 EAX, 1 ECX, ... 7 EDI
+constexpr std::uint16_t lmsw_source(std::uint64_t q) { return static_cast<std::uint16_t>(q >> 16); }
+constexpr std::uint64_t make(unsigned cr, unsigned type, unsigned gpr) { return cr | (type << 4) | (gpr << 8); }
+}  // namespace cr_qual
+
+/// Exit qualification for I/O instructions (SDM 27.2.1, table 27-5).
+namespace io_qual {
+constexpr unsigned size(std::uint64_t q) { return static_cast<unsigned>(q & 7) + 1; }
+constexpr bool in(std::uint64_t q) { return (q >> 3) & 1; }
+constexpr bool string(std::uint64_t q) { return (q >> 4) & 1; }
+constexpr bool rep(std::uint64_t q) { return (q >> 5) & 1; }
+constexpr std::uint16_t port(std::uint64_t q) { return static_cast<std::uint16_t>(q >> 16); }
+constexpr std::uint64_t make(std::uint16_t port, unsigned size, bool in, bool string = false, bool rep = false) {
+  return (size - 1) | (in ? 8u : 0u) | (string ? 16u : 0u) | (rep ? 32u : 0u) | (std::uint64_t{port} << 16);
+}
+}  // namespace io_qual
+
+/// Exit qualification for EPT violations (SDM 27.2.1, table 27-7).
+namespace ept_qual {
+inline constexpr std::uint64_t READ = 1u << 0, WRITE = 1u << 1, FETCH = 1u << 2, READABLE = 1u << 3,
+                               WRITABLE = 1u << 4, EXECUTABLE = 1u << 5, LINEAR_VALID = 1u << 7;
+}
+
+/// The VM-instruction error numbers (SDM 31.4, table 31-1) with the manual's text.
+const char* instruction_error_text(std::uint32_t error);
+
+}  // namespace hvlab::vmx
