@@ -5,6 +5,7 @@
 #                             grade the reference labs (default: all labs, both emulators)
 #   make run LAB=native GUEST=suite [EMU=qemu]
 #                             boot one guest with its console on the terminal
+#   make bench                boot and grading times, and each lab's measurements
 #   make docs                 Doxygen HTML for common/ (warnings are errors)
 #   make deps                 install missing Debian packages (apt-get; sudo when not root)
 
@@ -15,12 +16,12 @@ EMU   ?= both
 GUEST ?= suite
 export CMAKE_BUILD_PARALLEL_LEVEL := $(JOBS)
 
-.PHONY: all deps configure build test grade run docs clean help
+.PHONY: all deps configure build test grade run bench docs clean help
 
 all: build
 
 help:
-	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@tools/deps.sh
@@ -42,6 +43,9 @@ grade: build
 run: build
 	autograder/run --build-dir $(BUILD) --lab $(or $(filter-out all,$(LAB)),native) \
 	  --guest $(GUEST) --emu $(if $(filter both,$(EMU)),qemu,$(EMU))
+
+bench: build
+	autograder/bench --build-dir $(BUILD)
 
 docs: deps
 	@mkdir -p $(BUILD)/docs

@@ -466,6 +466,24 @@ BootResult boot(const BootSpec& spec) {
   if (spec.interactive) l.channels[static_cast<std::size_t>(l.com1)].echo_fd = STDOUT_FILENO;
   r.command = l.cmd.argv;
 
+  // Boot-to-first-KTAP-line: when "KTAP version" first shows on COM1 (the emulator's start-up,
+  // BIOS, loader and the kernel's own set-up, before any test runs).
+  {
+    auto& com1 = l.channels[static_cast<std::size_t>(l.com1)];
+    auto seen = std::make_shared<std::string>();
+    auto prev = com1.observe;
+    com1.observe = [prev, seen, &r, start](std::string_view chunk) {
+      if (prev) prev(chunk);
+      if (r.first_ktap_line) return;
+      seen->append(chunk);
+      if (seen->find("KTAP version") != std::string::npos) {
+        r.first_ktap_line = duration_cast<milliseconds>(steady_clock::now() - start);
+      } else if (seen->size() > 4096) {
+        seen->erase(0, seen->size() - 16);
+      }
+    };
+  }
+
   detail::Limits limits;
   limits.timeout = spec.timeout;
   auto marker = l.marker;

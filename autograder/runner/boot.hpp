@@ -93,6 +93,8 @@ struct BootResult {
   std::optional<int> emulator_signal;
   int emulator_pid = 0;           ///< also its process group; gone when boot() returns
   bool output_truncated = false;  ///< some channel held more than output_limit
+  /// Time from the start of boot() to the first "KTAP version" on COM1, if it came.
+  std::optional<std::chrono::milliseconds> first_ktap_line;
 };
 
 /// Boots spec.kernel and waits for it to stop. Never throws for guest misbehaviour; throws

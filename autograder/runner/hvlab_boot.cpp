@@ -122,6 +122,9 @@ int main(int argc, char** argv) {
       r.outcome == runner::Outcome::exited ? fmt::format(" (status {})", r.exit_status) : "";
   fmt::print("hvlab-boot: {}: {}{} in {:.2f} s\n", runner::emulator_name(spec.emu),
              runner::outcome_name(r.outcome), status, r.elapsed.count() / 1000.0);
+  if (r.first_ktap_line) {
+    fmt::print("hvlab-boot: first KTAP line after {:.2f} s\n", r.first_ktap_line->count() / 1000.0);
+  }
   if (!r.reason.empty()) fmt::print("hvlab-boot: {}\n", r.reason);
   if (!r.workdir.empty()) fmt::print("hvlab-boot: work directory kept: {}\n", r.workdir.string());
   if (!failures.empty() || verbose || interactive) {

@@ -60,6 +60,15 @@ std::string emulator_param_name(const ::testing::TestParamInfo<Emulator>& info) 
 INSTANTIATE_TEST_SUITE_P(Runner, BothEmulators, ::testing::Values(Emulator::qemu, Emulator::bochs),
                          emulator_param_name);
 
+TEST_P(BothEmulators, FirstKtapLineIsTimed) {
+  auto r = boot(spec_for(GetParam(), "ktap"));
+  ASSERT_EQ(r.outcome, Outcome::exited) << describe(r);
+  ASSERT_TRUE(r.first_ktap_line.has_value()) << describe(r);
+  EXPECT_GT(r.first_ktap_line->count(), 0);
+  EXPECT_LE(*r.first_ktap_line, r.elapsed);
+  expect_nothing_left(r);
+}
+
 TEST_P(BothEmulators, HelloExitsWithZero) {
   auto r = boot(spec_for(GetParam(), "hello"));
   ASSERT_EQ(r.outcome, Outcome::exited) << describe(r);
@@ -68,6 +77,7 @@ TEST_P(BothEmulators, HelloExitsWithZero) {
   EXPECT_EQ(r.com2, "event: hello\n");
   EXPECT_EQ(r.debugcon, "debug: hello\nhvlab-exit: 0\n");  // Bochs' banner is not in it
   EXPECT_EQ(r.reason, "");
+  EXPECT_FALSE(r.first_ktap_line.has_value());  // "hello" is not KTAP
   EXPECT_TRUE(r.workdir.empty());
   EXPECT_FALSE(r.output_truncated);
   expect_nothing_left(r);
