@@ -5,6 +5,7 @@
 #                             grade the reference labs (default: all labs, both emulators)
 #   make run LAB=native GUEST=suite [EMU=qemu]
 #                             boot one guest with its console on the terminal
+#   make gdb LAB=lab01        the same under QEMU's GDB stub, GDB attached with symbols
 #   make bench                boot and grading times, and each lab's measurements
 #   make docs                 Doxygen HTML for common/ (warnings are errors)
 #   make deps                 install missing Debian packages (apt-get; sudo when not root)
@@ -16,12 +17,12 @@ EMU   ?= both
 GUEST ?= suite
 export CMAKE_BUILD_PARALLEL_LEVEL := $(JOBS)
 
-.PHONY: all deps configure build test grade run bench docs clean help
+.PHONY: all deps configure build test grade run gdb bench docs clean help
 
 all: build
 
 help:
-	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@tools/deps.sh
@@ -43,6 +44,9 @@ grade: build
 run: build
 	autograder/run --build-dir $(BUILD) --lab $(or $(filter-out all,$(LAB)),native) \
 	  --guest $(GUEST) --emu $(if $(filter both,$(EMU)),qemu,$(EMU))
+
+gdb: build
+	autograder/gdb --build-dir $(BUILD) --lab $(or $(filter-out all,$(LAB)),native) --guest $(GUEST)
 
 bench: build
 	autograder/bench --build-dir $(BUILD)
