@@ -23,14 +23,15 @@
 #include "common/boot/kernel.hpp"
 #include "common/memory/frame_allocator.hpp"
 #include "common/runtime/string.hpp"
+#include "common/vmm/guest_loader.hpp"
 #include "lab04-vtx/kernel/monitor.hpp"
 #include "lab04-vtx/kernel/vmx_hw.hpp"
 #include "lab04-vtx/src/ept.hpp"
 #include "lab04-vtx/src/handlers.hpp"
-#include "lab04-vtx/src/loader.hpp"
 
 using namespace hvlab;
 using namespace hvlab::lab04;
+using namespace hvlab::vmm;
 
 extern "C" char __kernel_start[];
 

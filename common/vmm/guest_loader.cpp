@@ -1,10 +1,10 @@
-#include "lab04-vtx/src/loader.hpp"
+#include "common/vmm/guest_loader.hpp"
 
 #include "common/boot/multiboot.hpp"
 #include "common/runtime/format.hpp"
 #include "common/runtime/string.hpp"
 
-namespace hvlab::lab04 {
+namespace hvlab::vmm {
 
 namespace {
 
@@ -67,7 +67,7 @@ Result<std::uint32_t> build_multiboot_info(mem::GuestMemory& memory, std::uint64
   namespace mb = multiboot;
   constexpr std::uint32_t kInfo = kMultibootInfoBase, kMmap = kInfo + 0x100, kName = kInfo + 0x200,
                           kCmdline = kInfo + 0x300;
-  constexpr char kLoaderName[] = "hvlab lab04 VMM";
+  constexpr char kLoaderName[] = "hvlab monitor";
 
   // Memory map: low RAM up to the EBDA, the BIOS area reserved, RAM from 1 MiB.
   const mb::MmapEntry map[] = {
@@ -97,4 +97,4 @@ Result<std::uint32_t> build_multiboot_info(mem::GuestMemory& memory, std::uint64
   return kInfo;
 }
 
-}  // namespace hvlab::lab04
+}  // namespace hvlab::vmm

@@ -1,5 +1,5 @@
 #pragma once
-// Starting the guest the way a multiboot loader would (Multiboot Specification 0.6.96):
+// Starting a guest the way a multiboot loader would, for every monitor of the kit (Multiboot Specification 0.6.96):
 // its ELF image copied into guest-physical memory, a multiboot information structure
 // (memory map, command line) placed in low guest memory, and the entry state of section
 // 3.2 (EAX = 0x2BADB002, EBX = the information's address).
@@ -10,7 +10,7 @@
 #include "common/memory/guest_memory.hpp"
 #include "common/runtime/result.hpp"
 
-namespace hvlab::lab04 {
+namespace hvlab::vmm {
 
 struct LoadedImage {
   std::uint32_t entry = 0;
@@ -33,4 +33,4 @@ inline constexpr std::uint32_t kMultibootInfoEnd = 0x3000;
 /// command line `cmdline`; returns its guest-physical address (the guest's EBX).
 Result<std::uint32_t> build_multiboot_info(mem::GuestMemory& memory, std::uint64_t ram_bytes, const char* cmdline);
 
-}  // namespace hvlab::lab04
+}  // namespace hvlab::vmm
