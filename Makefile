@@ -6,23 +6,32 @@
 #   make run LAB=native GUEST=suite [EMU=qemu]
 #                             boot one guest with its console on the terminal
 #   make gdb LAB=lab01        the same under QEMU's GDB stub, GDB attached with symbols
+#   make census               classify x86 instructions by running them deprivileged (lab01)
 #   make bench                boot and grading times, and each lab's measurements
 #   make docs                 Doxygen HTML for common/ (warnings are errors)
 #   make deps                 install missing Debian packages (apt-get; sudo when not root)
+#   make handout [UPTO=labNN] [HANDOUT=dir]
+#                             write the student handout to build/handout (a git repository
+#                             with one commit); UPTO keeps the solutions of labs up to labNN
+#   make handin               pack your last commit into build/handin/*.tar.gz (students)
+#   make gradescope [UPTO=labNN]
+#                             build/gradescope/hvlab-autograder.zip for Gradescope
 
 BUILD ?= build
 JOBS  ?= 2
 LAB   ?= all
 EMU   ?= both
 GUEST ?= suite
+UPTO  ?=
+HANDOUT ?= $(BUILD)/handout
 export CMAKE_BUILD_PARALLEL_LEVEL := $(JOBS)
 
-.PHONY: all deps configure build test grade run gdb bench docs clean help
+.PHONY: all deps configure build test grade run gdb census bench docs clean help
 
 all: build
 
 help:
-	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,17p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@tools/deps.sh
@@ -48,6 +57,9 @@ run: build
 gdb: build
 	autograder/gdb --build-dir $(BUILD) --lab $(or $(filter-out all,$(LAB)),native) --guest $(GUEST)
 
+census: build
+	cmake --build $(BUILD) --target census
+
 bench: build
 	autograder/bench --build-dir $(BUILD)
 
@@ -58,3 +70,20 @@ docs: deps
 
 clean:
 	rm -rf $(BUILD)
+
+.PHONY: handout handin gradescope
+
+# The student tree: solution regions replaced by stubs, instructor-only files left out.
+handout: configure
+	cmake --build $(BUILD) --target hvlab-handout
+	$(BUILD)/tools/handout/hvlab-handout --source . --dest $(HANDOUT) --force $(if $(UPTO),--upto $(UPTO))
+	@echo "handout: $(HANDOUT) is a git repository with one commit; push it to a private repository for your students"
+
+# A submission archive of the last commit; refuses uncommitted changes (no build needed).
+handin:
+	@tools/handout/handin.sh $(BUILD)
+
+# Gradescope's autograder zip: setup.sh, run_autograder and the handout (autograder/gradescope).
+gradescope: configure
+	cmake --build $(BUILD) --target hvlab-handout
+	autograder/gradescope/make-zip.sh --build-dir $(BUILD) --out $(BUILD)/gradescope/hvlab-autograder.zip $(if $(UPTO),--upto $(UPTO))
