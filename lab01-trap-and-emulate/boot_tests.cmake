@@ -14,7 +14,7 @@ add_test(NAME lab01.boot.bochs.suite
 # A module that is not an ELF file: a clear message and a clean stop, never a hang.
 add_test(NAME lab01.boot.qemu.corrupt_module
   COMMAND ${_boot} --emu qemu --kernel ${_mon} --module ${CMAKE_CURRENT_SOURCE_DIR}/README.md --timeout 20
-    --expect-status 1 --expect-com1 "cannot start the guest: module is not an ELF file")
+    --expect-status 1 --expect-com1 "cannot start the guest: module rejected: not an ELF file")
 set_tests_properties(lab01.boot.qemu.suite lab01.boot.bochs.suite lab01.boot.qemu.corrupt_module
   PROPERTIES LABELS lab01 TIMEOUT 400)
 

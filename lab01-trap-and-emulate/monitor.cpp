@@ -31,12 +31,13 @@
 #include "common/memory/frame_allocator.hpp"
 #include "common/memory/guest_memory.hpp"
 #include "common/memory/physical_memory.hpp"
+#include "common/runtime/format.hpp"
 #include "common/runtime/panic.hpp"
 #include "common/runtime/string.hpp"
+#include "common/vmm/guest_loader.hpp"
 #include "common/vmm/monitor.hpp"
 #include "common/vmm/trace.hpp"
 #include "lab01-trap-and-emulate/core.hpp"
-#include "lab01-trap-and-emulate/guest_loader.hpp"
 #include "lab01-trap-and-emulate/shadow_mmu.hpp"
 
 extern "C" const std::uint32_t lab01_isr_table[256];
@@ -1124,13 +1125,20 @@ int kernel_main(const BootInfo& boot) {
 
   // The guest image and its boot information. The module string is "path args...": the
   // guest gets all of it as its command line, as from a boot loader.
-  LoadedGuest loaded;
-  const char* why = nullptr;
-  if (!load_elf32(reinterpret_cast<const void*>(mod.start), mod.end - mod.start, g_guest, &loaded, &why)) refuse(why);
-  std::uint32_t info = write_multiboot_info(g_guest, g_guest_bytes, mod.cmdline);
-  if (!info) refuse("could not write the multiboot information");
+  char why[96] = "";
+  auto image = vmm::load_elf32(g_guest, reinterpret_cast<const void*>(mod.start), mod.end - mod.start,
+                               vmm::kMultibootInfoBase, vmm::kMultibootInfoEnd, why, sizeof why);
+  if (!image.ok()) {
+    char msg[128];
+    format(msg, sizeof msg, "module rejected: %s", why);
+    refuse(msg);
+  }
+  const vmm::LoadedImage& loaded = image.value();
+  auto info_gpa = vmm::build_multiboot_info(g_guest, g_guest_bytes, mod.cmdline);
+  if (!info_gpa.ok()) refuse("could not write the multiboot information");
+  const std::uint32_t info = info_gpa.value();
   dprintf("lab01: guest '%s': entry %08x, image %08x-%08x, %u MiB at host %08x\n", mod.cmdline, loaded.entry,
-          loaded.image_start, loaded.image_end, static_cast<unsigned>(mib), ram.value().low32());
+          loaded.lowest, loaded.highest, static_cast<unsigned>(mib), ram.value().low32());
 
   move_monitor_high(ram_top);
   g_mmu.init({&g_host, &g_guest, HostPhysAddr(reinterpret_cast<std::uint32_t>(g_pd)), g_pool, kPoolFrames, flush_tlb});

@@ -60,6 +60,15 @@ Result<LoadedImage> load_elf32(mem::GuestMemory& memory, const void* image, std:
     if (hi > out.highest) out.highest = static_cast<std::uint32_t>(hi);
   }
   if (out.highest == 0) return bad(Error::invalid_argument, "no loadable segment");
+  // Paging is off at a multiboot entry, so the entry point is a physical address and must
+  // lie in what was loaded: anything else would run whatever the memory held.
+  bool entry_loaded = false;
+  for (unsigned i = 0; i < h.phnum; ++i) {
+    Elf32Phdr p;
+    rt::mem_copy(&p, bytes + h.phoff + i * sizeof p, sizeof p);
+    if (p.type == kPtLoad && h.entry >= p.paddr && h.entry - p.paddr < p.memsz) entry_loaded = true;
+  }
+  if (!entry_loaded) return bad(Error::invalid_argument, "the ELF entry point is outside every loaded segment");
   return out;
 }
 

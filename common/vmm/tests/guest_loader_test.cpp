@@ -54,6 +54,32 @@ TEST(Loader, LoadsSegmentsAndZeroesBss) {
   EXPECT_STREQ(why, "not an ELF file");
 }
 
+TEST(Loader, RefusesAnEntryPointOutsideTheImage) {
+  std::vector<unsigned char> ram(2 << 20);
+  mem::GuestMemory m;
+  ASSERT_TRUE(m.add_region(GuestPhysAddr(0), ram.size(), ram.data()).ok());
+  auto elf = tiny_elf();
+  const std::uint32_t entry = 0x180000;  // past the segment's 24 bytes
+  std::memcpy(&elf[24], &entry, 4);
+  char why[80] = "";
+  EXPECT_EQ(load_elf32(m, elf.data(), elf.size(), 0, 0, why, sizeof why).error(), Error::invalid_argument);
+  EXPECT_STREQ(why, "the ELF entry point is outside every loaded segment");
+}
+
+TEST(Loader, RefusesTruncatedImagesAndOverlaps) {
+  std::vector<unsigned char> ram(2 << 20);
+  mem::GuestMemory m;
+  ASSERT_TRUE(m.add_region(GuestPhysAddr(0), ram.size(), ram.data()).ok());
+  auto elf = tiny_elf();
+  char why[80] = "";
+  EXPECT_EQ(load_elf32(m, elf.data(), 60, 0, 0, why, sizeof why).error(), Error::invalid_argument);
+  EXPECT_EQ(load_elf32(m, elf.data(), 0x84, 0, 0, why, sizeof why).error(), Error::invalid_argument);
+  EXPECT_STREQ(why, "a segment runs past the end of the file");
+  // The boot information's place may not be overwritten by the image.
+  EXPECT_EQ(load_elf32(m, elf.data(), elf.size(), 0x100000, 0x100010, why, sizeof why).error(), Error::fault);
+  EXPECT_STREQ(why, "a segment overlaps the boot information");
+}
+
 TEST(Loader, RefusesSegmentsOutsideRam) {
   std::vector<unsigned char> ram(1 << 20);  // the segment at 1 MiB is past the end
   mem::GuestMemory m;
