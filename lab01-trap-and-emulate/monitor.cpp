@@ -40,8 +40,7 @@
 #include "lab01-trap-and-emulate/core.hpp"
 #include "lab01-trap-and-emulate/shadow_mmu.hpp"
 
-extern "C" const std::uint32_t lab01_isr_table[256];
-extern "C" [[noreturn]] void lab01_enter_guest(hvlab::TrapFrame* frame);
+extern "C" const std::uint32_t hvlab_isr_table[256];  // common/boot/isr.S
 extern "C" void lab01_trap(hvlab::TrapFrame* frame);
 
 using namespace hvlab;
@@ -58,7 +57,6 @@ constexpr unsigned kMonitorCodeSlot = 496, kMonitorDataSlot = 497, kMonitorTssSl
 constexpr std::uint16_t kMonitorCS = kMonitorCodeSlot << 3, kMonitorDS = kMonitorDataSlot << 3,
                         kMonitorTss = kMonitorTssSlot << 3, kMonitorLdt = kMonitorLdtSlot << 3;
 constexpr unsigned kLdtSlots = 64;  // the shadow LDT: what the guest's LDT holds, deprivileged
-static_assert(kMonitorDS == 0xF88, "entry.S loads this selector by number");
 constexpr std::uint32_t kHostReach = 0x10000000u;  // 256 MiB of host RAM above kMonitorBase
 
 alignas(4096) std::uint32_t g_pd[1024];
@@ -1031,8 +1029,10 @@ void move_monitor_high(std::uint64_t ram_top) {
   g_gdt[kMonitorLdtSlot] = SegmentDescriptor::make(kMonitorBase + reinterpret_cast<std::uint32_t>(g_ldt),
                                                    sizeof g_ldt - 1, dt::kLdt, 0, false, false);
   x86::lldt(kMonitorLdt);
+  // The kit's trap stubs, with the monitor's data segment and its own entry.
+  set_trap_entry(lab01_trap, kMonitorDS);
   for (unsigned v = 0; v < 256; ++v) {
-    g_idt[v] = x86::GateDescriptor::make(lab01_isr_table[v], kMonitorCS, dt::kInterruptGate32, 0);
+    g_idt[v] = x86::GateDescriptor::make(hvlab_isr_table[v], kMonitorCS, dt::kInterruptGate32, 0);
   }
   x86::DescriptorTableRegister idtr{sizeof g_idt - 1, kMonitorBase + reinterpret_cast<std::uint32_t>(g_idt)};
   x86::lidt(idtr);
@@ -1167,5 +1167,5 @@ int kernel_main(const BootInfo& boot) {
   frame = TrapFrame{};
   if (!store_vcpu(frame)) refuse("initial guest state is unusable");
   g_acct.exit_tsc = x86::rdtsc();
-  lab01_enter_guest(&frame);
+  hvlab_enter_frame(&frame);
 }

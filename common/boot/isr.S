@@ -1,6 +1,8 @@
 // One entry stub per vector. Each pushes a zero error code where the CPU pushes none, then
 // the vector, so every trap reaches C++ with the same frame (trap.hpp, TrapFrame).
-#define KERNEL_DS 0x10
+// The data selector and the C++ entry are variables (trap.hpp, set_trap_entry) so that a
+// monitor whose own segments are not the kernel's (lab01) uses the same stubs. They are read
+// through CS: at entry DS still holds whatever the interrupted code had loaded.
 
         .macro stub vec
         .align 16
@@ -27,12 +29,12 @@ isr_common:
         push %es
         push %fs
         push %gs
-        mov $KERNEL_DS, %ax
+        mov %cs:hvlab_trap_data_selector, %ax
         mov %ax, %ds
         mov %ax, %es
         cld
         push %esp
-        call hvlab_trap_entry
+        call *%cs:hvlab_trap_entry_function
         add $4, %esp
         .globl hvlab_trap_return
 hvlab_trap_return:
@@ -57,6 +59,14 @@ hvlab_isr_table:
         addr %i
         .set i, i + 1
         .endr
+
+        .section .data
+        .align 4
+        .globl hvlab_trap_entry_function, hvlab_trap_data_selector
+hvlab_trap_entry_function:
+        .long hvlab_trap_entry
+hvlab_trap_data_selector:
+        .word 0x10              /* gdt::kKernelDS */
 
         // Enters a frame built by hand (ring transitions, first entry to user mode).
         .section .text

@@ -19,6 +19,16 @@ TrapHandler set_trap_handler(unsigned vector, TrapHandler handler) {
   return old;
 }
 
+extern "C" {
+extern void (*hvlab_trap_entry_function)(TrapFrame*);
+extern std::uint16_t hvlab_trap_data_selector;
+}
+
+void set_trap_entry(void (*entry)(TrapFrame*), std::uint16_t data_selector) {
+  hvlab_trap_entry_function = entry;
+  hvlab_trap_data_selector = data_selector;
+}
+
 std::uint32_t trap_count(unsigned vector) { return vector < 256 ? g_counts[vector] : 0; }
 
 void dump_frame(const TrapFrame& f) {

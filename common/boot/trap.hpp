@@ -32,6 +32,11 @@ void set_gate_access(unsigned vector, unsigned dpl, bool trap_gate = false);
 /// Prints the frame as a register dump to the console.
 void dump_frame(const TrapFrame& f);
 
+/// Routes every trap to `entry` instead of the table-driven dispatch, with `data_selector`
+/// loaded into DS and ES first: for a monitor whose segments differ from the kernel's (lab01
+/// runs its own at base 0xF0000000). The stubs and hvlab_enter_frame stay the same.
+void set_trap_entry(void (*entry)(TrapFrame*), std::uint16_t data_selector);
+
 /// Counts of traps taken per vector, for tests and traces.
 std::uint32_t trap_count(unsigned vector);
 
