@@ -31,6 +31,7 @@
 #include "common/memory/frame_allocator.hpp"
 #include "common/memory/guest_memory.hpp"
 #include "common/memory/physical_memory.hpp"
+#include "common/runtime/exercise.hpp"
 #include "common/runtime/format.hpp"
 #include "common/runtime/panic.hpp"
 #include "common/runtime/string.hpp"

@@ -10,6 +10,7 @@ PACKAGES="
   libzydis-dev libzycore-dev dpkg-dev xz-utils ca-certificates
   libgtest-dev googletest doxygen graphviz
   nlohmann-json3-dev libcli11-dev libfmt-dev libtomlplusplus-dev libexpat1-dev
+  ccache zip unzip
 "
 
 # Zydis runs inside the kernels, so the build compiles it from Debian's source package:

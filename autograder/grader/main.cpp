@@ -18,8 +18,10 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "autograder/grader/batch.hpp"
 #include "autograder/grader/report.hpp"
 #include "autograder/grader/session.hpp"
+#include "autograder/grader/submission.hpp"
 #include "autograder/runner/boot.hpp"
 
 namespace {
@@ -74,11 +76,14 @@ int main(int argc, char** argv) {
       "hvlab-grade: boots each lab's monitor with the test guest under QEMU and Bochs and "
       "scores the guest's KTAP report against autograder/rubrics/<lab>.toml.\n"
       "Exit status: 0 if every graded lab has full marks and no errors, 1 otherwise, 2 for "
-      "a usage or setup problem, 130 if interrupted.",
+      "a usage or setup problem, 130 if interrupted.\n"
+      "Instructors: --submissions DIR grades every student tree or archive in DIR, each in a "
+      "fresh copy of the handout with the instructor's build rules (exit status 0 once every "
+      "submission has its results, whatever the scores); see autograder/README.md.",
       "hvlab-grade"};
   std::vector<std::string> labs;
   std::string emu = "both";
-  std::string json_file, junit_file, gradescope_file, keep_logs;
+  std::string json_file, junit_file, gradescope_file, keep_logs, guest_dir;
   bool autolab = false, icount = false, quiet = false, no_calibrate = false;
   unsigned jobs = 1;
   double timeout_scale = 1.0;
@@ -113,7 +118,54 @@ int main(int argc, char** argv) {
   app.add_option("--rubric-dir", rubric_dir, "the folder of <lab>.toml rubrics")->type_name("DIR")->capture_default_str();
   app.add_flag("--no-calibrate", no_calibrate, "do not scale timeouts by a calibration boot");
   app.add_flag("-q,--quiet", quiet, "no progress lines on stderr");
+  app.add_option("--guest-dir", guest_dir, "take the guest images (<image>.elf) from DIR, not the build directory")
+      ->type_name("DIR");
+
+  // Batch grading (instructors).
+  std::string submissions_dir, submission, out_dir = "hvlab-results", work_dir, handout_dir, upto, collect;
+  std::string source_dir_opt = source_dir.string(), ccache_dir;
+  double build_timeout = 300;
+  bool no_ccache = false, keep_work = false;
+  auto* batch = app.add_option_group("batch grading", "grade students' submissions on the instructor's build rules");
+  auto* many = batch->add_option("--submissions", submissions_dir,
+                                 "grade every student tree (folder) or archive (.tar.gz, .tgz, .tar, .zip) in DIR")
+                   ->type_name("DIR")
+                   ->check(CLI::ExistingDirectory);
+  auto* one = batch->add_option("--submission", submission, "grade one student tree or archive (Gradescope, Slurm)")
+                  ->type_name("PATH")
+                  ->check(CLI::ExistingPath);
+  many->excludes(one);
+  batch->add_option("--out", out_dir, "results: <student>/report.json, results.json, report.txt, build.log and gradebook.csv")
+      ->type_name("DIR")
+      ->capture_default_str();
+  batch->add_option("--work-dir", work_dir, "scratch space for unpacking and building (default: OUT/.work)")->type_name("DIR");
+  batch->add_option("--handout", handout_dir, "the handout tree to grade in (default: generated from --source-dir)")
+      ->type_name("DIR");
+  batch->add_option("--upto", upto, "the handout's catch-up checkpoint (labNN), when it is generated")->type_name("LAB");
+  batch->add_option("--source-dir", source_dir_opt, "the instructor's tree")->type_name("DIR")->capture_default_str();
+  batch->add_option("--build-timeout", build_timeout, "seconds to configure and build one submission")
+      ->check(CLI::Range(10.0, 7200.0))
+      ->type_name("S")
+      ->capture_default_str();
+  batch->add_flag("--no-ccache", no_ccache, "compile every submission from scratch");
+  batch->add_option("--ccache-dir", ccache_dir, "the compiler cache shared by the submissions (default: BUILD/_ccache)")
+      ->type_name("DIR");
+  batch->add_flag("--keep-work", keep_work, "keep each submission's work tree and build");
+  batch->add_option("--collect", collect, "only write DIR/gradebook.csv from DIR/*/report.json (after a Slurm array)")
+      ->type_name("DIR")
+      ->check(CLI::ExistingDirectory);
   CLI11_PARSE(app, argc, argv);
+
+  if (!collect.empty()) {
+    try {
+      const std::size_t n = batch::collect_gradebook(collect);
+      fmt::print("hvlab-grade: {} with {} student(s)\n", (fs::path(collect) / "gradebook.csv").string(), n);
+      return n ? 0 : 1;
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "hvlab-grade: {}\n", e.what());
+      return 2;
+    }
+  }
 
   SessionOptions opt;
   opt.build_dir = build_dir;
@@ -128,6 +180,7 @@ int main(int argc, char** argv) {
   opt.timeout_scale = timeout_scale;
   opt.calibrate = !no_calibrate;
   opt.keep_logs = keep_logs;
+  opt.guest_dir = guest_dir;
   if (!quiet) opt.progress = [](const std::string& line) { fmt::print(stderr, "hvlab-grade: {}\n", clean_text(line)); };
 
   sigset_t set;
@@ -137,6 +190,60 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::thread(watch_signals, set).detach();
+
+  if (!submissions_dir.empty() || !submission.empty()) {
+    batch::BatchOptions b;
+    try {
+      if (!submission.empty()) b.submissions = {submission};
+      else b.submissions = batch::list_submissions(submissions_dir);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "hvlab-grade: {}\n", e.what());
+      return 2;
+    }
+    if (b.submissions.empty()) {
+      fmt::print(stderr, "hvlab-grade: no submissions (folders or archives) in {}\n", submissions_dir);
+      return 2;
+    }
+    b.out_dir = out_dir;
+    b.work_dir = work_dir;
+    b.instructor_build = build_dir;
+    b.rubric_dir = rubric_dir;
+    b.source_dir = source_dir_opt;
+    b.handout_dir = handout_dir;
+    b.upto = upto;
+    b.labs = opt.labs;
+    b.session = opt;
+    b.session.guest_dir.clear();
+    b.build_timeout_s = build_timeout;
+    b.use_ccache = !no_ccache;
+    b.ccache_dir = ccache_dir;
+    b.keep_work = keep_work;
+    b.gradescope_file = gradescope_file;
+    b.write_gradebook = submission.empty();
+    if (!quiet) b.progress = [](const std::string& line) { fmt::print(stderr, "hvlab-grade: {}\n", clean_text(line)); };
+    std::vector<batch::SubmissionOutcome> outcomes;
+    try {
+      outcomes = batch::grade_submissions(b, hvlab::runner::boot, g_cancel);
+    } catch (const SessionError& e) {
+      g_done = true;
+      fmt::print(stderr, "hvlab-grade: {}\n", e.what());
+      return 2;
+    }
+    g_done = true;
+    if (g_cancel) {
+      fmt::print(stderr, "hvlab-grade: interrupted\n");
+      return 130;
+    }
+    std::size_t width = 7;
+    for (const auto& oc : outcomes) width = std::max(width, oc.student.size());
+    fmt::print("{:<{}}  {:>9}  {:>7}  {}\n", "student", width, "points", "percent", "status");
+    for (const auto& oc : outcomes)
+      fmt::print("{:<{}}  {:>9}  {:>6.1f}%  {}\n", oc.student, width, fmt::format("{:g}/{:g}", oc.score, oc.max_score),
+                 oc.max_score > 0 ? 100.0 * oc.score / oc.max_score : 0.0, oc.status);
+    if (b.write_gradebook) fmt::print("gradebook: {}\n", (fs::path(out_dir) / "gradebook.csv").string());
+    fmt::print("results: {}/<student>/ (report.txt, report.json, results.json, build.log)\n", out_dir);
+    return 0;
+  }
 
   SessionResult result;
   try {

@@ -50,6 +50,20 @@ std::string xml(std::string_view s, bool attribute) {
 
 bool lab_has_tests(const LabResult& lab) { return lab.status != LabStatus::not_selected; }
 
+}  // namespace
+
+std::string exercise_line(const ExerciseResult& e) {
+  std::string line = fmt::format("{}: {} / {} points", e.exercise, points(e.score), points(e.max_score));
+  if (!e.first_failure.empty()) {
+    std::string why = e.first_failure_reason;
+    std::replace(why.begin(), why.end(), '\n', ' ');
+    line += fmt::format(" - first failure: {}{}{}", e.first_failure, why.empty() ? "" : ": ", why);
+  }
+  return clean_text(line);
+}
+
+namespace {
+
 std::string truncate(std::string s, std::size_t width) {
   if (width == 0 || s.size() <= width) return s;
   if (width <= 3) return s.substr(0, width);
@@ -203,6 +217,15 @@ json to_json(const SessionResult& session) {
                               {"log_dir", nullable(b.log_dir)}});
       }
     }
+    l["exercises"] = json::array();
+    for (const auto& e : lab.exercises)
+      l["exercises"].push_back({{"exercise", e.exercise},
+                                {"score", e.score},
+                                {"max_score", e.max_score},
+                                {"items", e.items},
+                                {"passed", e.passed},
+                                {"first_failure", nullable(e.first_failure)},
+                                {"first_failure_reason", nullable(e.first_failure_reason)}});
     l["tests"] = json::array();
     for (const auto& t : lab.tests) {
       json j;
@@ -325,6 +348,7 @@ json to_gradescope(const SessionResult& session) {
     if (lab.status != LabStatus::graded) output += " - " + lab.status_reason;
     output += "\n";
     for (const auto& e : lab.errors) output += "  error: " + e + "\n";
+    for (const auto& e : lab.exercises) output += "  " + exercise_line(e) + "\n";
     for (const auto& t : lab.tests) {
       if (t.status == TestStatus::unscored || t.status == TestStatus::not_graded) continue;
       json j;
@@ -340,6 +364,79 @@ json to_gradescope(const SessionResult& session) {
   }
   root["output"] = clean_text(output);
   return root;
+}
+
+std::vector<std::string> validate_gradescope(const json& results) {
+  std::vector<std::string> problems;
+  auto bad = [&](std::string what) { problems.push_back(std::move(what)); };
+  if (!results.is_object()) {
+    bad("the top level is not a JSON object");
+    return problems;
+  }
+  const std::vector<std::string> visibilities = {"hidden", "after_due_date", "after_published", "visible"};
+  const std::vector<std::string> formats = {"text", "html", "simple_format", "md", "ansi"};
+  auto one_of = [&](const json& v, const std::vector<std::string>& allowed, const std::string& where) {
+    if (!v.is_string() || std::find(allowed.begin(), allowed.end(), v.get<std::string>()) == allowed.end())
+      bad(fmt::format("{} is {}, not one of the documented values", where, v.dump()));
+  };
+  auto number = [&](const json& v, const std::string& where) {
+    if (!v.is_number()) bad(fmt::format("{} is {}, not a number", where, v.dump()));
+  };
+  auto string = [&](const json& v, const std::string& where) {
+    if (!v.is_string()) bad(fmt::format("{} is not a string", where));
+  };
+  for (const auto& [key, v] : results.items()) {
+    if (key == "score" || key == "execution_time") number(v, key);
+    else if (key == "output") string(v, key);
+    else if (key == "output_format" || key == "test_output_format" || key == "test_name_format") one_of(v, formats, key);
+    else if (key == "visibility" || key == "stdout_visibility") one_of(v, visibilities, key);
+    else if (key == "extra_data") { if (!v.is_object()) bad("extra_data is not an object"); }
+    else if (key == "tests" || key == "leaderboard") { if (!v.is_array()) bad(key + " is not an array"); }
+    else bad(fmt::format("unknown top-level field '{}'", key));
+  }
+  const bool top_score = results.contains("score");
+  if (results.contains("tests") && results["tests"].is_array()) {
+    std::size_t i = 0;
+    for (const auto& t : results["tests"]) {
+      const std::string where = fmt::format("tests[{}]", i++);
+      if (!t.is_object()) {
+        bad(where + " is not an object");
+        continue;
+      }
+      for (const auto& [key, v] : t.items()) {
+        const std::string w = where + "." + key;
+        if (key == "score" || key == "max_score") number(v, w);
+        else if (key == "status") one_of(v, {"passed", "failed"}, w);
+        else if (key == "name" || key == "number" || key == "output") string(v, w);
+        else if (key == "name_format" || key == "output_format") one_of(v, formats, w);
+        else if (key == "visibility") one_of(v, visibilities, w);
+        else if (key == "extra_data") { if (!v.is_object()) bad(w + " is not an object"); }
+        else if (key == "tags") {
+          if (!v.is_array()) bad(w + " is not an array");
+          else
+            for (const auto& tag : v)
+              if (!tag.is_string()) bad(w + " holds a tag that is not a string");
+        } else {
+          bad(fmt::format("unknown field '{}' in {}", key, where));
+        }
+      }
+      if (!top_score && !t.contains("score")) bad(where + " has no score, and there is no top-level score");
+      if (t.contains("score") && t.contains("max_score") && t["score"].is_number() && t["max_score"].is_number() &&
+          t["score"].get<double>() > t["max_score"].get<double>() + 1e-9)
+        bad(where + ".score is above its max_score");
+    }
+  } else if (!top_score) {
+    bad("neither a top-level score nor tests with scores");
+  }
+  if (results.contains("leaderboard") && results["leaderboard"].is_array()) {
+    for (const auto& e : results["leaderboard"]) {
+      if (!e.is_object() || !e.contains("name") || !e["name"].is_string() || !e.contains("value"))
+        bad("a leaderboard entry needs a name and a value");
+      else if (e.contains("order"))
+        one_of(e["order"], {"asc", "desc"}, "leaderboard order");
+    }
+  }
+  return problems;
 }
 
 std::string autolab_line(const SessionResult& session) {
@@ -437,6 +534,26 @@ void print_report(std::FILE* out, const SessionResult& session, const TableStyle
     total += ")";
     if (!lab.errors.empty()) total += fmt::format(", {} error(s)", lab.errors.size());
     fmt::print(out, "{}\n", paint(total, lab.full_marks() ? green | fmt::emphasis::bold : red));
+
+    // Per exercise: points, and the first test that lost some, with its diagnostic.
+    if (!lab.exercises.empty()) {
+      fmt::print(out, "  {}\n", paint("exercises:", dim));
+      std::size_t id_w = 0;
+      for (const auto& e : lab.exercises) id_w = std::max(id_w, display_width(e.exercise));
+      for (const auto& e : lab.exercises) {
+        const bool full = e.score + 1e-9 >= e.max_score;
+        std::string line = fmt::format("    {}  {:>7}", pad(e.exercise, id_w),
+                                       fmt::format("{}/{}", points(e.score), points(e.max_score)));
+        std::string why;
+        if (!e.first_failure.empty()) {
+          why = clean_text(e.first_failure + ": " + e.first_failure_reason);
+          std::replace(why.begin(), why.end(), '\n', ' ');
+          const std::size_t used = display_width(line) + 2;
+          why = truncate(why, style.width > used + 20 ? style.width - used : 0);
+        }
+        fmt::print(out, "{}{}\n", paint(line, full ? green : red), why.empty() ? "" : "  " + why);
+      }
+    }
 
     // What went wrong, once per distinct story: a monitor that never starts fails every
     // test for the same reason, which is worth reading once, not a hundred times.

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -26,6 +27,16 @@ std::string to_junit(const SessionResult& session);
 
 /// Gradescope's results.json.
 nlohmann::json to_gradescope(const SessionResult& session);
+
+/// Problems with a results.json against Gradescope's documented fields (top level: score,
+/// execution_time, output, output_format, test_output_format, test_name_format, visibility,
+/// stdout_visibility, extra_data, tests, leaderboard; per test: score, max_score, status,
+/// name, name_format, number, output, output_format, tags, visibility, extra_data). Empty
+/// when it is valid.
+std::vector<std::string> validate_gradescope(const nlohmann::json& results);
+
+/// "lab04-e3: 0 / 12 points - first failure: sens_sgdt: not implemented: lab04-e3 (...)"
+std::string exercise_line(const ExerciseResult& e);
 
 /// Autolab's closing line: {"scores": {"lab01": 42, ...}}.
 std::string autolab_line(const SessionResult& session);

@@ -129,6 +129,39 @@ bool GuestRun::complete() const {
   return true;
 }
 
+std::string NotImplemented::text() const {
+  return where.empty() ? fmt::format("not implemented: {}", exercise)
+                       : fmt::format("not implemented: {} (at {})", exercise, where);
+}
+
+std::optional<NotImplemented> find_not_implemented(const runner::BootResult& r) {
+  constexpr std::string_view key = "not implemented: ";
+  auto id_char = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
+  };
+  for (const std::string* text : {&r.com1, &r.debugcon}) {
+    for (std::size_t pos = text->find(key); pos != std::string::npos; pos = text->find(key, pos + 1)) {
+      std::size_t b = pos + key.size(), e = b;
+      while (e < text->size() && id_char((*text)[e]) && e - b < 64) ++e;
+      while (e > b && (*text)[e - 1] == '.') --e;  // a full stop ending the sentence
+      NotImplemented ni;
+      ni.exercise = text->substr(b, e - b);
+      if (ni.exercise.rfind("lab", 0) != 0) continue;
+      // "PANIC at FILE:LINE: not implemented: ..." on the same line gives the place.
+      const std::size_t line_start = text->rfind('\n', pos) == std::string::npos ? 0 : text->rfind('\n', pos) + 1;
+      const std::string_view line(text->data() + line_start, pos - line_start);
+      constexpr std::string_view at = "PANIC at ";
+      if (std::size_t a = line.find(at); a != std::string_view::npos) {
+        std::string_view where = line.substr(a + at.size());
+        while (!where.empty() && (where.back() == ' ' || where.back() == ':')) where.remove_suffix(1);
+        if (where.size() <= 200) ni.where = quote_sample(where);
+      }
+      return ni;
+    }
+  }
+  return std::nullopt;
+}
+
 std::string random_nonce() {
   std::random_device rd;
   std::uint64_t v = (std::uint64_t{rd()} << 32) ^ rd();
@@ -198,6 +231,14 @@ GuestRun run_guest(const std::string& guest, const RunSettings& settings, const 
       run.boots.push_back(std::move(rec));
     };
     const std::string tag = fmt::format("boot {} (first={})", boot_index + 1, first);
+    // A handout stub that stopped the kernel: the reason names the exercise.
+    const std::optional<NotImplemented> stub = find_not_implemented(r);
+    if (stub) {
+      rec.not_implemented = stub->text();
+      if (std::find(run.not_implemented.begin(), run.not_implemented.end(), rec.not_implemented) ==
+          run.not_implemented.end())
+        run.not_implemented.push_back(rec.not_implemented);
+    }
 
     if (r.outcome == Outcome::launch_failed) {
       run.fatal = fmt::format("could not run {}: {}", run.emu == Emulator::qemu ? "qemu" : "bochs",
@@ -206,7 +247,9 @@ GuestRun run_guest(const std::string& guest, const RunSettings& settings, const 
       break;
     }
     if (!log.any_ktap()) {
-      std::string why = describe_no_ktap(r, log, timeout_s);
+      std::string why = stub ? fmt::format("{}: the kernel stopped before the guest printed any result",
+                                           stub->text())
+                             : describe_no_ktap(r, log, timeout_s);
       if (first == 1) {
         run.fatal = why;
       } else {
@@ -232,7 +275,7 @@ GuestRun run_guest(const std::string& guest, const RunSettings& settings, const 
     // Trust: the guest prints the nonce it was given right after the plan. A boot that
     // stopped before printing anything past the plan is not a forgery, just a stop.
     std::string distrust = nonce_problem(log, rec.nonce);
-    if (!distrust.empty() && log.nonces.empty() && log.results.empty() && abnormal) distrust.clear();
+    if (!distrust.empty() && log.nonces.empty() && log.results.empty() && (abnormal || stub)) distrust.clear();
     if (!distrust.empty()) {
       run.errors.push_back(fmt::format("{}: {}", tag, distrust));
       if (log.plan && !run.plan) run.plan = log.plan;
@@ -320,8 +363,10 @@ GuestRun run_guest(const std::string& guest, const RunSettings& settings, const 
     Observation o;
     o.number = running;
     o.verdict = Verdict::stopped;
-    o.reason = "the guest stopped during this test: " + stop;
-    o.stop = log.restart_line ? "reset"
+    o.reason = stub ? fmt::format("{}: the kernel stopped during this test", stub->text())
+                    : "the guest stopped during this test: " + stop;
+    o.stop = stub ? "not implemented"
+           : log.restart_line ? "reset"
            : log.bailed_out ? "bail"
            : r.outcome == Outcome::timeout ? "timeout"
            : r.outcome == Outcome::output_flood ? "flood"
@@ -332,7 +377,8 @@ GuestRun run_guest(const std::string& guest, const RunSettings& settings, const 
     o.boot = boot_index;
     run.tests.emplace(running, std::move(o));
     rec.clean = false;
-    finish_boot(fmt::format("{} result(s); stopped during test {}: {}", mine.size(), running, stop));
+    finish_boot(fmt::format("{} result(s); stopped during test {}: {}", mine.size(), running,
+                            stub ? stub->text() : stop));
 
     if (running >= n) break;
     if (run.boots.size() >= settings.max_boots) {
@@ -342,7 +388,8 @@ GuestRun run_guest(const std::string& guest, const RunSettings& settings, const 
         skipped.number = k;
         skipped.verdict = Verdict::not_run;
         skipped.reason = fmt::format("not run: the guest stopped in each of {} boots, the most this "
-                                     "lab allows (max_boots)", settings.max_boots);
+                                     "lab allows (max_boots){}", settings.max_boots,
+                                     stub ? "; the last stop: " + stub->text() : std::string());
         run.tests.emplace(k, std::move(skipped));
       }
       run.notes.push_back(fmt::format("gave up after {} boots; tests {} to {} did not run", settings.max_boots,

@@ -59,6 +59,7 @@ struct BootRecord {
   double seconds = 0;
   std::size_t results = 0;  ///< results the boot contributed
   bool clean = false;       ///< exited, every result ok, no protocol problem
+  std::string not_implemented;  ///< "not implemented: lab04-e1 (at FILE:LINE)" when a stub stopped it
   Trace trace;
   std::string log_dir;      ///< where its logs were kept, if they were
 };
@@ -74,6 +75,8 @@ struct GuestRun {
   /// Set when the run produced no usable per-test results at all (could not start, no KTAP,
   /// untrusted output): the reason every test without an observation failed.
   std::string fatal;
+  /// Every distinct "not implemented: <exercise> (at FILE:LINE)" a stub stopped a boot with.
+  std::vector<std::string> not_implemented;
 
   double seconds() const;
   /// True if the plan is known and every test in it has an observation.
@@ -97,6 +100,16 @@ std::string random_nonce();
 /// Boots until the plan is complete or max_boots is reached. Never throws for anything a
 /// guest, monitor or emulator does.
 GuestRun run_guest(const std::string& guest, const RunSettings& settings, const BootFn& boot);
+
+/// A handout stub that stopped the kernel: HV_NOT_IMPLEMENTED panics with
+/// "PANIC at FILE:LINE: not implemented: lab04-e3" on COM1 and the debug console.
+struct NotImplemented {
+  std::string exercise;  ///< "lab04-e3"
+  std::string where;     ///< "lab04-vtx/src/vmx.cpp:38", or empty
+  std::string text() const;  ///< "not implemented: lab04-e3 (at lab04-vtx/src/vmx.cpp:38)"
+};
+/// The first such panic in COM1, else in the debug console.
+std::optional<NotImplemented> find_not_implemented(const runner::BootResult& r);
 
 /// "timed out after 20.0 s", "triple fault", ...: why a boot ended before its plan did.
 std::string describe_stop(const runner::BootResult& r, const KtapLog& log, double timeout_s);

@@ -312,11 +312,12 @@ LabResult score_lab(const Rubric& rubric, const std::vector<Emulator>& emulators
       EmuOutcome o;
       o.emu = e;
       std::vector<const Trace*> traces;
-      std::string fatal;
+      std::string fatal, stub;
       for (const GuestRun& r : lab.runs) {
         if (r.emu != e || (!c.guest.empty() && r.guest != c.guest)) continue;
         for (const auto& b : r.boots) traces.push_back(&b.trace);
         if (!r.fatal.empty() && fatal.empty()) fatal = r.fatal;
+        if (!r.not_implemented.empty() && stub.empty()) stub = r.not_implemented.front();
         o.seconds += r.seconds();
       }
       std::vector<std::string> failed;
@@ -331,6 +332,8 @@ LabResult score_lab(const Rubric& rubric, const std::vector<Emulator>& emulators
         o.reason = "the event trace does not show it: " + failed.front();
         for (std::size_t i = 1; i < failed.size(); ++i) o.reason += "; " + failed[i];
         if (traces.empty() && !fatal.empty()) o.reason = "no event trace: " + fatal;
+        // A stub that stopped the monitor explains a trace that lacks events.
+        else if (!stub.empty()) o.reason = fmt::format("{}; {}", stub, o.reason);
       }
       t.per_emu.push_back(std::move(o));
     }
@@ -350,7 +353,63 @@ LabResult score_lab(const Rubric& rubric, const std::vector<Emulator>& emulators
     lab.score += t.score;
     lab.max_score += t.max_score;
   }
+  lab.exercises = summarize_exercises(lab.tests);
   return lab;
+}
+
+bool natural_less(std::string_view a, std::string_view b) {
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  std::size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (digit(a[i]) && digit(b[j])) {
+      std::size_t ie = i, je = j;
+      while (ie < a.size() && digit(a[ie])) ++ie;
+      while (je < b.size() && digit(b[je])) ++je;
+      std::string_view na = a.substr(i, ie - i), nb = b.substr(j, je - j);
+      while (na.size() > 1 && na.front() == '0') na.remove_prefix(1);
+      while (nb.size() > 1 && nb.front() == '0') nb.remove_prefix(1);
+      if (na.size() != nb.size()) return na.size() < nb.size();
+      if (na != nb) return na < nb;
+      i = ie;
+      j = je;
+      continue;
+    }
+    if (a[i] != b[j]) return a[i] < b[j];
+    ++i;
+    ++j;
+  }
+  return a.size() - i < b.size() - j;
+}
+
+std::vector<ExerciseResult> summarize_exercises(const std::vector<TestResult>& tests) {
+  std::vector<ExerciseResult> out;
+  for (const auto& t : tests) {
+    if (t.exercise.empty() || t.status == TestStatus::unscored || t.status == TestStatus::not_graded) continue;
+    auto it = std::find_if(out.begin(), out.end(), [&](const ExerciseResult& e) { return e.exercise == t.exercise; });
+    if (it == out.end()) {
+      out.push_back({});
+      it = out.end() - 1;
+      it->exercise = t.exercise;
+    }
+    it->score += t.score;
+    it->max_score += t.max_score;
+    ++it->items;
+    if (t.status == TestStatus::passed) {
+      ++it->passed;
+    } else if (it->first_failure.empty()) {
+      it->first_failure = t.name;
+      it->first_failure_reason = t.reason;
+      if (it->first_failure_reason.empty())
+        for (const auto& o : t.per_emu)
+          if (!o.success && !o.diagnostics.empty()) {
+            it->first_failure_reason = o.diagnostics.front();
+            break;
+          }
+    }
+  }
+  std::sort(out.begin(), out.end(),
+            [](const ExerciseResult& a, const ExerciseResult& b) { return natural_less(a.exercise, b.exercise); });
+  return out;
 }
 
 }  // namespace hvlab::grader

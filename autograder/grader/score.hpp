@@ -61,6 +61,17 @@ struct EmuTiming {
   double seconds = 0;  ///< sum of boot times
 };
 
+/// One exercise of a lab: the tests and checks whose rubric entry names it.
+struct ExerciseResult {
+  std::string exercise;  ///< "lab04-e3"
+  double score = 0;
+  double max_score = 0;
+  std::size_t items = 0;   ///< tests and checks scored for it
+  std::size_t passed = 0;
+  std::string first_failure;         ///< name of the first test or check that lost points
+  std::string first_failure_reason;  ///< its reason: the guest's diagnostic, or why it stopped
+};
+
 struct LabResult {
   std::string name;
   std::string title;
@@ -75,6 +86,7 @@ struct LabResult {
   std::vector<std::string> notes;
   std::map<Emulator, EmuTiming> timing;
   std::vector<GuestRun> runs;       ///< what was booted, for logs and reports
+  std::vector<ExerciseResult> exercises;  ///< per exercise id, in natural order (e2 before e10)
 
   bool full_marks() const;
 };
@@ -83,6 +95,11 @@ struct LabResult {
 /// catalog names tests a crash kept the guest from naming.
 LabResult score_lab(const Rubric& rubric, const std::vector<Emulator>& emulators,
                     std::vector<GuestRun> runs, const Catalog& catalog);
+
+/// Groups the lab's scored tests and checks by exercise (fills LabResult::exercises).
+std::vector<ExerciseResult> summarize_exercises(const std::vector<TestResult>& tests);
+/// "lab04-e2" < "lab04-e10": digit runs compare as numbers.
+bool natural_less(std::string_view a, std::string_view b);
 
 /// A result as the terminal table shows it: "pass", "FAIL", "fail (expected)", "timeout", ...
 /// `stop` is Observation::stop (what ended the boot, for a stopped test).

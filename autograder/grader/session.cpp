@@ -72,6 +72,13 @@ fs::path guest_image_path(const fs::path& build_dir, const std::string& image) {
   return build_dir / "autograder" / "guests" / (image + ".elf");
 }
 
+fs::path rubric_file(const fs::path& rubric_dir, const std::string& lab) {
+  const fs::path hidden = rubric_dir / "hidden" / (lab + ".toml");
+  std::error_code ec;
+  if (fs::is_regular_file(hidden, ec)) return hidden;
+  return rubric_dir / (lab + ".toml");
+}
+
 fs::path calibration_kernel_path(const fs::path& build_dir) {
   return build_dir / "autograder" / "grader" / "calibrate.elf";
 }
@@ -122,6 +129,10 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
     opt.progress(line);
   };
 
+  auto guest_path = [&](const std::string& image) {
+    return opt.guest_dir.empty() ? guest_image_path(opt.build_dir, image) : opt.guest_dir / (image + ".elf");
+  };
+
   // 1. The labs and what they need.
   std::vector<std::string> names = opt.labs;
   const std::vector<std::string> available = list_rubrics(opt.rubric_dir);
@@ -143,7 +154,7 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
     p.name = name;
     p.pre.name = name;
     try {
-      p.rubric = load_rubric(opt.rubric_dir / (name + ".toml"));
+      p.rubric = load_rubric(rubric_file(opt.rubric_dir, name));
     } catch (const RubricError& e) {
       p.pre.status = LabStatus::rubric_error;
       p.pre.status_reason = "the rubric cannot be used";
@@ -164,12 +175,17 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
       plans.push_back(std::move(p));
       continue;
     }
+    if (auto f = opt.build_failures.find(name); f != opt.build_failures.end()) {
+      p.pre.status = LabStatus::not_built;
+      p.pre.status_reason = f->second;
+      plans.push_back(std::move(p));
+      continue;
+    }
     std::vector<std::string> missing;
     if (rb.monitor && !fs::exists(opt.build_dir / *rb.monitor))
       missing.push_back((opt.build_dir / *rb.monitor).string());
     for (const auto& g : rb.guests)
-      if (!fs::exists(guest_image_path(opt.build_dir, g.image)))
-        missing.push_back(guest_image_path(opt.build_dir, g.image).string());
+      if (!fs::exists(guest_path(g.image))) missing.push_back(guest_path(g.image).string());
     if (!missing.empty()) {
       std::string list;
       for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
@@ -192,11 +208,17 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
         if (std::find(used.begin(), used.end(), e) == used.end()) used.push_back(e);
   std::sort(used.begin(), used.end());
   out.calibration.resize(used.size());
-  const fs::path calib_kernel = calibration_kernel_path(opt.build_dir);
+  const fs::path calib_kernel =
+      opt.calibration_kernel.empty() ? calibration_kernel_path(opt.build_dir) : opt.calibration_kernel;
   parallel_for(used.size(), opt.jobs, [&](std::size_t i) {
     Calibration& c = out.calibration[i];
     c.emu = used[i];
     c.reference_s = calibration_reference_seconds(c.emu);
+    for (const auto& preset : opt.preset_calibration)
+      if (preset.emu == c.emu) {
+        c = preset;
+        return;
+      }
     if (!opt.calibrate) {
       c.problem = "calibration skipped";
       return;
@@ -251,7 +273,7 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
     s.spec.icount = opt.icount && e == Emulator::qemu;
     s.spec.memory_mib = rb.memory_mib;
     s.spec.qemu_cpu = rb.qemu_cpu;
-    const fs::path guest = guest_image_path(opt.build_dir, g.image);
+    const fs::path guest = guest_path(g.image);
     if (rb.monitor && !bare) {
       s.spec.kernel = opt.build_dir / *rb.monitor;
       s.spec.cmdline = rb.monitor_cmdline;
@@ -327,14 +349,14 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
   // one (its cmdline and timeouts), else as the lab that needs it does.
   std::optional<Rubric> native;
   try {
-    if (fs::exists(opt.rubric_dir / "native.toml")) native = load_rubric(opt.rubric_dir / "native.toml");
+    if (fs::exists(rubric_file(opt.rubric_dir, "native"))) native = load_rubric(rubric_file(opt.rubric_dir, "native"));
   } catch (const RubricError&) {
   }
   for (const auto& p : plans) {
     if (!p.rubric || p.pre.status == LabStatus::not_selected || p.pre.status == LabStatus::rubric_error) continue;
     for (const auto& g : p.rubric->guests) {
       if (!g.reference || catalog[g.image].complete()) continue;
-      if (!fs::exists(guest_image_path(opt.build_dir, g.image))) continue;
+      if (!fs::exists(guest_path(g.image))) continue;
       if (std::any_of(refs.begin(), refs.end(), [&](const RefJob& r) { return r.guest->image == g.image; })) continue;
       // Prefer QEMU (fast), if it was selected and starts.
       std::optional<Emulator> emu;

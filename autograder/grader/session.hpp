@@ -16,6 +16,16 @@
 
 namespace hvlab::grader {
 
+struct Calibration {
+  Emulator emu = Emulator::qemu;
+  bool attempted = false;
+  bool usable = true;         ///< false: the emulator could not be started at all
+  double measured_s = 0;
+  double reference_s = 0;
+  double factor = 1.0;        ///< timeouts are multiplied by it (never below 1)
+  std::string problem;        ///< why calibration did not give a figure
+};
+
 struct SessionOptions {
   std::filesystem::path build_dir;
   std::filesystem::path rubric_dir;
@@ -26,19 +36,21 @@ struct SessionOptions {
   double timeout_scale = 1.0;          ///< multiplies every per-boot timeout
   bool calibrate = true;               ///< boot the calibration kernel first
   std::filesystem::path keep_logs;     ///< keep logs of boots that were not clean here
+  /// Where the guest images (<image>.elf) are; empty: <build_dir>/autograder/guests. Batch
+  /// grading builds only a submission's monitors and takes the guests from the instructor's build.
+  std::filesystem::path guest_dir;
+  /// The calibration kernel; empty: <build_dir>/autograder/grader/calibrate.elf.
+  std::filesystem::path calibration_kernel;
+  /// Labs that could not be built, with the reason (the compiler's message): scored 0 as
+  /// not built, never booted, even if an old image is there.
+  std::map<std::string, std::string> build_failures;
+  /// Calibrations measured earlier (a batch measures once): an emulator found here is not
+  /// calibrated again.
+  std::vector<Calibration> preset_calibration;
   std::function<std::string()> make_nonce;       ///< default: random_nonce
   std::function<void(const std::string&)> progress;  ///< one line per event, any thread
 };
 
-struct Calibration {
-  Emulator emu = Emulator::qemu;
-  bool attempted = false;
-  bool usable = true;         ///< false: the emulator could not be started at all
-  double measured_s = 0;
-  double reference_s = 0;
-  double factor = 1.0;        ///< timeouts are multiplied by it (never below 1)
-  std::string problem;        ///< why calibration did not give a figure
-};
 
 /// Reference figures: seconds a calibration boot takes on an unloaded machine of the kind
 /// the kit targets (2 cores, Debian 12). Timeouts grow in proportion when it takes longer.
@@ -70,6 +82,9 @@ void parallel_for(std::size_t count, unsigned threads, const std::function<void(
 
 /// Where the build puts things.
 std::filesystem::path guest_image_path(const std::filesystem::path& build_dir, const std::string& image);
+/// The rubric file of a lab: <dir>/hidden/<lab>.toml when the instructor has one (it never
+/// reaches students: tools/handout/instructor-only.txt), else <dir>/<lab>.toml.
+std::filesystem::path rubric_file(const std::filesystem::path& rubric_dir, const std::string& lab);
 std::filesystem::path calibration_kernel_path(const std::filesystem::path& build_dir);
 
 }  // namespace hvlab::grader

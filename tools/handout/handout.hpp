@@ -18,6 +18,7 @@ struct Region {
   int lab = 0;           ///< 1 for lab01
   int begin_line = 0, end_line = 0;  ///< 1-based, the marker lines
   std::vector<std::string> body;     ///< the solution lines (markers and STUB lines excluded)
+  std::vector<std::string> stubs;    ///< the STUB lines, uncommented: what the handout shows
 };
 
 struct Processed {
@@ -42,8 +43,13 @@ int lab_of(const std::string& exercise);
 /// five lines, or matches one of the glob patterns (fnmatch, '/' matched literally).
 bool instructor_only(const std::string& path, const std::string& text, const std::vector<std::string>& globs);
 
+/// True if the file says `hvlab: verbatim` in its first five lines: it is copied as it is,
+/// markers included (the generator's own tests hold marker lines in string literals).
+bool verbatim(const std::string& text);
+
 /// Solution lines that still appear in `handout_text` (a leak), ignoring short or trivial
-/// lines (braces, `return;`, `break;`) that any code contains.
+/// lines (braces, `return;`, `break;`) that any code contains, lines that also stand outside
+/// every region, and lines that equal a STUB line (the stub is published on purpose).
 std::vector<std::string> leaked_lines(const std::vector<Region>& stripped, const std::string& original_text,
                                       const std::string& handout_text);
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "tools/handout/handout.hpp"
@@ -42,20 +43,31 @@ std::vector<std::string> git_files(const fs::path& source) {
 
 int run(const std::string& cmd) { return std::system(cmd.c_str()); }
 
-const char* kPrePushHook = R"(#!/bin/sh
-# Installed by hvlab's handout generator: your solutions are graded work.
-url="$2"
-case "$url" in
-  *github.com*|*gitlab.com*|*bitbucket.org*|*codeberg.org*)
-    if [ -z "${HVLAB_ALLOW_PUBLIC_PUSH:-}" ]; then
-      echo "hvlab: you are pushing to $url." >&2
-      echo "hvlab: if that repository is public, your solutions become public too." >&2
-      echo "hvlab: make sure it is private, then push again with HVLAB_ALLOW_PUBLIC_PUSH=1." >&2
-      exit 1
-    fi ;;
-esac
-exit 0
-)";
+// Written at the top of every handout: marks the tree as a student tree (autograder/grade
+// installs the pre-push hook in one, batch grading grades in one) and lets --force know that
+// a folder is a handout it may replace.
+constexpr const char* kMarker = ".hvlab-handout";
+
+std::string git_head(const fs::path& source) {
+  std::string cmd = "git -C '" + source.string() + "' rev-parse --short HEAD 2>/dev/null";
+  std::string out;
+  if (FILE* p = popen(cmd.c_str(), "r")) {
+    for (int c; (c = fgetc(p)) != EOF;)
+      if (c != '\n') out += static_cast<char>(c);
+    pclose(p);
+  }
+  return out.empty() ? "unknown" : out;
+}
+
+bool natural_less(const std::string& a, const std::string& b) {
+  // lab01-e2 before lab01-e10
+  auto split = [](const std::string& s) {
+    std::size_t i = s.size();
+    while (i > 0 && std::isdigit(static_cast<unsigned char>(s[i - 1]))) --i;
+    return std::make_pair(s.substr(0, i), i < s.size() ? std::stol(s.substr(i)) : -1L);
+  };
+  return split(a) < split(b);
+}
 
 }  // namespace
 
@@ -82,6 +94,15 @@ int main(int argc, char** argv) {
       fmt::print(stderr, "hvlab-handout: {} exists and is not empty (use --force to replace it)\n", dst.string());
       return 2;
     }
+    // Only ever delete an earlier handout: --force with a wrong --dest must not wipe a folder.
+    if (!fs::exists(dst / kMarker)) {
+      fmt::print(stderr, "hvlab-handout: {} is not a handout (it has no {}); not replacing it\n", dst.string(), kMarker);
+      return 2;
+    }
+    if (fs::equivalent(dst, src) || src.string().rfind(dst.string() + "/", 0) == 0) {
+      fmt::print(stderr, "hvlab-handout: {} holds the source tree; not replacing it\n", dst.string());
+      return 2;
+    }
     fs::remove_all(dst);
   }
   std::vector<std::string> globs;
@@ -98,7 +119,8 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "hvlab-handout: no files found: is {} a git work tree?\n", src.string());
     return 2;
   }
-  std::map<std::string, std::vector<std::string>> stripped_by_lab;
+  std::map<std::string, std::set<std::string, decltype(&natural_less)>> stripped_by_lab;
+  std::map<std::string, int> regions_by_lab;
   int skipped = 0, written = 0, kept_regions = 0, leaks = 0;
   for (auto& rel : files) {
     fs::path in = src / rel;
@@ -108,12 +130,24 @@ int main(int argc, char** argv) {
       ++skipped;
       continue;
     }
-    Outcome o = process(rel, text, keep_upto);
+    Outcome o = verbatim(text) ? Outcome{Processed{text, {}, {}}, ""} : process(rel, text, keep_upto);
     if (!o.ok) {
       fmt::print(stderr, "hvlab-handout: {}\n", o.error);
       return 1;
     }
-    for (auto& r : o.ok->stripped) stripped_by_lab[fmt::format("lab{:02}", r.lab)].push_back(r.exercise);
+    for (auto& r : o.ok->stripped) {
+      const std::string lab = fmt::format("lab{:02}", r.lab);
+      stripped_by_lab.try_emplace(lab, &natural_less).first->second.insert(r.exercise);
+      ++regions_by_lab[lab];
+    }
+    // A stub calls HV_NOT_IMPLEMENTED: a C++ file that strips regions must see its header.
+    if (!o.ok->stripped.empty() && syntax_for(rel) == Syntax::cpp &&
+        text.find("common/runtime/exercise.hpp") == std::string::npos) {
+      fmt::print(stderr,
+                 "hvlab-handout: warning: {}: its stubs call HV_NOT_IMPLEMENTED, but it does not include "
+                 "\"common/runtime/exercise.hpp\" (the handout may not compile)\n",
+                 rel);
+    }
     kept_regions += static_cast<int>(o.ok->regions.size() - o.ok->stripped.size());
     for (auto& l : leaked_lines(o.ok->stripped, text, o.ok->text)) {
       fmt::print(stderr, "hvlab-handout: {}: solution line left in the handout: {}\n", rel, l);
@@ -129,11 +163,16 @@ int main(int argc, char** argv) {
 
   fmt::print("hvlab-handout: {} files written to {}, {} instructor-only left out\n", written, dst.string(), skipped);
   for (auto& [lab, ids] : stripped_by_lab) {
-    fmt::print("  {}: {} exercises stripped:", lab, ids.size());
+    fmt::print("  {}: {} exercises ({} regions) stripped:", lab, ids.size(), regions_by_lab[lab]);
     for (auto& id : ids) fmt::print(" {}", id);
     fmt::print("\n");
   }
   if (kept_regions) fmt::print("  {} solution regions kept (labs up to {})\n", kept_regions, upto);
+
+  std::ofstream(dst / kMarker) << "# A student tree generated by hvlab's handout generator (tools/handout).\n"
+                                << "# autograder/grade and make handin read it; keep it.\n"
+                                << "upto=" << upto << "\n"
+                                << "source=" << git_head(src) << "\n";
 
   if (!no_git) {
     std::string q = "'" + dst.string() + "'";
@@ -142,10 +181,17 @@ int main(int argc, char** argv) {
       fmt::print(stderr, "hvlab-handout: could not make {} a git repository\n", dst.string());
       return 1;
     }
-    fs::path hook = dst / ".git/hooks/pre-push";
-    std::ofstream(hook) << kPrePushHook;
-    fs::permissions(hook, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                              fs::perms::others_read | fs::perms::others_exec);
+    // Warns before a push to a public remote (tools/handout/pre-push).
+    const fs::path hook_src = src / "tools/handout/pre-push";
+    const fs::path hook = dst / ".git/hooks/pre-push";
+    std::error_code ec;
+    fs::copy_file(hook_src, hook, fs::copy_options::overwrite_existing, ec);
+    if (ec) {
+      fmt::print(stderr, "hvlab-handout: warning: no pre-push hook installed ({}: {})\n", hook_src.string(), ec.message());
+    } else {
+      fs::permissions(hook, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                fs::perms::others_read | fs::perms::others_exec);
+    }
   }
   return 0;
 }

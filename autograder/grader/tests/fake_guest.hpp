@@ -39,8 +39,8 @@ inline std::string option(const std::string& cmdline, const std::string& key) {
 
 /// What a test does when the fake guest reaches it.
 struct Behaviour {
-  enum Kind { pass, fail, skip, crash, hang, flood, reset, exit_early } kind = pass;
-  std::string text;  ///< diagnostic for fail, reason for skip, runner reason for crash
+  enum Kind { pass, fail, skip, crash, hang, flood, reset, exit_early, stub } kind = pass;
+  std::string text;  ///< diagnostic for fail, reason for skip, runner reason for crash, exercise for stub
 };
 
 struct FakeGuest {
@@ -106,6 +106,12 @@ struct FakeGuest {
           r.reason = "timed out after 10.0 s";
           return r;
         case Behaviour::exit_early:
+          r.outcome = Outcome::exited;
+          r.exit_status = 3;
+          return r;
+        case Behaviour::stub:  // a handout stub in the monitor: HV_NOT_IMPLEMENTED panics
+          r.com1 += fmt::format("PANIC at lab01-trap-and-emulate/core.cpp:42: not implemented: {}\n", b.text);
+          r.debugcon += fmt::format("PANIC at lab01-trap-and-emulate/core.cpp:42: not implemented: {}\nhvlab-exit: 3\n", b.text);
           r.outcome = Outcome::exited;
           r.exit_status = 3;
           return r;

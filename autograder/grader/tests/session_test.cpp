@@ -312,3 +312,157 @@ TEST_F(Session, CancelledSessionBootsNothing) {
 
 }  // namespace
 }  // namespace hvlab::grader
+
+namespace hvlab::grader {
+namespace {
+
+TEST_F(Session, BuildFailuresAreNotBootedAndKeepTheirReason) {
+  SessionOptions o = options({"lab01"});
+  o.emulators = {Emulator::qemu};
+  o.build_failures["lab01"] = "build failed: lab01-trap-and-emulate/core.cpp:3:1: error: expected ';'";
+  SessionResult s = run_session(o, boot_fn(), cancel_);
+  const LabResult& lab = lab_named(s, "lab01");
+  EXPECT_EQ(lab.status, LabStatus::not_built);
+  EXPECT_EQ(lab.status_reason, o.build_failures["lab01"]);
+  EXPECT_TRUE(specs_for("monitor.elf").empty()) << "an image left from before must not be booted";
+  EXPECT_DOUBLE_EQ(lab.max_score, 5) << "the maximum stays what it would be";
+  ASSERT_FALSE(lab.tests.empty());
+  EXPECT_NE(lab.tests[0].reason.find("error: expected ';'"), std::string::npos) << lab.tests[0].reason;
+}
+
+TEST_F(Session, GuestsAndCalibrationKernelCanComeFromElsewhere) {
+  const fs::path other = root_ / "instructor";
+  fs::create_directories(other / "guests");
+  touch(other / "guests" / "suite.elf");
+  touch(other / "calibrate.elf");
+  fs::remove(build_ / "autograder" / "guests" / "suite.elf");
+  fs::remove(build_ / "autograder" / "grader" / "calibrate.elf");
+  SessionOptions o = options({"lab01"});
+  o.emulators = {Emulator::qemu};
+  o.guest_dir = other / "guests";
+  o.calibration_kernel = other / "calibrate.elf";
+  SessionResult s = run_session(o, boot_fn(), cancel_);
+  EXPECT_EQ(lab_named(s, "lab01").status, LabStatus::graded);
+  auto mon = specs_for("monitor.elf");
+  ASSERT_FALSE(mon.empty());
+  EXPECT_EQ(mon[0].modules.at(0).path, other / "guests" / "suite.elf");
+  ASSERT_EQ(specs_for("calibrate.elf").size(), 1u);
+  EXPECT_EQ(specs_for("calibrate.elf")[0].kernel, other / "calibrate.elf");
+}
+
+TEST_F(Session, PresetCalibrationIsNotMeasuredAgain) {
+  SessionOptions o = options({"native"});
+  Calibration c;
+  c.emu = Emulator::qemu;
+  c.attempted = true;
+  c.measured_s = 0.6;
+  c.reference_s = 0.3;
+  c.factor = 2.0;
+  o.preset_calibration = {c};
+  SessionResult s = run_session(o, boot_fn(), cancel_);
+  EXPECT_EQ(specs_for("calibrate.elf").size(), 1u) << "only bochs is calibrated";
+  for (const auto& cal : s.calibration)
+    if (cal.emu == Emulator::qemu) {
+      EXPECT_DOUBLE_EQ(cal.factor, 2.0);
+    }
+}
+
+TEST_F(Session, HiddenRubricOverridesThePublicOne) {
+  fs::create_directories(rubrics_ / "hidden");
+  std::ofstream(rubrics_ / "hidden" / "lab01.toml") << R"(
+[lab]
+name = "lab01"
+folder = "lab01-trap-and-emulate"
+[[guest]]
+image = "suite"
+[[test]]
+test = "*"
+points = 3
+visibility = "hidden"
+)";
+  EXPECT_EQ(rubric_file(rubrics_, "lab01"), rubrics_ / "hidden" / "lab01.toml");
+  EXPECT_EQ(rubric_file(rubrics_, "native"), rubrics_ / "native.toml");
+  SessionOptions o = options({"lab01"});
+  o.emulators = {Emulator::qemu};
+  SessionResult s = run_session(o, boot_fn(), cancel_);
+  EXPECT_DOUBLE_EQ(lab_named(s, "lab01").max_score, 15);
+}
+
+TEST_F(Session, AStubThatStopsTheMonitorNamesItsExerciseEverywhere) {
+  // The monitor panics at once: no KTAP at all; every test and the summary name the stub.
+  fs::create_directories(rubrics_ / "hidden");
+  std::ofstream(rubrics_ / "hidden" / "lab01.toml") << R"(
+[lab]
+name = "lab01"
+folder = "lab01-trap-and-emulate"
+[[guest]]
+image = "suite"
+[[test]]
+test = "*"
+points = 1
+exercise = "lab01-e10"
+[[test]]
+test = "priv_*"
+points = 2
+exercise = "lab01-e2"
+)";
+  SessionOptions o = options({"lab01"});
+  o.emulators = {Emulator::qemu};
+  BootFn panicking = [this](const runner::BootSpec& spec) {
+    if (spec.kernel.filename() != "monitor.elf") return boot(spec);
+    runner::BootResult r;
+    r.outcome = runner::Outcome::exited;
+    r.exit_status = 3;
+    r.com1 = "PANIC at lab01-trap-and-emulate/core.cpp:42: not implemented: lab01-e3\n";
+    r.debugcon = "lab01: starting\n" + r.com1 + "hvlab-exit: 3\n";
+    return r;
+  };
+  SessionResult s = run_session(o, panicking, cancel_);
+  const LabResult& lab = lab_named(s, "lab01");
+  EXPECT_DOUBLE_EQ(lab.score, 0);
+  for (const auto& t : lab.tests) {
+    EXPECT_NE(t.reason.find("not implemented: lab01-e3 (at lab01-trap-and-emulate/core.cpp:42)"), std::string::npos)
+        << t.name << ": " << t.reason;
+  }
+  std::string out;
+  {
+    char* buf = nullptr;
+    std::size_t len = 0;
+    std::FILE* f = open_memstream(&buf, &len);
+    print_report(f, s, TableStyle{});
+    std::fclose(f);
+    out.assign(buf, len);
+    std::free(buf);
+  }
+  EXPECT_NE(out.find("exercises:"), std::string::npos) << out;
+  ASSERT_EQ(lab.exercises.size(), 2u);
+  EXPECT_EQ(lab.exercises[0].exercise, "lab01-e2") << "natural order: e2 before e10";
+  EXPECT_DOUBLE_EQ(lab.exercises[0].max_score, 2);
+  EXPECT_EQ(lab.exercises[0].first_failure, "priv_lgdt");
+  EXPECT_NE(lab.exercises[1].first_failure_reason.find("not implemented: lab01-e3"), std::string::npos);
+  EXPECT_NE(out.find("lab01-e10"), std::string::npos) << out;
+}
+
+TEST_F(Session, AStubHitInTheMiddleFailsThatTestAndTheRestStillRun) {
+  monitor_.behaviour["exc_de"] = {Behaviour::stub, "lab01-e7"};
+  SessionOptions o = options({"lab01"});
+  o.emulators = {Emulator::qemu};
+  SessionResult s = run_session(o, boot_fn(), cancel_);
+  const LabResult& lab = lab_named(s, "lab01");
+  for (const auto& t : lab.tests) {
+    if (t.name == "exc_de") {
+      EXPECT_EQ(t.status, TestStatus::failed);
+      EXPECT_NE(t.reason.find("not implemented: lab01-e7"), std::string::npos) << t.reason;
+      ASSERT_FALSE(t.per_emu.empty());
+      EXPECT_EQ(t.per_emu[0].label, "not implemented");
+    } else {
+      EXPECT_EQ(t.status, TestStatus::passed) << t.name << ": " << t.reason;
+    }
+  }
+  ASSERT_FALSE(lab.runs.empty());
+  ASSERT_EQ(lab.runs[0].not_implemented.size(), 1u);
+  EXPECT_EQ(lab.runs[0].not_implemented[0], "not implemented: lab01-e7 (at lab01-trap-and-emulate/core.cpp:42)");
+}
+
+}  // namespace
+}  // namespace hvlab::grader

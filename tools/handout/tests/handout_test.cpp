@@ -1,3 +1,4 @@
+// Tests of the handout generator. hvlab: verbatim (the marker lines below are test data).
 #include "tools/handout/handout.hpp"
 
 #include <gtest/gtest.h>
@@ -91,4 +92,18 @@ TEST(Handout, LeakCheckIgnoresLinesThatAlsoStandOutsideRegions) {
   auto o = process("a.cpp", src, 0);
   ASSERT_TRUE(o.ok);
   EXPECT_TRUE(leaked_lines(o.ok->stripped, src, o.ok->text).empty());
+}
+TEST(Handout, StubLinesAreNotLeaks) {
+  // The stub may repeat a line of the solution: it is published on purpose.
+  std::string src = "// BEGIN SOLUTION lab01-e1\n  return Reason::exception_taken;\n  // STUB: return Reason::exception_taken;\n// END SOLUTION\n";
+  auto o = process("a.cpp", src, 0);
+  ASSERT_TRUE(o.ok) << o.error;
+  EXPECT_NE(o.ok->text.find("return Reason::exception_taken;"), std::string::npos);
+  EXPECT_TRUE(leaked_lines(o.ok->stripped, src, o.ok->text).empty());
+  ASSERT_EQ(o.ok->stripped.size(), 1u);
+  EXPECT_EQ(o.ok->stripped[0].stubs, std::vector<std::string>{"  return Reason::exception_taken;"});
+}
+TEST(Handout, VerbatimFilesAreMarkedInTheirFirstLines) {
+  EXPECT_TRUE(verbatim("// Tests. hvlab: verbatim\n// BEGIN SOLUTION lab01-e1\n"));
+  EXPECT_FALSE(verbatim("1\n2\n3\n4\n5\n// hvlab: verbatim\n"));
 }
