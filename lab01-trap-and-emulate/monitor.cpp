@@ -143,6 +143,7 @@ decoder::Decoder g_decoder(decoder::Mode::k32);
 const decoder::Instruction* g_insn = nullptr;
 std::uint64_t g_events = 0, g_ticks = 0;
 bool g_window_tf = false;       // the monitor set TF to find the end of an STI shadow
+std::uint32_t g_shadow_eip = 0;  // where the guest resumed with an STI shadow pending
 bool g_window_guest_tf = false; // ... and the guest had TF set itself
 bool g_guest_gdt = false;       // the guest has loaded a GDT of its own
 const char* g_stop_reason = nullptr;
@@ -856,8 +857,12 @@ void step_user_with_iopl() {
 void guest_trap(TrapFrame& f) {
   auto& v = g_vcpu;
   unsigned vector = f.vector & 0xff;
+  const bool had_shadow = v.interrupt_shadow;
   load_vcpu(f);
-  v.interrupt_shadow = false;
+  // The STI shadow ends when the guest's next instruction completes. A real IRQ that arrives
+  // before that instruction ran (same EIP) must not end it, or a virtual interrupt would be
+  // delivered inside the shadow (`sti; hlt` would be interrupted at the HLT).
+  v.interrupt_shadow = had_shadow && vector >= kIrqBase && vector < kIrqBase + 16 && v.eip == g_shadow_eip;
   g_env.has_pending = false;
   g_insn = nullptr;
   if (++g_events > g_budget) {
@@ -946,6 +951,7 @@ void guest_trap(TrapFrame& f) {
   advance_time();
   inject_pending_interrupt();
   sync_gdt();
+  if (v.interrupt_shadow) g_shadow_eip = v.eip;
   if (!store_vcpu(f)) finish(g_stop_status, g_stop_reason);
   arm_timer();
 }
