@@ -2,6 +2,7 @@
 
 #include "autograder/guests/cpuops/cpuops.hpp"
 
+#include "common/arch/intrinsics.hpp"
 #include "common/boot/trap.hpp"
 
 namespace hvlab::guest::cpu {
@@ -12,58 +13,31 @@ x86::Tss32* g_tss = nullptr;  // the TSS TR names, for set_kernel_stack
 
 const char* flavour() { return "native"; }
 
-void irq_disable() { asm volatile("cli" ::: "memory"); }
-void irq_enable() { asm volatile("sti" ::: "memory"); }
-void restore_flags(std::uint32_t eflags) { asm volatile("pushl %0; popfl" ::"g"(eflags) : "memory", "cc"); }
-void halt() { asm volatile("hlt" ::: "memory"); }
+// Each operation is the kit's wrapper of that instruction (common/arch/intrinsics.hpp).
+void irq_disable() { x86::cli(); }
+void irq_enable() { x86::sti(); }
+void restore_flags(std::uint32_t eflags) { x86::write_eflags(eflags); }
+void halt() { x86::hlt(); }
 
-std::uint8_t in8(std::uint16_t port) {
-  std::uint8_t v;
-  asm volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
-  return v;
-}
-std::uint16_t in16(std::uint16_t port) {
-  std::uint16_t v;
-  asm volatile("inw %1, %0" : "=a"(v) : "Nd"(port));
-  return v;
-}
-std::uint32_t in32(std::uint16_t port) {
-  std::uint32_t v;
-  asm volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
-  return v;
-}
-void out8(std::uint16_t port, std::uint8_t v) { asm volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
-void out16(std::uint16_t port, std::uint16_t v) { asm volatile("outw %0, %1" ::"a"(v), "Nd"(port)); }
-void out32(std::uint16_t port, std::uint32_t v) { asm volatile("outl %0, %1" ::"a"(v), "Nd"(port)); }
+std::uint8_t in8(std::uint16_t port) { return x86::inb(port); }
+std::uint16_t in16(std::uint16_t port) { return x86::inw(port); }
+std::uint32_t in32(std::uint16_t port) { return x86::inl(port); }
+void out8(std::uint16_t port, std::uint8_t v) { x86::outb(port, v); }
+void out16(std::uint16_t port, std::uint16_t v) { x86::outw(port, v); }
+void out32(std::uint16_t port, std::uint32_t v) { x86::outl(port, v); }
 
 void pic_eoi(unsigned irq) {
   if (irq >= 8) out8(0xa0, 0x20);  // OCW2: non-specific EOI
   out8(0x20, 0x20);
 }
 
-std::uint32_t read_cr0() {
-  std::uint32_t v;
-  asm volatile("mov %%cr0, %0" : "=r"(v));
-  return v;
-}
-void write_cr0(std::uint32_t v) { asm volatile("mov %0, %%cr0" ::"r"(v) : "memory"); }
-std::uint32_t read_cr2() {
-  std::uint32_t v;
-  asm volatile("mov %%cr2, %0" : "=r"(v));
-  return v;
-}
-std::uint32_t read_cr3() {
-  std::uint32_t v;
-  asm volatile("mov %%cr3, %0" : "=r"(v));
-  return v;
-}
-std::uint32_t read_cr4() {
-  std::uint32_t v;
-  asm volatile("mov %%cr4, %0" : "=r"(v));
-  return v;
-}
-void write_cr4(std::uint32_t v) { asm volatile("mov %0, %%cr4" ::"r"(v) : "memory"); }
-void load_cr3(std::uint32_t pd) { asm volatile("mov %0, %%cr3" ::"r"(pd) : "memory"); }
+std::uint32_t read_cr0() { return x86::read_cr0(); }
+void write_cr0(std::uint32_t v) { x86::write_cr0(v); }
+std::uint32_t read_cr2() { return x86::read_cr2(); }
+std::uint32_t read_cr3() { return x86::read_cr3(); }
+std::uint32_t read_cr4() { return x86::read_cr4(); }
+void write_cr4(std::uint32_t v) { x86::write_cr4(v); }
+void load_cr3(std::uint32_t pd) { x86::write_cr3(pd); }
 
 void enable_paging(std::uint32_t pd, std::uint32_t cr0_extra) {
   load_cr3(pd);
@@ -71,7 +45,7 @@ void enable_paging(std::uint32_t pd, std::uint32_t cr0_extra) {
 }
 
 void set_pte(volatile std::uint32_t* entry, std::uint32_t value) { *entry = value; }
-void invlpg(std::uint32_t linear) { asm volatile("invlpg (%0)" ::"r"(linear) : "memory"); }
+void invlpg(std::uint32_t linear) { x86::invlpg(linear); }
 
 void load_gdt(const x86::DescriptorTableRegister& gdtr, std::uint16_t code, std::uint16_t data) {
   asm volatile(
@@ -89,10 +63,10 @@ void load_gdt(const x86::DescriptorTableRegister& gdtr, std::uint16_t code, std:
       "r"(static_cast<std::uint32_t>(code)), "r"(static_cast<std::uint32_t>(data))
       : "memory");
 }
-void load_idt(const x86::DescriptorTableRegister& idtr) { asm volatile("lidt %0" ::"m"(idtr) : "memory"); }
-void load_ldt(std::uint16_t selector) { asm volatile("lldt %0" ::"r"(selector) : "memory"); }
+void load_idt(const x86::DescriptorTableRegister& idtr) { x86::lidt(idtr); }
+void load_ldt(std::uint16_t selector) { x86::lldt(selector); }
 void load_tr(std::uint16_t selector, x86::Tss32* tss) {
-  asm volatile("ltr %0" ::"r"(selector) : "memory");
+  x86::ltr(selector);
   g_tss = tss;
 }
 void write_descriptor(volatile std::uint64_t* slot, std::uint64_t value) { *slot = value; }
@@ -110,20 +84,9 @@ void load_data_segments(std::uint16_t data) {
       : "memory");
 }
 
-std::uint64_t rdmsr(std::uint32_t msr) {
-  std::uint32_t lo, hi;
-  asm volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
-  return (std::uint64_t{hi} << 32) | lo;
-}
-void wrmsr(std::uint32_t msr, std::uint64_t v) {
-  asm volatile("wrmsr" ::"c"(msr), "a"(static_cast<std::uint32_t>(v)), "d"(static_cast<std::uint32_t>(v >> 32))
-               : "memory");
-}
-std::uint64_t rdtsc() {
-  std::uint32_t lo, hi;
-  asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
-  return (std::uint64_t{hi} << 32) | lo;
-}
+std::uint64_t rdmsr(std::uint32_t msr) { return x86::rdmsr(msr); }
+void wrmsr(std::uint32_t msr, std::uint64_t v) { x86::wrmsr(msr, v); }
+std::uint64_t rdtsc() { return x86::rdtsc(); }
 
 std::uint32_t read_dr(unsigned n) {
   std::uint32_t v = 0;
