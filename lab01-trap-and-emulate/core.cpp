@@ -505,6 +505,25 @@ Action emulate_descriptor_table(VCpu& v, const Instruction& insn, GuestEnv& env)
   return Action::advance;
 }
 
+/// The GDT descriptor LLDT or LTR names: a present system descriptor of `type`, or the fault
+/// the CPU would raise (SDM vol. 2, LLDT and LTR), raised in the guest.
+bool system_descriptor(VCpu& v, GuestEnv& env, std::uint32_t sel, unsigned type, x86::SegmentDescriptor* d) {
+  Fault f;
+  if (!guest_descriptor(v, env, static_cast<std::uint16_t>(sel), d, &f)) {
+    env.raise(f);
+    return false;
+  }
+  if (d->s || d->type != type) {
+    env.raise(Fault::gp(sel & 0xfffc));
+    return false;
+  }
+  if (!d->p) {
+    env.raise({vec::NP, true, sel & 0xfffcu, 0});
+    return false;
+  }
+  return true;
+}
+
 Action emulate_ltr_lldt(VCpu& v, const Instruction& insn, GuestEnv& env) {
   if (!privileged(v, env)) return Action::reflect;
   std::uint32_t sel = 0;
@@ -518,19 +537,7 @@ Action emulate_ltr_lldt(VCpu& v, const Instruction& insn, GuestEnv& env) {
       return Action::advance;
     }
     x86::SegmentDescriptor d{};
-    Fault f;
-    if (!guest_descriptor(v, env, static_cast<std::uint16_t>(sel), &d, &f)) {
-      env.raise(f);
-      return Action::reflect;
-    }
-    if (d.s || d.type != x86::desc_type::kLdt) {
-      env.raise(Fault::gp(sel & 0xfffc));
-      return Action::reflect;
-    }
-    if (!d.p) {
-      env.raise({vec::NP, true, sel & 0xfffcu, 0});
-      return Action::reflect;
-    }
+    if (!system_descriptor(v, env, sel, x86::desc_type::kLdt, &d)) return Action::reflect;
     v.ldtr = static_cast<std::uint16_t>(sel);
     env.ldt_loaded(d.base(), d.limit());
     return Action::advance;
@@ -538,21 +545,10 @@ Action emulate_ltr_lldt(VCpu& v, const Instruction& insn, GuestEnv& env) {
   // LTR (SDM vol. 2): an available 32-bit TSS in the GDT, then marked busy in the guest's
   // own GDT, as the CPU would. The real TR keeps the monitor's TSS.
   x86::SegmentDescriptor d{};
-  Fault f;
-  if (!guest_descriptor(v, env, static_cast<std::uint16_t>(sel), &d, &f)) {
-    env.raise(f);
-    return Action::reflect;
-  }
-  if (d.s || d.type != x86::desc_type::kTss32Available) {
-    env.raise(Fault::gp(sel & 0xfffc));
-    return Action::reflect;
-  }
-  if (!d.p) {
-    env.raise({vec::NP, true, sel & 0xfffcu, 0});
-    return Action::reflect;
-  }
+  if (!system_descriptor(v, env, sel, x86::desc_type::kTss32Available, &d)) return Action::reflect;
   d.type = x86::desc_type::kTss32Busy;
   std::uint64_t raw = d.raw();
+  Fault f;
   if (!env.write_linear(v.gdtr.base + (sel >> 3) * 8u, &raw, 8, false, &f)) {
     env.raise(f);
     return Action::reflect;
