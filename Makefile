@@ -25,6 +25,11 @@ GUEST ?= suite
 UPTO  ?=
 HANDOUT ?= $(BUILD)/handout
 export CMAKE_BUILD_PARALLEL_LEVEL := $(JOBS)
+# ccache (installed by make deps) keeps rebuilds short; paths are taken relative to the
+# tree, so two checkouts share their objects.
+CCACHE := $(shell command -v ccache 2>/dev/null)
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
 
 .PHONY: all deps configure build test grade run gdb census bench docs clean help
 
@@ -37,7 +42,8 @@ deps:
 	@tools/deps.sh
 
 $(BUILD)/build.ninja: | deps
-	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  $(if $(CCACHE),-DCMAKE_C_COMPILER_LAUNCHER=$(CCACHE) -DCMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE))
 
 configure: deps $(BUILD)/build.ninja
 
