@@ -25,7 +25,7 @@ void init() {
 }  // namespace
 
 std::uint32_t ops() { return g_ops; }
-std::uint32_t macro_rounds() { return g_ops >= 20 ? g_ops / 10 : 1; }
+std::uint32_t macro_rounds() { return g_ops >= 10 ? g_ops / 10 : 1; }
 
 void report(std::uint64_t cycles, std::uint32_t ops) {
   // Hundredths, rounded to nearest, in integers (the kernel has no floating point).
