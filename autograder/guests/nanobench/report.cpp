@@ -362,6 +362,7 @@ int bench(const fs::path& build, unsigned n, unsigned monitor_n, const std::vect
       std::vector<std::string> parts;
       for (const auto& [reason, v] : p->by_reason) parts.push_back(fmt::format("{} {:.2f}", reason, v));
       if (p->accounting) parts.push_back(fmt::format("{:.1f}% of the ticks in the monitor", 100 * p->monitor_share));
+      if (parts.empty()) parts.push_back("none");
       detail += fmt::format("{}{}: {}", detail.empty() ? "" : "; ", monitors[m].name, fmt::join(parts, ", "));
     }
     fmt::print("\n");
