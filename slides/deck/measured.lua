@@ -48,6 +48,11 @@ function Div(el)
       error("measured.lua: the figure " .. path .. " is empty")
     end
     local blocks = pandoc.read(text, "markdown").blocks
+    -- A short listing is set larger, for the back of the room.
+    blocks = blocks:map(function(b)
+      if b.t == "CodeBlock" and select(2, b.text:gsub("\n", "")) < 10 then b.classes:insert("short") end
+      return b
+    end)
     blocks:insert(command(demo))
     el.content = blocks
     el.classes:insert("is-measured")

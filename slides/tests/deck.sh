@@ -10,6 +10,10 @@ out="$build/slides-test"
 fail() { echo "slides.deck: FAIL: $*"; exit 1; }
 [ -d "$build/slides/npm/node_modules/playwright-core" ] ||
   fail "the deck's npm packages are missing: 'make test' installs them (or slides/npm-install.sh $build/slides/npm)"
+# Every demo a slide names must be one the registry knows.
+for name in $(grep -o 'make demo-[a-z0-9-]*' "$here/deck/lecture.md" | sed 's/^make demo-//' | sort -u); do
+  cut -f1 "$here/demos/demos.tsv" | grep -qx "$name" || fail "the deck names 'make demo-$name', which slides/demos/demos.tsv does not list"
+done
 rm -rf "$out"
 "$here/make-deck" --build-dir "$build" --out "$out" || fail "make-deck failed"
 HVLAB_BUILD="$build" node "$here/render.cjs" check "$out/lecture.html" "$out/shots" >"$out/check.log" 2>&1
