@@ -75,4 +75,33 @@ hvlab_enter_frame:
         mov 4(%esp), %esp
         jmp hvlab_trap_return
 
+        // A trap back end's switch (lab01 and the labs built on it): the run loop calls
+        // hvlab_guest_enter(frame, sw), which saves the monitor's callee-saved registers and
+        // stack in *sw and IRETs into the guest through `frame`. When the guest traps, the
+        // monitor's trap entry calls hvlab_guest_leave(sw), which returns from
+        // hvlab_guest_enter on the monitor's own stack; the trap's frame stays where the
+        // stub built it (the TSS's ring-0 stack) until the next entry.
+        .section .text
+        .globl hvlab_guest_enter
+hvlab_guest_enter:
+        mov 4(%esp), %eax       /* frame */
+        mov 8(%esp), %ecx       /* GuestSwitch */
+        mov %ebx, 0(%ecx)
+        mov %esi, 4(%ecx)
+        mov %edi, 8(%ecx)
+        mov %ebp, 12(%ecx)
+        mov %esp, 16(%ecx)
+        mov %eax, %esp
+        jmp hvlab_trap_return
+
+        .globl hvlab_guest_leave
+hvlab_guest_leave:
+        mov 4(%esp), %ecx
+        mov 0(%ecx), %ebx
+        mov 4(%ecx), %esi
+        mov 8(%ecx), %edi
+        mov 12(%ecx), %ebp
+        mov 16(%ecx), %esp
+        ret
+
         .section .note.GNU-stack, "", @progbits

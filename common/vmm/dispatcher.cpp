@@ -1,19 +1,9 @@
-#include "common/vmm/monitor.hpp"
+#include "common/vmm/dispatcher.hpp"
+
+#include "common/vmm/board.hpp"
+#include "common/vmm/machine.hpp"
 
 namespace hvlab::vmm {
-
-const char* reason_name(Reason r) {
-  switch (r) {
-#define HVLAB_X(name) \
-  case Reason::name:  \
-    return #name;
-    HVLAB_EVENT_REASONS(HVLAB_X)
-#undef HVLAB_X
-    case Reason::count:
-      break;
-  }
-  return "?";
-}
 
 const char* action_name(Action a) {
   switch (a) {
@@ -25,16 +15,20 @@ const char* action_name(Action a) {
   return "?";
 }
 
-Action stop_unhandled(VCpu&, const Event&) { return Action::stop; }
+Action stop_unhandled(Machine& m, VCpu&, const Event& e) {
+  m.board().fail("no handler for %s (%s %u) at eip %08x", reason_name(e.reason),
+                 e.source == Source::vm_exit ? "exit reason" : "vector", e.raw_reason, e.guest_eip);
+  return Action::stop;
+}
 
 Dispatcher::Dispatcher() : fallback_(stop_unhandled) {}
 
-Action Dispatcher::dispatch(VCpu& vcpu, const Event& e) {
+Action Dispatcher::dispatch(Machine& m, VCpu& vcpu, const Event& e) {
   auto idx = static_cast<unsigned>(e.reason);
   if (idx >= table_.size()) idx = static_cast<unsigned>(Reason::other);
   ++counts_[idx];
   Handler h = table_[idx] ? table_[idx] : fallback_;
-  Action a = h(vcpu, e);
+  Action a = h(m, vcpu, e);
   if (a == Action::advance) {
     // The one place the instruction pointer moves past an emulated instruction.
     vcpu.eip += e.insn_length;
