@@ -51,8 +51,12 @@ class Backend {
   virtual void arm_timer(std::uint64_t deadline, std::uint64_t watchdog) = 0;
 
   /// Runs the guest from `vcpu` until the next event, which it returns with `vcpu` holding
-  /// the guest's state at that moment.
+  /// the guest's state at that moment. It records in exit_time_ the now() of the moment the
+  /// guest stopped, before the back end's own work (reading the VMCS, decoding): that work is
+  /// the monitor's time, which the Board hides from the guest.
   virtual Event enter(VCpu& vcpu) = 0;
+  /// now() as the guest stopped running (see enter()).
+  std::uint64_t exit_time() const { return exit_time_; }
 
   /// Reads `n` bytes of guest-linear memory at `la` as the guest's MMU would (a supervisor or
   /// user access). On a guest page fault fills *fault (vector 14, the #PF error code) and
@@ -69,6 +73,7 @@ class Backend {
   explicit Backend(Board& board) : board_(board) {}
   ~Backend() = default;
   Board& board_;
+  std::uint64_t exit_time_ = 0;
 };
 
 /// Copies between guest-linear memory and a buffer through the guest's own 32-bit page

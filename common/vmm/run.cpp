@@ -143,7 +143,7 @@ int run(Machine& m, const RunOptions& options, RunStats* stats_out) {
     std::uint64_t t_enter = backend.now();
     stats.monitor_tsc += t_enter - t_exit;
     Event e = backend.enter(vcpu);
-    t_exit = backend.now();
+    t_exit = backend.exit_time();
     stats.guest_tsc += t_exit - t_enter;
     ++stats.entries;
     board.on_exit(t_exit);

@@ -54,6 +54,7 @@ class FakeBackend final : public Backend {
   Event enter(VCpu& v) override {
     ++entries;
     clock += step_tsc;
+    exit_time_ = clock;
     if (script.empty()) {  // nothing left: the guest asks to stop with status 0
       board_.note_exit_request(0);
       Event e;
