@@ -13,6 +13,8 @@
 
 #include <cstdint>
 
+#include "common/devices/io_apic.hpp"
+#include "common/devices/local_apic.hpp"
 #include "common/memory/guest_memory.hpp"
 #include "common/runtime/result.hpp"
 
@@ -31,12 +33,12 @@ inline constexpr std::uint32_t kMpConfigTable = kEbdaBase + 0x20;
 /// What the tables describe. Defaults: the platform of common/devices (LAPIC ID 0 version
 /// 0x14 at 0xFEE00000, I/O APIC ID 1 version 0x11 at 0xFEC00000, COM1 at 0x3F8, CGA text).
 struct PcBiosConfig {
-  std::uint8_t lapic_id = 0;          ///< the BSP's APIC ID (not 0xFF, the broadcast ID)
-  std::uint8_t lapic_version = 0x14;
-  std::uint32_t lapic_base = 0xfee00000;
-  std::uint8_t ioapic_id = 1;         ///< 4 bits, different from lapic_id
-  std::uint8_t ioapic_version = 0x11;
-  std::uint32_t ioapic_base = 0xfec00000;
+  std::uint8_t lapic_id = 0;  ///< the BSP's APIC ID (not 0xFF, the broadcast ID)
+  std::uint8_t lapic_version = dev::LocalApic::kVersion & 0xff;
+  std::uint32_t lapic_base = static_cast<std::uint32_t>(dev::LocalApic::kDefaultBase);
+  std::uint8_t ioapic_id = dev::IoApic::kDefaultId;  ///< 4 bits, different from lapic_id
+  std::uint8_t ioapic_version = dev::IoApic::kVersion & 0xff;
+  std::uint32_t ioapic_base = static_cast<std::uint32_t>(dev::IoApic::kDefaultBase);
   std::uint32_t cpu_signature = 0;    ///< the processor entry's CPUID.1:EAX (family, model, stepping)
   std::uint32_t cpu_features = 0;     ///< the processor entry's CPUID.1:EDX
   std::uint16_t com_ports[4] = {0x3f8, 0, 0, 0};  ///< COM1-COM4 base ports; 0: absent

@@ -258,6 +258,8 @@ TEST_F(AtaTest, SoftwareResetStopsATransferAndRestoresTheSignature) {
   out(0x3f6, AtaChannel::kControlSrst);
   EXPECT_EQ(alt_status(), 0x80);  // BSY while SRST is held
   out(0x1f7, AtaChannel::kIdentifyDevice);  // ignored while in reset
+  EXPECT_EQ(alt_status(), 0x80);
+  EXPECT_FALSE(intrq());
   out(0x3f6, 0);
   EXPECT_EQ(alt_status(), 0x50);
   EXPECT_FALSE(intrq());  // no interrupt after a software reset

@@ -114,6 +114,14 @@ TEST_F(IoApicTest, EdgesOnAMaskedPinAreLostNotHeld) {
   ioapic.set_irq(3, false);
   route(3, 0x23);
   EXPECT_TRUE(lapic.messages.empty());
+  // A pin held high across the unmask made its edge while masked: still nothing.
+  wr(IoApic::kRegRedirectionTable + 2 * 3, IoApic::kEntryMasked | 0x23);
+  ioapic.set_irq(3, true);
+  route(3, 0x23);
+  EXPECT_TRUE(lapic.messages.empty());
+  ioapic.set_irq(3, false);
+  ioapic.set_irq(3, true);  // the next edge is delivered
+  EXPECT_EQ(lapic.messages.size(), 1u);
 }
 
 TEST_F(IoApicTest, LevelEntryHoldsRemoteIrrUntilTheMatchingEoi) {

@@ -321,6 +321,28 @@ TEST_F(LapicTest, ChangingTheTimerModeDoesNotRestartTheCount) {
   EXPECT_EQ(rd(LocalApic::kLvtTimer), 0x30u);
 }
 
+TEST_F(LapicTest, AnExpiredOneShotStaysStoppedWhenMadePeriodic) {
+  enable();
+  start_timer(0x30, 10);
+  EXPECT_EQ(apic.advance_ns(10), 1u);
+  wr(LocalApic::kLvtTimer, LocalApic::kLvtPeriodic | 0x30);
+  EXPECT_EQ(rd(LocalApic::kTimerCurrentCount), 0u);
+  EXPECT_EQ(apic.advance_ns(100), 0u);
+  EXPECT_EQ(apic.ns_until_timer(), 0u);
+}
+
+TEST_F(LapicTest, APeriodicTimerMadeOneShotFiresOnceMore) {
+  enable();
+  start_timer(LocalApic::kLvtPeriodic | 0x30, 100);
+  EXPECT_EQ(apic.advance_ns(250), 2u);
+  wr(LocalApic::kLvtTimer, 0x30);
+  EXPECT_EQ(rd(LocalApic::kTimerCurrentCount), 50u);
+  EXPECT_EQ(apic.advance_ns(49), 0u);
+  EXPECT_EQ(apic.advance_ns(1000), 1u);
+  EXPECT_EQ(apic.advance_ns(1000), 0u);
+  EXPECT_EQ(apic.timer_expirations(), 3u);
+}
+
 TEST(LapicClock, BusFrequencyScalesNanosecondsAndCarriesFractions) {
   LocalApic apic(LocalApic::Config{.apic_id = 0, .bus_hz = 100000000});  // 100 MHz: 10 ns a tick
   ASSERT_TRUE(apic.write(LocalApic::kSvr, 4, LocalApic::kSvrEnable | 0xff).ok());
@@ -426,6 +448,9 @@ TEST_F(LapicTest, Lint0IsMaskedAtPowerOnAndExtIntInVirtualWireMode) {
   apic.acknowledge_extint();
   EXPECT_EQ(apic.pending(), ApicPending::extint);  // still asserted
   apic.set_irq(LocalApic::kLint0, false);
+  EXPECT_EQ(apic.pending(), ApicPending::none);
+  wr(LocalApic::kLvtLint0, LocalApic::kLvtMasked | 0x700);  // xv6 masks LINT0
+  apic.set_irq(LocalApic::kLint0, true);
   EXPECT_EQ(apic.pending(), ApicPending::none);
   apic.set_irq(LocalApic::kLint1, true);  // LINT1: NMI on the rising edge
   EXPECT_EQ(apic.pending(), ApicPending::nmi);
