@@ -488,7 +488,7 @@ std::uint64_t LocalApic::timer_zeroes_until(std::uint64_t tick) const {
 }
 
 std::uint64_t LocalApic::ns_until_timer() const {
-  if (anchor_count_ == 0) return 0;
+  if (anchor_count_ == 0 || (lvt_[kTimerLvt] & kLvtMasked) || !globally_enabled()) return 0;
   const std::uint64_t div = timer_divisor();
   const std::uint64_t e = (now_ - anchor_) / div;
   std::uint64_t next;  // the decrement at which the count next reaches zero

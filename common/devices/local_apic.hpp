@@ -172,8 +172,9 @@ class LocalApic final : public Device, public IrqSink, public ApicMessageSink {
   std::uint64_t advance_ticks(std::uint64_t ticks);
   /// Bus-clock ticks since construction.
   std::uint64_t now_ticks() const { return now_; }
-  /// Virtual ns until the timer next reaches zero; 0 if it is not counting. A monitor arms
-  /// its host timer (a VMX-preemption timer) with this.
+  /// Virtual ns until the timer next interrupts: 0 if it is not counting, or its interrupt
+  /// is masked (or the APIC software-disabled), so nothing is coming. A monitor arms its host
+  /// timer (a VMX-preemption timer) with this.
   std::uint64_t ns_until_timer() const;
 
   // ---- IA32_APIC_BASE ------------------------------------------------------------------

@@ -291,10 +291,13 @@ TEST_F(LapicTest, DivideConfigurationSelectsTheTimerRate) {
 TEST_F(LapicTest, MaskedTimerExpiresWithoutAnInterrupt) {
   enable();
   start_timer(LocalApic::kLvtMasked | LocalApic::kLvtPeriodic | 0x30, 10);
+  EXPECT_EQ(apic.ns_until_timer(), 0u);  // counting, but no interrupt is coming
   EXPECT_EQ(apic.advance_ns(35), 3u);
   EXPECT_FALSE(apic.irr(0x30));
   EXPECT_EQ(apic.timer_expirations(), 3u);
   EXPECT_EQ(rd(LocalApic::kTimerCurrentCount), 5u);
+  wr(LocalApic::kLvtTimer, LocalApic::kLvtPeriodic | 0x30);
+  EXPECT_EQ(apic.ns_until_timer(), 5u);
 }
 
 TEST_F(LapicTest, WritingZeroToTheInitialCountStopsTheTimer) {
