@@ -55,12 +55,24 @@ class Backend {
   virtual Event enter(VCpu& vcpu) = 0;
 
   /// Reads `n` bytes of guest-linear memory at `la` as the guest's MMU would (a supervisor or
-  /// user access). On a guest page fault fills *fault (vector 14, the #PF error code) and
-  /// returns false; the address goes in vcpu.cr2 when the fault is delivered. The default
-  /// walks the guest's own 32-bit page tables in the Board's memory (with A/D updates).
+  /// user access). On a guest page fault fills *fault (vector 14, the #PF error code, and in
+  /// fault->address the linear address that faulted, for CR2) and returns false; nothing is
+  /// raised. The default walks the guest's own 32-bit page tables in the Board's memory
+  /// (with A/D updates).
   virtual bool read_linear(VCpu& vcpu, GuestVirtAddr la, void* dst, std::size_t n, bool user, ExceptionInfo* fault);
   virtual bool write_linear(VCpu& vcpu, GuestVirtAddr la, const void* src, std::size_t n, bool user,
                             ExceptionInfo* fault);
+
+  /// When the guest really ran during the last enter(), in now()'s units: a back end whose
+  /// enter() does the monitor's work on both sides of the switch (a trap back end stores and
+  /// loads registers, rebuilds shadow tables and decodes there) reports the switch itself, so
+  /// that work counts as the monitor's, in the accounting and in the time hidden from the
+  /// guest. False (the default): the whole call was the guest's.
+  virtual bool last_entry(std::uint64_t* entered, std::uint64_t* exited) const {
+    (void)entered;
+    (void)exited;
+    return false;
+  }
 
   /// Anything the back end wants in the trace before the summary (its own counters).
   virtual void finish(TraceWriter&) {}

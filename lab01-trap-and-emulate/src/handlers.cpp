@@ -1,249 +1,35 @@
-#include "lab01-trap-and-emulate/core.hpp"
+#include "lab01-trap-and-emulate/src/handlers.hpp"
 
 #include "common/arch/msr.hpp"
 #include "common/runtime/exercise.hpp"
+#include "common/vmm/emulate.hpp"
+#include "lab01-trap-and-emulate/src/address_space.hpp"
+#include "lab01-trap-and-emulate/src/idt.hpp"
+#include "lab01-trap-and-emulate/src/operands.hpp"
+#include "lab01-trap-and-emulate/src/trap_backend.hpp"
 
 namespace hvlab::lab01 {
 
 namespace fl = x86::eflags;
 namespace vec = x86::vector;
-
-// ---- registers and operands -----------------------------------------------------------
-
-namespace {
-
-std::uint32_t* gpr32(VCpu& v, unsigned id) {
-  std::uint32_t* r[] = {&v.regs.eax, &v.regs.ecx, &v.regs.edx, &v.regs.ebx,
-                        &v.regs.esp, &v.regs.ebp, &v.regs.esi, &v.regs.edi};
-  return r[id & 7];
-}
-
-std::uint32_t mask_of(unsigned bytes) { return bytes >= 4 ? 0xffffffffu : (1u << (8 * bytes)) - 1; }
-
-}  // namespace
-
-std::uint32_t read_register(const VCpu& v, ZydisRegister r) {
-  auto& m = const_cast<VCpu&>(v);
-  int id = ZydisRegisterGetId(r);
-  switch (ZydisRegisterGetClass(r)) {
-    case ZYDIS_REGCLASS_GPR32: return *gpr32(m, id);
-    case ZYDIS_REGCLASS_GPR16: return *gpr32(m, id) & 0xffff;
-    case ZYDIS_REGCLASS_GPR8:  // AL CL DL BL, then AH CH DH BH
-      return id < 4 ? *gpr32(m, id) & 0xff : (*gpr32(m, id - 4) >> 8) & 0xff;
-    case ZYDIS_REGCLASS_SEGMENT: return segment_selector(v, r);
-    default: return 0;
-  }
-}
-
-void write_register(VCpu& v, ZydisRegister r, std::uint32_t value) {
-  int id = ZydisRegisterGetId(r);
-  switch (ZydisRegisterGetClass(r)) {
-    case ZYDIS_REGCLASS_GPR32: *gpr32(v, id) = value; break;
-    case ZYDIS_REGCLASS_GPR16: *gpr32(v, id) = (*gpr32(v, id) & 0xffff0000u) | (value & 0xffff); break;
-    case ZYDIS_REGCLASS_GPR8:
-      if (id < 4) {
-        *gpr32(v, id) = (*gpr32(v, id) & ~0xffu) | (value & 0xff);
-      } else {
-        *gpr32(v, id - 4) = (*gpr32(v, id - 4) & ~0xff00u) | ((value & 0xff) << 8);
-      }
-      break;
-    default: break;
-  }
-}
-
-std::uint16_t segment_selector(const VCpu& v, ZydisRegister r) {
-  switch (r) {
-    case ZYDIS_REGISTER_CS: return v.cs;
-    case ZYDIS_REGISTER_SS: return v.ss;
-    case ZYDIS_REGISTER_ES: return v.es;
-    case ZYDIS_REGISTER_FS: return v.fs;
-    case ZYDIS_REGISTER_GS: return v.gs;
-    default: return v.ds;
-  }
-}
-
-std::uint32_t operand_linear_address(const VCpu& v, const ZydisDecodedOperand& op, GuestEnv& env) {
-  std::uint32_t offset = 0;
-  if (op.mem.base != ZYDIS_REGISTER_NONE) offset += read_register(v, op.mem.base);
-  if (op.mem.index != ZYDIS_REGISTER_NONE) offset += read_register(v, op.mem.index) * op.mem.scale;
-  if (op.mem.disp.has_displacement) offset += static_cast<std::uint32_t>(op.mem.disp.value);
-  return env.segment_base(segment_selector(v, op.mem.segment)) + offset;
-}
-
-bool read_operand(const VCpu& v, const ZydisDecodedOperand& op, GuestEnv& env, std::uint32_t* value) {
-  unsigned bytes = op.size / 8;
-  switch (op.type) {
-    case ZYDIS_OPERAND_TYPE_REGISTER: *value = read_register(v, op.reg.value) & mask_of(bytes); return true;
-    case ZYDIS_OPERAND_TYPE_IMMEDIATE: *value = static_cast<std::uint32_t>(op.imm.value.u) & mask_of(bytes); return true;
-    case ZYDIS_OPERAND_TYPE_MEMORY: {
-      std::uint32_t w = 0;
-      Fault f;
-      if (!env.read_linear(operand_linear_address(v, op, env), &w, bytes > 4 ? 4 : bytes, v.cpl == 3, &f)) {
-        env.raise(f);
-        return false;
-      }
-      *value = w & mask_of(bytes);
-      return true;
-    }
-    default: *value = 0; return true;
-  }
-}
-
-// ---- the trap -> event step -----------------------------------------------------------
-
-Reason classify_instruction(const Instruction& insn) {
-  // BEGIN SOLUTION lab01-e1
-  const auto& ops = insn.operands;
-  switch (insn.mnemonic()) {
-    case ZYDIS_MNEMONIC_IN:
-    case ZYDIS_MNEMONIC_OUT:
-    case ZYDIS_MNEMONIC_INSB:
-    case ZYDIS_MNEMONIC_INSW:
-    case ZYDIS_MNEMONIC_INSD:
-    case ZYDIS_MNEMONIC_OUTSB:
-    case ZYDIS_MNEMONIC_OUTSW:
-    case ZYDIS_MNEMONIC_OUTSD: return Reason::io_instruction;
-    case ZYDIS_MNEMONIC_HLT: return Reason::hlt;
-    case ZYDIS_MNEMONIC_INVLPG: return Reason::invlpg;
-    case ZYDIS_MNEMONIC_RDMSR: return Reason::msr_read;
-    case ZYDIS_MNEMONIC_WRMSR: return Reason::msr_write;
-    case ZYDIS_MNEMONIC_CPUID: return Reason::cpuid;
-    case ZYDIS_MNEMONIC_CLTS:
-    case ZYDIS_MNEMONIC_LMSW: return Reason::cr_access;
-    case ZYDIS_MNEMONIC_INT:
-    case ZYDIS_MNEMONIC_INT3:
-    case ZYDIS_MNEMONIC_INTO: return Reason::software_interrupt;
-    case ZYDIS_MNEMONIC_MOV:
-      for (unsigned i = 0; i < 2; ++i) {
-        if (ops[i].type != ZYDIS_OPERAND_TYPE_REGISTER) continue;
-        auto cls = ZydisRegisterGetClass(ops[i].reg.value);
-        if (cls == ZYDIS_REGCLASS_CONTROL) return Reason::cr_access;
-        if (cls == ZYDIS_REGCLASS_DEBUG) return Reason::privileged_instruction;
-      }
-      // MOV SS, r/m: the CPU refuses an RPL-0 stack selector at ring 1.
-      if (ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER && ops[0].reg.value == ZYDIS_REGISTER_SS)
-        return Reason::privileged_instruction;
-      return Reason::exception;
-    case ZYDIS_MNEMONIC_POP:
-      return ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER && ops[0].reg.value == ZYDIS_REGISTER_SS
-                 ? Reason::privileged_instruction
-                 : Reason::exception;
-    case ZYDIS_MNEMONIC_RET:
-      return insn.info.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR ? Reason::privileged_instruction
-                                                                  : Reason::exception;
-    case ZYDIS_MNEMONIC_CLI:
-    case ZYDIS_MNEMONIC_STI:
-    case ZYDIS_MNEMONIC_LGDT:
-    case ZYDIS_MNEMONIC_LIDT:
-    case ZYDIS_MNEMONIC_LLDT:
-    case ZYDIS_MNEMONIC_LTR:
-    case ZYDIS_MNEMONIC_WBINVD:
-    case ZYDIS_MNEMONIC_INVD:
-    case ZYDIS_MNEMONIC_IRETD:
-    case ZYDIS_MNEMONIC_LSS:
-    case ZYDIS_MNEMONIC_RDTSC:
-    case ZYDIS_MNEMONIC_RDTSCP:
-    case ZYDIS_MNEMONIC_RDPMC: return Reason::privileged_instruction;
-    default: return Reason::exception;
-  }
-  // STUB: return Reason::exception;
-  // END SOLUTION
-}
-
-Event make_trap_event(const VCpu& v, unsigned vector, std::uint32_t error_code, std::uint32_t cr2,
-                      const Instruction* insn) {
-  Event e;
-  e.source = vmm::Source::trap;
-  e.vector = static_cast<std::uint8_t>(vector);
-  e.guest_eip = v.eip;
-  e.guest_cpl = v.cpl;
-  e.has_error_code = vector < 32 && x86::vector::has_error_code(vector);
-  e.error_code = e.has_error_code ? error_code : 0;
-  if (vector >= 32) {
-    e.reason = Reason::external_interrupt;
-    return e;
-  }
-  if (vector == vec::PF) {
-    e.reason = Reason::page_fault;
-    e.address = cr2;
-    return e;
-  }
-  e.reason = Reason::exception;
-  // Only #GP means "a sensitive instruction the deprivileged ring was refused": every other
-  // exception is the guest's own and goes back to it.
-  if ((vector != vec::GP && vector != vec::NP) || insn == nullptr) return e;
-  e.insn_length = insn->length();
-  e.reason = classify_instruction(*insn);
-  // #NP is ours only for a return to guest user code, whose descriptors the monitor keeps
-  // not present while the guest kernel runs (so that return traps and IF/IOPL are seen).
-  if (vector == vec::NP && !(insn->mnemonic() == ZYDIS_MNEMONIC_IRETD ||
-                             (insn->mnemonic() == ZYDIS_MNEMONIC_RET && e.reason == Reason::privileged_instruction))) {
-    e.reason = Reason::exception;
-  }
-  switch (e.reason) {
-    case Reason::io_instruction: {
-      const auto& i = insn->info;
-      e.io.in = i.mnemonic == ZYDIS_MNEMONIC_IN || i.mnemonic == ZYDIS_MNEMONIC_INSB ||
-                i.mnemonic == ZYDIS_MNEMONIC_INSW || i.mnemonic == ZYDIS_MNEMONIC_INSD;
-      e.io.string = i.mnemonic != ZYDIS_MNEMONIC_IN && i.mnemonic != ZYDIS_MNEMONIC_OUT;
-      e.io.rep = (i.attributes & ZYDIS_ATTRIB_HAS_REP) != 0;
-      const auto& port_op = insn->operands[e.io.in ? 1 : 0];
-      e.io.port = port_op.type == ZYDIS_OPERAND_TYPE_IMMEDIATE ? static_cast<std::uint16_t>(port_op.imm.value.u)
-                                                               : static_cast<std::uint16_t>(v.regs.edx);
-      e.io.size = static_cast<std::uint8_t>(e.io.string ? i.operand_width / 8 : insn->operands[e.io.in ? 0 : 1].size / 8);
-      if (i.mnemonic == ZYDIS_MNEMONIC_INSB || i.mnemonic == ZYDIS_MNEMONIC_OUTSB) e.io.size = 1;
-      break;
-    }
-    case Reason::msr_read:
-    case Reason::msr_write: e.number = v.regs.ecx; break;
-    case Reason::cr_access:
-      for (unsigned i = 0; i < 2; ++i) {
-        const auto& op = insn->operands[i];
-        if (op.type == ZYDIS_OPERAND_TYPE_REGISTER && ZydisRegisterGetClass(op.reg.value) == ZYDIS_REGCLASS_CONTROL)
-          e.number = static_cast<std::uint32_t>(ZydisRegisterGetId(op.reg.value));
-      }
-      break;
-    case Reason::software_interrupt:
-      e.number = insn->mnemonic() == ZYDIS_MNEMONIC_INT3   ? 3
-                 : insn->mnemonic() == ZYDIS_MNEMONIC_INTO ? 4
-                                                           : static_cast<std::uint32_t>(insn->operands[0].imm.value.u & 0xff);
-      break;
-    default: break;
-  }
-  return e;
-}
-
-// ---- guest stack and descriptor helpers ------------------------------------------------
+using vmm::ExceptionInfo;
 
 namespace {
 
-bool privileged(const VCpu& v, GuestEnv& env) {
+/// False (with #GP(0) raised) at virtual CPL 3: the instruction is the guest kernel's only.
+bool privileged(Machine& m, const VCpu& v) {
   if (v.cpl == 0) return true;
-  env.raise(Fault::gp(0));
+  m.raise_gp(0);
   return false;
 }
 
-/// Reads the guest's GDT entry for `sel` (LDT selectors are not supported).
-bool guest_descriptor(const VCpu& v, GuestEnv& env, std::uint16_t sel, x86::SegmentDescriptor* d, Fault* f) {
-  unsigned index = sel >> 3;
-  if ((sel & 4) || index == 0 || index * 8u + 7 > v.gdtr.limit) {
-    *f = Fault::gp(sel & 0xfffc);
-    return false;
-  }
-  std::uint64_t raw = 0;
-  if (!env.read_linear(v.gdtr.base + index * 8u, &raw, 8, false, f)) return false;
-  *d = x86::SegmentDescriptor::from(raw);
-  return true;
-}
+/// Raises a fault found by a read that did not raise it itself.
+Action raise_fault(Machine& m, const ExceptionInfo& f) { return m.raise(f.vector, f.has_error_code, f.error_code, f.address); }
 
-bool pop32(VCpu& v, GuestEnv& env, unsigned index, std::uint32_t* value) {
-  Fault f;
-  std::uint32_t la = env.segment_base(v.ss) + v.regs.esp + 4 * index;
-  if (!env.read_linear(la, value, 4, v.cpl == 3, &f)) {
-    env.raise(f);
-    return false;
-  }
-  return true;
+/// Reads the 32-bit word `index` words above the guest's stack pointer (raising its fault).
+bool pop32(Machine& m, VCpu& v, unsigned index, std::uint32_t* value) {
+  std::uint32_t la = trap_backend(m).segment_base(v.ss) + v.regs.esp + 4 * index;
+  return m.read_linear(GuestVirtAddr(la), value, 4, v.cpl == 3);
 }
 
 std::uint32_t apply_guest_eflags(std::uint32_t old, std::uint32_t popped, unsigned cpl) {
@@ -253,180 +39,26 @@ std::uint32_t apply_guest_eflags(std::uint32_t old, std::uint32_t popped, unsign
   return ((old & ~mask) | (popped & mask)) | fl::FIXED1;
 }
 
-}  // namespace
-
-// ---- CLI / STI ---------------------------------------------------------------------------
-
-Action emulate_cli_sti(VCpu& v, const Instruction& insn, GuestEnv& env) {
-  // BEGIN SOLUTION lab01-e2
-  // SDM vol. 2 CLI/STI: allowed when CPL <= IOPL, else #GP(0). The check uses the guest's
-  // virtual CPL and IOPL; the real IF stays 1 so the monitor keeps its timer.
-  if (v.cpl > v.iopl()) {
-    env.raise(Fault::gp(0));
-    return Action::reflect;
-  }
-  if (insn.mnemonic() == ZYDIS_MNEMONIC_CLI) {
-    v.eflags &= ~fl::IF;
-  } else {
-    // STI's interrupt shadow: no interrupt before the next instruction has run.
-    if (!v.interrupts_enabled()) v.interrupt_shadow = true;
-    v.eflags |= fl::IF;
-  }
-  return Action::advance;
-  // STUB: return Action::stop;
-  // END SOLUTION
+std::uint32_t guest_mib(vmm::Board& b) {
+  std::uint64_t bytes = 0;
+  for (const auto& r : b.memory().regions()) bytes += r.size;
+  return static_cast<std::uint32_t>(bytes >> 20);
 }
 
-// ---- port I/O ----------------------------------------------------------------------------
+constexpr const char* kReservedAccess =
+    "the guest accessed linear address %08x, in 0xF0000000-0xFFFFFFFF where the monitor lives";
 
-Action emulate_io(VCpu& v, const Instruction& insn, GuestEnv& env) {
-  // BEGIN SOLUTION lab01-e3
-  // SDM vol. 1 18.5.1: I/O at CPL > IOPL faults unless the TSS bitmap allows the port; this
-  // monitor gives the guest no bitmap, so the virtual CPL and IOPL decide.
-  if (v.cpl > v.iopl()) {
-    env.raise(Fault::gp(0));
-    return Action::reflect;
-  }
-  Event e = make_trap_event(v, vec::GP, 0, 0, &insn);
-  unsigned size = e.io.size;
-  if (!e.io.string) {
-    if (e.io.in) {
-      write_register(v, insn.operands[0].reg.value, env.io_read(e.io.port, size));
-    } else {
-      env.io_write(e.io.port, size, read_register(v, insn.operands[1].reg.value) & mask_of(size));
-    }
-    return Action::advance;
-  }
-  // INS writes ES:EDI, OUTS reads DS:ESI (or its override); REP counts ECX down.
-  int step = (v.eflags & fl::DF) ? -static_cast<int>(size) : static_cast<int>(size);
-  bool user = v.cpl == 3;
-  std::uint16_t src_seg = v.ds;
-  for (unsigned i = 0; i < insn.info.operand_count; ++i) {
-    if (insn.operands[i].type == ZYDIS_OPERAND_TYPE_MEMORY && !e.io.in)
-      src_seg = segment_selector(v, insn.operands[i].mem.segment);
-  }
-  for (std::uint32_t n = 0; !e.io.rep || v.regs.ecx != 0; ++n) {
-    // A long REP stops here and runs again from the same EIP, as the CPU interrupts one
-    // between iterations (SDM vol. 2 REP): the monitor's limits and interrupts still apply.
-    if (n == kRepChunk) return Action::resume;
-    Fault f;
-    if (e.io.in) {
-      std::uint32_t value = env.io_read(e.io.port, size);
-      if (!env.write_linear(env.segment_base(v.es) + v.regs.edi, &value, size, user, &f)) {
-        env.raise(f);
-        return Action::reflect;
-      }
-      v.regs.edi += step;
-    } else {
-      std::uint32_t value = 0;
-      if (!env.read_linear(env.segment_base(src_seg) + v.regs.esi, &value, size, user, &f)) {
-        env.raise(f);
-        return Action::reflect;
-      }
-      env.io_write(e.io.port, size, value);
-      v.regs.esi += step;
-    }
-    if (!e.io.rep) break;
-    --v.regs.ecx;
-  }
-  return Action::advance;
-  // STUB: return Action::stop;
-  // END SOLUTION
-}
+// ---- what privileged_instruction dispatches to --------------------------------------------
 
-// ---- control and debug registers -----------------------------------------------------
-
-Action emulate_control_register(VCpu& v, const Instruction& insn, GuestEnv& env) {
-  if (!privileged(v, env)) return Action::reflect;
-  namespace c0 = x86::cr0;
-  auto set_cr0 = [&](std::uint32_t value) -> bool {
-    if ((value & c0::PG) && !(value & c0::PE)) return false;
-    std::uint32_t old = v.cr0;
-    v.cr0 = value | c0::ET;
-    env.control_register_written(0, old);
-    return true;
-  };
-  switch (insn.mnemonic()) {
-    case ZYDIS_MNEMONIC_CLTS:
-      set_cr0(v.cr0 & ~c0::TS);
-      return Action::advance;
-    case ZYDIS_MNEMONIC_LMSW: {
-      // LMSW loads MP, EM, TS and can set PE, never clear it (SDM vol. 2 LMSW).
-      std::uint32_t src = 0;
-      if (!read_operand(v, insn.operands[0], env, &src)) return Action::reflect;
-      set_cr0((v.cr0 & ~0xeu) | (src & 0xf) | (v.cr0 & c0::PE));
-      return Action::advance;
-    }
-    default: break;
-  }
-  // BEGIN SOLUTION lab01-e4
-  const auto& dst = insn.operands[0];
-  const auto& src = insn.operands[1];
-  bool to_cr = ZydisRegisterGetClass(dst.reg.value) == ZYDIS_REGCLASS_CONTROL;
-  unsigned n = static_cast<unsigned>(ZydisRegisterGetId(to_cr ? dst.reg.value : src.reg.value));
-  if (!to_cr) {
-    std::uint32_t value = n == 0 ? v.cr0 : n == 2 ? v.cr2 : n == 3 ? v.cr3 : n == 4 ? v.cr4 : 0;
-    if (n == 1 || n > 4) {
-      env.raise(Fault::ud());
-      return Action::reflect;
-    }
-    write_register(v, dst.reg.value, value);
-    return Action::advance;
-  }
-  std::uint32_t value = read_register(v, src.reg.value);
-  switch (n) {
-    case 0:
-      if (!set_cr0(value)) {
-        env.raise(Fault::gp(0));
-        return Action::reflect;
-      }
-      break;
-    case 2: v.cr2 = value; break;
-    case 3: {
-      // SDM 4.10.4.1: MOV to CR3 flushes the (non-global) TLB; our TLB is the shadow table.
-      std::uint32_t old = v.cr3;
-      v.cr3 = value;
-      env.control_register_written(3, old);
-      break;
-    }
-    case 4: {
-      constexpr std::uint32_t known = x86::cr4::VME | x86::cr4::PVI | x86::cr4::TSD | x86::cr4::DE |
-                                      x86::cr4::PSE | x86::cr4::PAE | x86::cr4::MCE | x86::cr4::PGE |
-                                      x86::cr4::PCE | x86::cr4::OSFXSR | x86::cr4::OSXMMEXCPT;
-      if (value & ~known) {
-        env.raise(Fault::gp(0));
-        return Action::reflect;
-      }
-      if (value & x86::cr4::PAE) {
-        env.contain("the guest enabled PAE paging, which this monitor does not shadow");
-        return Action::stop;
-      }
-      std::uint32_t old = v.cr4;
-      v.cr4 = value;
-      env.control_register_written(4, old);
-      break;
-    }
-    default: env.raise(Fault::ud()); return Action::reflect;
-  }
-  return Action::advance;
-  // STUB: return Action::stop;
-  // END SOLUTION
-}
-
-namespace {
-
-Action emulate_debug_register(VCpu& v, const Instruction& insn, GuestEnv& env) {
-  if (!privileged(v, env)) return Action::reflect;
+Action emulate_debug_register(Machine& m, VCpu& v, const Instruction& insn) {
+  if (!privileged(m, v)) return Action::resume;
   const auto& dst = insn.operands[0];
   const auto& src = insn.operands[1];
   bool to_dr = ZydisRegisterGetClass(dst.reg.value) == ZYDIS_REGCLASS_DEBUG;
   unsigned n = static_cast<unsigned>(ZydisRegisterGetId(to_dr ? dst.reg.value : src.reg.value)) & 7;
   // DR4/DR5 alias DR6/DR7 unless CR4.DE, where they are #UD (SDM 18.2.2).
   if (n == 4 || n == 5) {
-    if (v.cr4 & x86::cr4::DE) {
-      env.raise(Fault::ud());
-      return Action::reflect;
-    }
+    if (v.cr4 & x86::cr4::DE) return m.raise_ud();
     n += 2;
   }
   if (!to_dr) {
@@ -440,65 +72,19 @@ Action emulate_debug_register(VCpu& v, const Instruction& insn, GuestEnv& env) {
   return Action::advance;
 }
 
-Action emulate_msr(VCpu& v, bool write, GuestEnv& env) {
-  if (!privileged(v, env)) return Action::reflect;
-  namespace m = x86::msr;
-  std::uint64_t value = (std::uint64_t{v.regs.edx} << 32) | v.regs.eax;
-  std::uint64_t* slot = nullptr;
-  switch (v.regs.ecx) {
-    case m::IA32_SYSENTER_CS: slot = &v.msr_sysenter_cs; break;
-    case m::IA32_SYSENTER_ESP: slot = &v.msr_sysenter_esp; break;
-    case m::IA32_SYSENTER_EIP: slot = &v.msr_sysenter_eip; break;
-    case m::IA32_PAT: slot = &v.msr_pat; break;
-    case m::IA32_EFER:
-      slot = &v.msr_efer;
-      if (write && (value & ~m::efer::NXE)) {  // no long mode, no SYSCALL for a 32-bit guest
-        env.raise(Fault::gp(0));
-        return Action::reflect;
-      }
-      break;
-    case m::IA32_TIME_STAMP_COUNTER:
-      if (!write) {
-        value = env.read_tsc();
-        v.regs.eax = static_cast<std::uint32_t>(value);
-        v.regs.edx = static_cast<std::uint32_t>(value >> 32);
-      }
-      return Action::advance;  // writes ignored: the TSC is the host's
-    case m::IA32_APIC_BASE:
-      if (!write) {
-        v.regs.eax = 0xfee00900u;  // BSP, enabled, default base
-        v.regs.edx = 0;
-      }
-      return Action::advance;
-    default:
-      env.raise(Fault::gp(0));  // no such MSR (SDM vol. 2 RDMSR)
-      return Action::reflect;
-  }
-  if (write) {
-    *slot = value;
-  } else {
-    v.regs.eax = static_cast<std::uint32_t>(*slot);
-    v.regs.edx = static_cast<std::uint32_t>(*slot >> 32);
-  }
-  return Action::advance;
-}
-
-Action emulate_descriptor_table(VCpu& v, const Instruction& insn, GuestEnv& env) {
-  if (!privileged(v, env)) return Action::reflect;
-  const auto& op = insn.operands[0];
+Action emulate_descriptor_table(Machine& m, VCpu& v, const Instruction& insn) {
+  if (!privileged(m, v)) return Action::resume;
+  TrapBackend& tb = trap_backend(m);
   std::uint8_t buf[6] = {};
-  Fault f;
-  if (!env.read_linear(operand_linear_address(v, op, env), buf, 6, false, &f)) {
-    env.raise(f);
-    return Action::reflect;
-  }
+  if (!m.read_linear(GuestVirtAddr(operand_linear_address(v, insn.operands[0], tb)), buf, 6, false))
+    return Action::resume;
   x86::DescriptorTableRegister r;
   r.limit = static_cast<std::uint16_t>(buf[0] | (buf[1] << 8));
   r.base = static_cast<std::uint32_t>(buf[2] | (buf[3] << 8) | (buf[4] << 16) | (buf[5] << 24));
   if (insn.info.operand_width == 16) r.base &= 0x00ffffffu;  // SDM vol. 2 LGDT: 24-bit base
   if (insn.mnemonic() == ZYDIS_MNEMONIC_LGDT) {
     v.gdtr = r;
-    env.gdt_loaded();
+    tb.descriptors().gdt_loaded();  // mirrored before the guest runs again
   } else {
     v.idtr = r;
   }
@@ -507,88 +93,79 @@ Action emulate_descriptor_table(VCpu& v, const Instruction& insn, GuestEnv& env)
 
 /// The GDT descriptor LLDT or LTR names: a present system descriptor of `type`, or the fault
 /// the CPU would raise (SDM vol. 2, LLDT and LTR), raised in the guest.
-bool system_descriptor(VCpu& v, GuestEnv& env, std::uint32_t sel, unsigned type, x86::SegmentDescriptor* d) {
-  Fault f;
-  if (!guest_descriptor(v, env, static_cast<std::uint16_t>(sel), d, &f)) {
-    env.raise(f);
+bool system_descriptor(Machine& m, VCpu& v, std::uint32_t sel, unsigned type, x86::SegmentDescriptor* d) {
+  ExceptionInfo f;
+  if (!guest_descriptor(v, m.backend(), static_cast<std::uint16_t>(sel), d, &f)) {
+    raise_fault(m, f);
     return false;
   }
   if (d->s || d->type != type) {
-    env.raise(Fault::gp(sel & 0xfffc));
+    m.raise_gp(sel & 0xfffc);
     return false;
   }
   if (!d->p) {
-    env.raise({vec::NP, true, sel & 0xfffcu, 0});
+    m.raise(vec::NP, true, sel & 0xfffcu);
     return false;
   }
   return true;
 }
 
-Action emulate_ltr_lldt(VCpu& v, const Instruction& insn, GuestEnv& env) {
-  if (!privileged(v, env)) return Action::reflect;
+Action emulate_ltr_lldt(Machine& m, VCpu& v, const Instruction& insn) {
+  if (!privileged(m, v)) return Action::resume;
+  TrapBackend& tb = trap_backend(m);
   std::uint32_t sel = 0;
-  if (!read_operand(v, insn.operands[0], env, &sel)) return Action::reflect;
+  if (!read_operand(m, v, insn.operands[0], tb, &sel)) return Action::resume;
   if (insn.mnemonic() == ZYDIS_MNEMONIC_LLDT) {
     // SDM vol. 2 LLDT: a null selector leaves no LDT; otherwise an LDT descriptor (type 2)
-    // in the GDT. The monitor copies it into its shadow LDT (env.ldt_loaded).
+    // in the GDT. The monitor mirrors that LDT into its shadow LDT.
     if ((sel & ~3u) == 0) {
       v.ldtr = 0;
-      env.ldt_loaded(0, 0);
+      tb.descriptors().ldt_loaded(0, 0);
       return Action::advance;
     }
     x86::SegmentDescriptor d{};
-    if (!system_descriptor(v, env, sel, x86::desc_type::kLdt, &d)) return Action::reflect;
+    if (!system_descriptor(m, v, sel, x86::desc_type::kLdt, &d)) return Action::resume;
     v.ldtr = static_cast<std::uint16_t>(sel);
-    env.ldt_loaded(d.base(), d.limit());
+    tb.descriptors().ldt_loaded(d.base(), d.limit());
     return Action::advance;
   }
   // LTR (SDM vol. 2): an available 32-bit TSS in the GDT, then marked busy in the guest's
   // own GDT, as the CPU would. The real TR keeps the monitor's TSS.
   x86::SegmentDescriptor d{};
-  if (!system_descriptor(v, env, sel, x86::desc_type::kTss32Available, &d)) return Action::reflect;
+  if (!system_descriptor(m, v, sel, x86::desc_type::kTss32Available, &d)) return Action::resume;
   d.type = x86::desc_type::kTss32Busy;
   std::uint64_t raw = d.raw();
-  Fault f;
-  if (!env.write_linear(v.gdtr.base + (sel >> 3) * 8u, &raw, 8, false, &f)) {
-    env.raise(f);
-    return Action::reflect;
-  }
+  if (!m.write_linear(GuestVirtAddr(v.gdtr.base + (sel >> 3) * 8u), &raw, 8, false)) return Action::resume;
   v.tr = static_cast<std::uint16_t>(sel);
   return Action::advance;
 }
 
 /// MOV SS / POP SS / LSS with a ring-0 selector: the CPU at ring 1 refuses RPL 0.
-Action emulate_stack_segment_load(VCpu& v, const Instruction& insn, GuestEnv& env) {
+Action emulate_stack_segment_load(Machine& m, VCpu& v, const Instruction& insn) {
+  TrapBackend& tb = trap_backend(m);
   std::uint32_t sel = 0, new_esp = v.regs.esp;
   bool lss = insn.mnemonic() == ZYDIS_MNEMONIC_LSS;
   if (insn.mnemonic() == ZYDIS_MNEMONIC_POP) {
-    if (!pop32(v, env, 0, &sel)) return Action::reflect;
+    if (!pop32(m, v, 0, &sel)) return Action::resume;
     new_esp += 4;
   } else if (lss) {
     std::uint32_t far[2] = {};
-    Fault f;
-    if (!env.read_linear(operand_linear_address(v, insn.operands[1], env), far, 6, v.cpl == 3, &f)) {
-      env.raise(f);
-      return Action::reflect;
-    }
+    if (!m.read_linear(GuestVirtAddr(operand_linear_address(v, insn.operands[1], tb)), far, 6, v.cpl == 3))
+      return Action::resume;
     sel = far[1] & 0xffff;
     new_esp = far[0];
-  } else if (!read_operand(v, insn.operands[1], env, &sel)) {
-    return Action::reflect;
+  } else if (!read_operand(m, v, insn.operands[1], tb, &sel)) {
+    return Action::resume;
   }
   sel &= 0xffff;
   x86::SegmentDescriptor d{};
-  Fault f;
+  ExceptionInfo f;
   // SDM vol. 2 MOV: SS needs RPL = CPL = DPL and a writable data segment.
-  if ((sel & 3) != v.cpl || !guest_descriptor(v, env, static_cast<std::uint16_t>(sel), &d, &f) || !d.s ||
+  if ((sel & 3) != v.cpl || !guest_descriptor(v, m.backend(), static_cast<std::uint16_t>(sel), &d, &f) || !d.s ||
       (d.type & 0xa) != 0x2 || d.dpl != v.cpl) {
-    env.raise(Fault::gp(sel & 0xfffc));
-    return Action::reflect;
+    return m.raise_gp(sel & 0xfffc);
   }
-  if (!d.p) {
-    env.raise({vec::SS, true, sel & 0xfffcu, 0});
-    return Action::reflect;
-  }
+  if (!d.p) return m.raise(vec::SS, true, sel & 0xfffcu);
   v.ss = static_cast<std::uint16_t>(sel);
   if (lss) write_register(v, insn.operands[0].reg.value, new_esp);
   v.regs.esp = new_esp;
@@ -597,19 +174,20 @@ Action emulate_stack_segment_load(VCpu& v, const Instruction& insn, GuestEnv& en
 }
 
 /// Far RET to the guest kernel: the CPU sees a return to a more privileged RPL.
-Action emulate_far_ret(VCpu& v, const Instruction& insn, GuestEnv& env) {
+Action emulate_far_ret(Machine& m, VCpu& v, const Instruction& insn) {
   std::uint32_t eip = 0, cs = 0;
-  if (!pop32(v, env, 0, &eip) || !pop32(v, env, 1, &cs)) return Action::reflect;
+  if (!pop32(m, v, 0, &eip) || !pop32(m, v, 1, &cs)) return Action::resume;
   std::uint32_t extra = insn.info.operand_count_visible > 0 ? static_cast<std::uint32_t>(insn.operands[0].imm.value.u) : 0;
   unsigned rpl = cs & 3;
-  if (rpl < v.cpl || rpl == 1 || rpl == 2) {
-    env.raise(Fault::gp(cs & 0xfffc));
-    return Action::reflect;
-  }
+  if (rpl < v.cpl || rpl == 1 || rpl == 2) return m.raise_gp(cs & 0xfffc);
   if (rpl > v.cpl) {
     std::uint32_t esp = 0, ss = 0;
+    const std::uint32_t old_esp = v.regs.esp;
     v.regs.esp += 8 + extra;
-    if (!pop32(v, env, 0, &esp) || !pop32(v, env, 1, &ss)) return Action::reflect;
+    if (!pop32(m, v, 0, &esp) || !pop32(m, v, 1, &ss)) {
+      v.regs.esp = old_esp;
+      return Action::resume;
+    }
     v.regs.esp = esp + extra;
     v.ss = static_cast<std::uint16_t>(ss);
     v.cpl = static_cast<std::uint8_t>(rpl);
@@ -621,48 +199,99 @@ Action emulate_far_ret(VCpu& v, const Instruction& insn, GuestEnv& env) {
   return Action::resume;
 }
 
+Action emulate_msr(Machine& m, VCpu& v, const Event& e, bool write) {
+  if (!privileged(m, v)) return Action::resume;
+  namespace msr = x86::msr;
+  std::uint64_t value = (std::uint64_t{v.regs.edx} << 32) | v.regs.eax;
+  std::uint64_t* slot = nullptr;
+  switch (e.msr.index) {
+    case msr::IA32_SYSENTER_CS: slot = &v.msr_sysenter_cs; break;
+    case msr::IA32_SYSENTER_ESP: slot = &v.msr_sysenter_esp; break;
+    case msr::IA32_SYSENTER_EIP: slot = &v.msr_sysenter_eip; break;
+    case msr::IA32_PAT: slot = &v.msr_pat; break;
+    case msr::IA32_EFER:
+      slot = &v.msr_efer;
+      if (write && (value & ~msr::efer::NXE)) return m.raise_gp(0);  // no long mode, no SYSCALL here
+      break;
+    case msr::IA32_TIME_STAMP_COUNTER:
+      // The guest's TSC is the Board's clock: a write moves it, and only it.
+      if (write) {
+        m.board().write_guest_tsc(value, m.backend().now());
+      } else {
+        value = m.board().read_guest_tsc(m.backend().now());
+        v.regs.eax = static_cast<std::uint32_t>(value);
+        v.regs.edx = static_cast<std::uint32_t>(value >> 32);
+      }
+      return Action::advance;
+    case msr::IA32_APIC_BASE:
+      if (!write) {
+        v.regs.eax = 0xfee00900u;  // BSP, enabled, default base
+        v.regs.edx = 0;
+      }
+      return Action::advance;
+    default: return m.raise_gp(0);  // no such MSR (SDM vol. 2 RDMSR)
+  }
+  if (write) {
+    *slot = value;
+  } else {
+    v.regs.eax = static_cast<std::uint32_t>(*slot);
+    v.regs.edx = static_cast<std::uint32_t>(*slot >> 32);
+  }
+  return Action::advance;
+}
+
 }  // namespace
+
+// ---- CLI / STI ---------------------------------------------------------------------------
+
+Action emulate_cli_sti(Machine& m, VCpu& v, const Instruction& insn) {
+  // BEGIN SOLUTION lab01-e2
+  // SDM vol. 2 CLI/STI: allowed when CPL <= IOPL, else #GP(0). The check uses the guest's
+  // virtual CPL and IOPL; the real IF stays 1 so the monitor keeps its timer.
+  if (v.cpl > v.iopl()) return m.raise_gp(0);
+  if (insn.mnemonic() == ZYDIS_MNEMONIC_CLI) {
+    v.eflags &= ~fl::IF;
+  } else {
+    // STI's interrupt shadow: no interrupt before the next instruction has run.
+    if (!v.interrupts_enabled()) v.interrupt_shadow = true;
+    v.eflags |= fl::IF;
+  }
+  return Action::advance;
+  // STUB: return Action::stop;
+  // END SOLUTION
+}
 
 // ---- IRET --------------------------------------------------------------------------------
 
-Action emulate_iret(VCpu& v, const Instruction& insn, GuestEnv& env) {
+Action emulate_iret(Machine& m, VCpu& v, const Instruction& insn) {
   // BEGIN SOLUTION lab01-e7
   // SDM vol. 2 IRET, protected mode: pop EIP, CS, EFLAGS; a return to an outer ring also
   // pops ESP and SS. The guest kernel's frames carry RPL 0, which the ring-1 CPU refuses as
   // "more privileged": that #GP is what brings every kernel IRET here.
   if (insn.info.operand_width != 32) {
-    env.contain("16-bit IRET is not supported");
+    m.board().contain("16-bit IRET is not supported");
     return Action::stop;
   }
   std::uint32_t eip = 0, cs = 0, flags = 0;
-  if (!pop32(v, env, 0, &eip) || !pop32(v, env, 1, &cs) || !pop32(v, env, 2, &flags)) return Action::reflect;
+  if (!pop32(m, v, 0, &eip) || !pop32(m, v, 1, &cs) || !pop32(m, v, 2, &flags)) return Action::resume;
   if (v.eflags & fl::NT) {
-    env.contain("IRET with EFLAGS.NT (a task return) is not supported");
+    m.board().contain("IRET with EFLAGS.NT (a task return) is not supported");
     return Action::stop;
   }
   if (flags & fl::VM) {
-    env.contain("IRET to virtual-8086 mode is not supported");
+    m.board().contain("IRET to virtual-8086 mode is not supported");
     return Action::stop;
   }
   unsigned rpl = cs & 3;
-  if (rpl < v.cpl || (cs & ~3u) == 0) {
-    env.raise(Fault::gp(cs & 0xfffc));
-    return Action::reflect;
-  }
+  if (rpl < v.cpl || (cs & ~3u) == 0) return m.raise_gp(cs & 0xfffc);
   x86::SegmentDescriptor target{};
-  Fault f;
-  if (!guest_descriptor(v, env, static_cast<std::uint16_t>(cs), &target, &f)) {
-    env.raise(f);
-    return Action::reflect;
-  }
-  if (!target.p) {
-    env.raise({vec::NP, true, cs & 0xfffcu, 0});
-    return Action::reflect;
-  }
+  ExceptionInfo f;
+  if (!guest_descriptor(v, m.backend(), static_cast<std::uint16_t>(cs), &target, &f)) return raise_fault(m, f);
+  if (!target.p) return m.raise(vec::NP, true, cs & 0xfffcu);
   std::uint32_t old_cpl = v.cpl;
   if (rpl == 3 && v.cpl == 0) {
     std::uint32_t esp = 0, ss = 0;
-    if (!pop32(v, env, 3, &esp) || !pop32(v, env, 4, &ss)) return Action::reflect;
+    if (!pop32(m, v, 3, &esp) || !pop32(m, v, 4, &ss)) return Action::resume;
     v.regs.esp = esp;
     v.ss = static_cast<std::uint16_t>(ss);
     v.cpl = 3;
@@ -679,215 +308,222 @@ Action emulate_iret(VCpu& v, const Instruction& insn, GuestEnv& env) {
   // END SOLUTION
 }
 
-// ---- the virtual IDT ---------------------------------------------------------------------
+// ---- one handler per reason ----------------------------------------------------------------
 
-namespace {
-
-bool deliver_once(VCpu& v, GuestEnv& env, std::uint8_t vector, Delivery kind, bool has_error,
-                  std::uint32_t error, std::uint32_t return_eip, Fault* nested) {
-  // BEGIN SOLUTION lab01-e6
-  // SDM 6.12.1: read the gate from the IDT, check it, pick the stack, push the frame.
-  std::uint32_t idt_error = vector * 8u + 2 + (kind == Delivery::external ? 1 : 0);
-  if (vector * 8u + 7 > v.idtr.limit) {
-    *nested = Fault::gp(idt_error);
-    return false;
-  }
-  std::uint64_t raw = 0;
-  if (!env.read_linear(v.idtr.base + vector * 8u, &raw, 8, false, nested)) return false;
-  auto gate = x86::GateDescriptor::from(raw);
-  if (gate.type != x86::desc_type::kInterruptGate32 && gate.type != x86::desc_type::kTrapGate32) {
-    *nested = Fault::gp(idt_error);
-    return false;
-  }
-  if (kind == Delivery::software && gate.dpl < v.cpl) {
-    *nested = Fault::gp(idt_error);
-    return false;
-  }
-  if (!gate.p) {
-    *nested = {vec::NP, true, idt_error, 0};
-    return false;
-  }
-  x86::SegmentDescriptor code{};
-  if (!guest_descriptor(v, env, static_cast<std::uint16_t>(gate.selector), &code, nested)) return false;
-  if (!code.s || !(code.type & 0x8) || code.dpl > v.cpl) {
-    *nested = Fault::gp(gate.selector & 0xfffcu);
-    return false;
-  }
-  bool conforming = (code.type & 0x4) != 0;
-  unsigned new_cpl = conforming ? v.cpl : code.dpl;
-
-  std::uint32_t frame[7];
-  unsigned n = 0;
-  std::uint32_t new_esp = v.regs.esp;
-  std::uint16_t new_ss = v.ss;
-  if (new_cpl < v.cpl) {
-    // An inner ring: the stack comes from the guest's TSS (SDM 6.12.1, 8.2.1).
-    x86::SegmentDescriptor tss{};
-    if (!guest_descriptor(v, env, v.tr, &tss, nested)) {
-      *nested = {vec::TS, true, static_cast<std::uint32_t>(v.tr & 0xfffc), 0};
-      return false;
-    }
-    std::uint32_t esp0 = 0, ss0 = 0;
-    if (!env.read_linear(tss.base() + 4, &esp0, 4, false, nested) ||
-        !env.read_linear(tss.base() + 8, &ss0, 4, false, nested)) {
-      return false;
-    }
-    new_esp = esp0;
-    new_ss = static_cast<std::uint16_t>(ss0);
-    frame[n++] = v.ss;
-    frame[n++] = v.regs.esp;
-  }
-  frame[n++] = v.eflags;
-  frame[n++] = v.cs;
-  frame[n++] = return_eip;
-  if (has_error) frame[n++] = error;
-  // The frame's lowest address holds the last push.
-  std::uint32_t bytes[7];
-  for (unsigned i = 0; i < n; ++i) bytes[i] = frame[n - 1 - i];
-  new_esp -= n * 4;
-  if (!env.write_linear(env.segment_base(new_ss) + new_esp, bytes, n * 4, new_cpl == 3, nested)) return false;
-
-  v.regs.esp = new_esp;
-  v.ss = new_ss;
-  v.cs = static_cast<std::uint16_t>((gate.selector & ~3u) | new_cpl);
-  v.eip = gate.offset();
-  v.cpl = static_cast<std::uint8_t>(new_cpl);
-  v.eflags &= ~(fl::TF | fl::NT | fl::RF | fl::VM);
-  if (gate.type == x86::desc_type::kInterruptGate32) v.eflags &= ~fl::IF;
-  v.halted = false;
-  return true;
-  // STUB: return false;
-  // END SOLUTION
-}
-
-bool contributory(unsigned v) { return v == vec::DE || v == vec::TS || v == vec::NP || v == vec::SS || v == vec::GP; }
-
-}  // namespace
-
-bool deliver_interrupt(VCpu& v, GuestEnv& env, std::uint8_t vector, Delivery kind, bool has_error,
-                       std::uint32_t error, std::uint32_t return_eip) {
-  Fault nested;
-  if (deliver_once(v, env, vector, kind, has_error, error, return_eip, &nested)) return true;
-  if (vector == vec::DF) return false;  // a fault while delivering #DF: triple fault
-  if (nested.vector == vec::PF) v.cr2 = nested.cr2;
-  // SDM 6.15 table 6-5: a contributory fault or #PF while delivering one of those is #DF.
-  bool first_bad = kind == Delivery::exception && (contributory(vector) || vector == vec::PF);
-  if (first_bad && (contributory(nested.vector) || nested.vector == vec::PF)) {
-    return deliver_once(v, env, vec::DF, Delivery::exception, true, 0, v.eip, &nested);
-  }
-  // Otherwise the nested fault is delivered in its place, at the instruction that caused it.
-  Fault second;
-  if (deliver_once(v, env, nested.vector, Delivery::exception, nested.has_error, nested.error, v.eip, &second))
-    return true;
-  if (second.vector == vec::PF) v.cr2 = second.cr2;
-  return deliver_once(v, env, vec::DF, Delivery::exception, true, 0, v.eip, &second);
-}
-
-// ---- dispatch of one emulated instruction ------------------------------------------------
-
-Action emulate_instruction(VCpu& v, const Event& e, const Instruction& insn, GuestEnv& env) {
+Action on_privileged_instruction(Machine& m, VCpu& v, const Event& e) {
+  if (!e.insn) return Action::reflect;
+  const Instruction& insn = *e.insn;
   switch (insn.mnemonic()) {
     case ZYDIS_MNEMONIC_CLI:
-    case ZYDIS_MNEMONIC_STI: return emulate_cli_sti(v, insn, env);
-    case ZYDIS_MNEMONIC_HLT:
-      if (!privileged(v, env)) return Action::reflect;
-      v.halted = true;
-      return Action::advance;
-    case ZYDIS_MNEMONIC_IN:
-    case ZYDIS_MNEMONIC_OUT:
-    case ZYDIS_MNEMONIC_INSB:
-    case ZYDIS_MNEMONIC_INSW:
-    case ZYDIS_MNEMONIC_INSD:
-    case ZYDIS_MNEMONIC_OUTSB:
-    case ZYDIS_MNEMONIC_OUTSW:
-    case ZYDIS_MNEMONIC_OUTSD: return emulate_io(v, insn, env);
-    case ZYDIS_MNEMONIC_CLTS:
-    case ZYDIS_MNEMONIC_LMSW: return emulate_control_register(v, insn, env);
+    case ZYDIS_MNEMONIC_STI: return emulate_cli_sti(m, v, insn);
     case ZYDIS_MNEMONIC_MOV:
-      if (e.reason == Reason::cr_access) return emulate_control_register(v, insn, env);
-      if (e.reason == Reason::privileged_instruction) {
-        if (insn.operands[0].reg.value == ZYDIS_REGISTER_SS) return emulate_stack_segment_load(v, insn, env);
-        return emulate_debug_register(v, insn, env);
-      }
-      break;
+      if (insn.operands[0].type == ZYDIS_OPERAND_TYPE_REGISTER && insn.operands[0].reg.value == ZYDIS_REGISTER_SS)
+        return emulate_stack_segment_load(m, v, insn);
+      return emulate_debug_register(m, v, insn);
     case ZYDIS_MNEMONIC_POP:
-    case ZYDIS_MNEMONIC_LSS: return emulate_stack_segment_load(v, insn, env);
+    case ZYDIS_MNEMONIC_LSS: return emulate_stack_segment_load(m, v, insn);
     case ZYDIS_MNEMONIC_LGDT:
-    case ZYDIS_MNEMONIC_LIDT: return emulate_descriptor_table(v, insn, env);
+    case ZYDIS_MNEMONIC_LIDT: return emulate_descriptor_table(m, v, insn);
     case ZYDIS_MNEMONIC_LLDT:
-    case ZYDIS_MNEMONIC_LTR: return emulate_ltr_lldt(v, insn, env);
-    case ZYDIS_MNEMONIC_INVLPG: {
-      if (!privileged(v, env)) return Action::reflect;
-      env.invalidate_page(operand_linear_address(v, insn.operands[0], env));
-      return Action::advance;
-    }
+    case ZYDIS_MNEMONIC_LTR: return emulate_ltr_lldt(m, v, insn);
     case ZYDIS_MNEMONIC_WBINVD:
     case ZYDIS_MNEMONIC_INVD:
       // Caches are coherent in this machine: nothing to write back.
-      return privileged(v, env) ? Action::advance : Action::reflect;
-    case ZYDIS_MNEMONIC_RDMSR: return emulate_msr(v, false, env);
-    case ZYDIS_MNEMONIC_WRMSR: return emulate_msr(v, true, env);
+      return privileged(m, v) ? Action::advance : Action::resume;
     case ZYDIS_MNEMONIC_RDTSC:
     case ZYDIS_MNEMONIC_RDTSCP: {
-      // The monitor keeps the real CR4.TSD set, so these always trap and read the guest's
-      // clock (env.read_tsc); the guest's own CR4.TSD decides whether CPL 3 gets a #GP.
-      if ((v.cr4 & x86::cr4::TSD) && !privileged(v, env)) return Action::reflect;
-      std::uint64_t t = env.read_tsc();
+      // The back end makes these trap whenever the guest's TSC is not the host's; the
+      // guest's own CR4.TSD decides whether CPL 3 gets a #GP.
+      if ((v.cr4 & x86::cr4::TSD) && !privileged(m, v)) return Action::resume;
+      std::uint64_t t = m.board().read_guest_tsc(m.backend().now());
       v.regs.eax = static_cast<std::uint32_t>(t);
       v.regs.edx = static_cast<std::uint32_t>(t >> 32);
       if (insn.mnemonic() == ZYDIS_MNEMONIC_RDTSCP) v.regs.ecx = 0;  // IA32_TSC_AUX, not modelled: 0
       return Action::advance;
     }
     case ZYDIS_MNEMONIC_RDPMC:
-      if (!privileged(v, env)) return Action::reflect;
+      if (!privileged(m, v)) return Action::resume;
       v.regs.eax = v.regs.edx = 0;
       return Action::advance;
-    case ZYDIS_MNEMONIC_IRETD: return emulate_iret(v, insn, env);
-    case ZYDIS_MNEMONIC_RET: return emulate_far_ret(v, insn, env);
-    case ZYDIS_MNEMONIC_INT:
-    case ZYDIS_MNEMONIC_INT3:
-    case ZYDIS_MNEMONIC_INTO: {
-      if (insn.mnemonic() == ZYDIS_MNEMONIC_INTO && !(v.eflags & fl::OF)) return Action::advance;
-      std::uint32_t next = v.eip + insn.length();
-      if (!deliver_interrupt(v, env, static_cast<std::uint8_t>(e.number), Delivery::software, false, 0, next)) {
-        env.contain("triple fault while delivering a software interrupt");
-        return Action::stop;
-      }
-      return Action::resume;
-    }
+    case ZYDIS_MNEMONIC_IRETD: return emulate_iret(m, v, insn);
+    case ZYDIS_MNEMONIC_RET: return emulate_far_ret(m, v, insn);
     default: break;
   }
   // Not ours to emulate: the #GP belongs to the guest.
-  env.raise({e.vector, e.has_error_code, e.error_code, 0});
   return Action::reflect;
 }
 
-// ---- segments ----------------------------------------------------------------------------
+Action on_io_instruction(Machine& m, VCpu& v, const Event& e) {
+  // SDM vol. 1 18.5.1: I/O at CPL > IOPL faults unless the TSS bitmap allows the port; this
+  // monitor gives the guest no bitmap, so the virtual CPL and IOPL decide.
+  if (v.cpl > v.iopl()) return m.raise_gp(0);
+  return vmm::emulate_io(m, v, e);
+}
 
-x86::SegmentDescriptor deprivilege_descriptor(x86::SegmentDescriptor d) {
-  // BEGIN SOLUTION lab01-e8
-  if (!d.s) return x86::SegmentDescriptor{};  // TSS, LDT, gates: the monitor emulates them
-  bool code = (d.type & 0x8) != 0;
-  bool expand_down = !code && (d.type & 0x4) != 0;
-  std::uint32_t base = d.base();
-  if (expand_down || base > kGuestLinearLimit) return x86::SegmentDescriptor{};
-  // The segment must end below the monitor (the Xen/VMware IA-32 trick: the monitor sits
-  // above every guest segment limit, so ring 1 cannot address it).
-  std::uint32_t max_limit = kGuestLinearLimit - base;
-  if (d.limit() > max_limit) {
-    std::uint32_t l = d.g ? ((max_limit + 1) >> 12) - 1 : max_limit;
-    if (!d.g && l > 0xfffff) {  // byte granularity cannot express it: switch to pages
-      d.g = 1;
-      l = ((max_limit + 1) >> 12) - 1;
-    }
-    d.limit_low = l & 0xffff;
-    d.limit_high = (l >> 16) & 0xf;
+Action on_cr_access(Machine& m, VCpu& v, const Event& e) {
+  if (!privileged(m, v)) return Action::resume;
+  TrapBackend& tb = trap_backend(m);
+  using Type = vmm::CrAccess::Type;
+  auto set_cr0 = [&](std::uint32_t value) {
+    std::uint32_t old = v.cr0;
+    v.cr0 = value | x86::cr0::ET;
+    tb.control_register_written(v, 0, old);
+  };
+  switch (e.cr.type) {
+    case Type::clts: set_cr0(v.cr0 & ~x86::cr0::TS); return Action::advance;
+    case Type::lmsw: set_cr0(vmm::cr0_after_lmsw(v.cr0, e.cr.lmsw_source)); return Action::advance;
+    default: break;
   }
-  if (d.dpl == 0) d.dpl = 1;
-  d.type |= 1;  // accessed already: the CPU need not write the shadow copy
-  return d;
-  // STUB: return d;
+  // BEGIN SOLUTION lab01-e4
+  std::uint32_t& reg = vmm::gpr(v, e.cr.gpr);
+  if (e.cr.type == Type::mov_from) {
+    switch (e.cr.cr) {
+      case 0: reg = v.cr0; break;
+      case 2: reg = v.cr2; break;
+      case 3: reg = v.cr3; break;
+      case 4: reg = v.cr4; break;
+      default: return m.raise_ud();
+    }
+    return Action::advance;
+  }
+  const std::uint32_t value = reg;
+  switch (e.cr.cr) {
+    case 0:
+      if (vmm::cr0_write_faults(value)) return m.raise_gp(0);
+      set_cr0(value);
+      break;
+    case 2: v.cr2 = value; break;
+    case 3: {
+      // SDM 4.10.4.1: MOV to CR3 flushes the (non-global) TLB; our TLB is the shadow table.
+      std::uint32_t old = v.cr3;
+      v.cr3 = value;
+      tb.control_register_written(v, 3, old);
+      break;
+    }
+    case 4: {
+      constexpr std::uint32_t known = x86::cr4::VME | x86::cr4::PVI | x86::cr4::TSD | x86::cr4::DE |
+                                      x86::cr4::PSE | x86::cr4::PAE | x86::cr4::MCE | x86::cr4::PGE |
+                                      x86::cr4::PCE | x86::cr4::OSFXSR | x86::cr4::OSXMMEXCPT;
+      if (value & ~known) return m.raise_gp(0);
+      if (value & x86::cr4::PAE) {
+        m.board().contain("the guest enabled PAE paging, which this monitor does not shadow");
+        return Action::stop;
+      }
+      std::uint32_t old = v.cr4;
+      v.cr4 = value;
+      tb.control_register_written(v, 4, old);
+      break;
+    }
+    default: return m.raise_ud();
+  }
+  return Action::advance;
+  // STUB: return Action::stop;
   // END SOLUTION
+}
+
+Action on_msr_read(Machine& m, VCpu& v, const Event& e) { return emulate_msr(m, v, e, false); }
+Action on_msr_write(Machine& m, VCpu& v, const Event& e) { return emulate_msr(m, v, e, true); }
+
+Action on_hlt(Machine& m, VCpu& v, const Event& e) {
+  if (!privileged(m, v)) return Action::resume;
+  return vmm::emulate_hlt(m, v, e);
+}
+
+Action on_invlpg(Machine& m, VCpu& v, const Event& e) {
+  if (!privileged(m, v)) return Action::resume;
+  trap_backend(m).invalidate_page(e.memory.linear.low32());
+  return Action::advance;
+}
+
+Action on_page_fault(Machine& m, VCpu& v, const Event& e) {
+  (void)v;
+  std::uint32_t guest_error = 0;
+  GuestPhysAddr bad;
+  const std::uint32_t la = e.memory.linear.low32();
+  switch (trap_backend(m).mmu().handle_fault(la, e.exception.error_code, &guest_error, &bad)) {
+    case ShadowMmu::Fill::filled: return Action::resume;
+    case ShadowMmu::Fill::reflect: return m.raise(vec::PF, true, guest_error, la);  // the guest's own error code
+    case ShadowMmu::Fill::refused: break;
+  }
+  if (la >= kMonitorBase) {
+    m.board().contain(kReservedAccess, la);
+  } else {
+    m.board().contain("the guest maps linear %08x to guest-physical %08llx, outside its %u MiB of memory", la,
+                      static_cast<unsigned long long>(bad.value()), guest_mib(m.board()));
+  }
+  return Action::stop;
+}
+
+std::uint32_t reserved_access(Machine& m, const VCpu& v, const Event& e) {
+  // The top of the linear address space belongs to the monitor: guest segments are cut off
+  // below kMonitorBase. A #GP or #SS that only that cut explains (the access is inside the
+  // guest's own segment limit but reaches kMonitorBase) is not the guest's fault to take:
+  // the monitor cannot give it that memory, so it stops the guest.
+  if (e.exception.vector != vec::GP && e.exception.vector != vec::SS) return 0;
+  if (e.exception.error_code != 0) return 0;  // a selector in the error code: a descriptor problem
+  TrapBackend& tb = trap_backend(m);
+  std::uint32_t base = 0, limit = 0;
+  // The fetch itself: EIP beyond the truncated CS.
+  if (tb.descriptors().guest_segment(v.cs, &base, &limit) && v.eip <= limit && base + v.eip >= kMonitorBase)
+    return base + v.eip;
+  if (!e.insn) return 0;
+  for (unsigned i = 0; i < e.insn->info.operand_count; ++i) {
+    const auto& op = e.insn->operands[i];
+    if (op.type != ZYDIS_OPERAND_TYPE_MEMORY || op.mem.type != ZYDIS_MEMOP_TYPE_MEM) continue;
+    std::uint16_t sel = segment_selector(v, op.mem.segment);
+    if (!tb.descriptors().guest_segment(sel, &base, &limit)) continue;
+    std::uint32_t offset = operand_offset(v, op);
+    std::uint32_t size = op.size / 8 ? op.size / 8 : 1;
+    // An implicit stack operand (PUSH, CALL) is written below ESP.
+    if (op.mem.base == ZYDIS_REGISTER_ESP && !op.mem.disp.has_displacement &&
+        op.visibility == ZYDIS_OPERAND_VISIBILITY_HIDDEN)
+      offset -= size;
+    std::uint32_t last = offset + size - 1;
+    if (last < offset || last > limit) continue;  // the guest's own limit faults too
+    if (base + last >= kMonitorBase || base + last < base)
+      return base + offset < kMonitorBase ? kMonitorBase : base + offset;
+  }
+  return 0;
+}
+
+Action on_exception(Machine& m, VCpu& v, const Event& e) {
+  if (std::uint32_t la = reserved_access(m, v, e)) {
+    m.board().contain(kReservedAccess, la);
+    return Action::stop;
+  }
+  return Action::reflect;
+}
+
+Action on_software_interrupt(Machine& m, VCpu& v, const Event& e) {
+  // INT n reached the monitor as a #GP (every real gate has DPL 0): the guest's IDT decides
+  // what it does, at the next entry, with the return address after the instruction.
+  const bool into = e.insn && e.insn->mnemonic() == ZYDIS_MNEMONIC_INTO;
+  if (into && !(v.eflags & fl::OF)) return Action::advance;
+  vmm::PendingEvent p;
+  p.valid = true;
+  p.type = into || e.exception.vector == vec::BP ? vmm::PendingEvent::Type::software_exception
+                                                 : vmm::PendingEvent::Type::software_interrupt;
+  p.vector = e.exception.vector;
+  p.insn_length = e.insn_length;
+  m.board().inject(p);
+  return Action::resume;
+}
+
+Action on_resume(Machine&, VCpu&, const Event&) { return Action::resume; }
+
+void install_handlers(vmm::Dispatcher& d) {
+  d.set(Reason::privileged_instruction, on_privileged_instruction);
+  d.set(Reason::io_instruction, on_io_instruction);
+  d.set(Reason::cr_access, on_cr_access);
+  d.set(Reason::msr_read, on_msr_read);
+  d.set(Reason::msr_write, on_msr_write);
+  d.set(Reason::hlt, on_hlt);
+  d.set(Reason::invlpg, on_invlpg);
+  d.set(Reason::page_fault, on_page_fault);
+  d.set(Reason::exception, on_exception);
+  d.set(Reason::software_interrupt, on_software_interrupt);
+  d.set(Reason::external_interrupt, on_resume);
+  d.set(Reason::interrupt_window, on_resume);
 }
 
 }  // namespace hvlab::lab01

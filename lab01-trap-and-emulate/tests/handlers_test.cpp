@@ -1,362 +1,323 @@
-// The emulation routines as functions of (vCPU, decoded instruction, environment), driven
-// with made-up instructions and a fake guest: flat memory, a port log, hook counters.
-#include "lab01-trap-and-emulate/core.hpp"
+// lab01's handlers, one per reason, driven the way the run loop drives them: the guest traps
+// on an instruction (the back end decodes it and builds the Event), the handler runs.
+#include "lab01-trap-and-emulate/src/handlers.hpp"
 
 #include <gtest/gtest.h>
 
-#include <cstring>
-#include <map>
-#include <vector>
+#include <string>
 
-using namespace hvlab;
-using namespace hvlab::lab01;
-namespace fl = x86::eflags;
+#include "lab01-trap-and-emulate/tests/trap_machine.hpp"
 
+namespace hvlab::lab01 {
 namespace {
 
-struct FakeEnv final : GuestEnv {
-  std::vector<std::uint8_t> mem = std::vector<std::uint8_t>(1 << 20);
-  std::map<std::uint16_t, std::uint32_t> ports_in;
-  std::vector<std::pair<std::uint16_t, std::uint32_t>> out_log;
-  unsigned cr_writes[5] = {}, invlpgs = 0, gdt_loads = 0, ldt_loads = 0;
-  const char* contained = nullptr;
+namespace fl = x86::eflags;
+using vmm::PendingEvent;
 
-  bool read_linear(std::uint32_t la, void* dst, std::size_t n, bool, Fault* f) override {
-    if (la + n > mem.size()) {
-      *f = {x86::vector::PF, true, 0, la};
-      return false;
-    }
-    std::memcpy(dst, &mem[la], n);
-    return true;
+struct HandlersTest : ::testing::Test {
+  testing::TrapMachine tm;
+  VCpu& v = tm.vcpu();
+  Action run(const std::vector<std::uint8_t>& bytes) { return tm.run_insn(bytes); }
+  bool raised(unsigned vector) { return tm.pending().valid && tm.pending().vector == vector; }
+  void user() {
+    tm.guest_tables();
+    v.cpl = 3;
+    v.cs = 0x1b;
+    v.ss = v.ds = v.es = 0x23;
   }
-  bool write_linear(std::uint32_t la, const void* src, std::size_t n, bool, Fault* f) override {
-    if (la + n > mem.size()) {
-      *f = {x86::vector::PF, true, 2, la};
-      return false;
-    }
-    std::memcpy(&mem[la], src, n);
-    return true;
-  }
-  std::uint32_t segment_base(std::uint16_t) override { return 0; }
-  std::uint32_t io_read(std::uint16_t port, unsigned) override { return ports_in[port]; }
-  void io_write(std::uint16_t port, unsigned, std::uint32_t v) override { out_log.push_back({port, v}); }
-  void control_register_written(unsigned cr, std::uint32_t) override { ++cr_writes[cr]; }
-  void invalidate_page(std::uint32_t) override { ++invlpgs; }
-  void gdt_loaded() override { ++gdt_loads; }
-  void ldt_loaded(std::uint32_t, std::uint32_t) override { ++ldt_loads; }
-  std::uint64_t read_tsc() override { return 0x1122334455ull; }
-  void contain(const char* why) override { contained = why; }
-
-  std::uint32_t u32(std::uint32_t at) const {
-    std::uint32_t v;
-    std::memcpy(&v, &mem[at], 4);
-    return v;
-  }
-  void put32(std::uint32_t at, std::uint32_t v) { std::memcpy(&mem[at], &v, 4); }
-  void put64(std::uint32_t at, std::uint64_t v) { std::memcpy(&mem[at], &v, 8); }
 };
 
-decoder::Instruction decode(std::vector<std::uint8_t> bytes) {
-  decoder::Decoder d(decoder::Mode::k32);
-  auto r = d.decode(bytes.data(), bytes.size());
-  EXPECT_TRUE(r.ok());
-  return r.value();
-}
-
-// Runs the instruction as the monitor does: event, then dispatch on the mnemonic.
-Action run(VCpu& v, FakeEnv& env, std::vector<std::uint8_t> bytes) {
-  auto insn = decode(bytes);
-  Event e = make_trap_event(v, x86::vector::GP, 0, 0, &insn);
-  Action a = emulate_instruction(v, e, insn, env);
-  if (a == Action::advance) v.eip += insn.length();
-  return a;
-}
-
-// A flat guest GDT at 0x1000: null, code 0x08, data 0x10, user code 0x1b, user data 0x23,
-// TSS 0x28 (at 0x3000), LDT 0x30.
-void guest_tables(VCpu& v, FakeEnv& env) {
-  using x86::SegmentDescriptor;
-  namespace dt = x86::desc_type;
-  env.put64(0x1008, SegmentDescriptor::make(0, 0xffffffff, dt::kCodeRX, 0).raw());
-  env.put64(0x1010, SegmentDescriptor::make(0, 0xffffffff, dt::kDataRW, 0).raw());
-  env.put64(0x1018, SegmentDescriptor::make(0, 0xffffffff, dt::kCodeRX, 3).raw());
-  env.put64(0x1020, SegmentDescriptor::make(0, 0xffffffff, dt::kDataRW, 3).raw());
-  env.put64(0x1028, SegmentDescriptor::make(0x3000, 103, dt::kTss32Available, 0, false, false).raw());
-  env.put64(0x1030, SegmentDescriptor::make(0x4000, 31, dt::kLdt, 0, false, false).raw());
-  v.gdtr = {0x37, 0x1000};
-  v.idtr = {0x7ff, 0x2000};
-  v.cs = 0x08;
-  v.ss = v.ds = 0x10;
-  v.regs.esp = 0x9000;
-  // IDT: vector 0x20 an interrupt gate, 0x80 a DPL-3 trap gate, 0x81 DPL 0.
-  env.put64(0x2000 + 0x20 * 8, x86::GateDescriptor::make(0x5000, 0x08, dt::kInterruptGate32, 0).raw());
-  env.put64(0x2000 + 0x80 * 8, x86::GateDescriptor::make(0x5080, 0x08, dt::kTrapGate32, 3).raw());
-  env.put64(0x2000 + 0x81 * 8, x86::GateDescriptor::make(0x5081, 0x08, dt::kInterruptGate32, 0).raw());
-  env.put64(0x2000 + 13 * 8, x86::GateDescriptor::make(0x500d, 0x08, dt::kInterruptGate32, 0).raw());
-  env.put32(0x3004, 0x8000);  // TSS.ESP0
-  env.put32(0x3008, 0x10);    // TSS.SS0
-  v.tr = 0x28;
-}
-
-}  // namespace
-
-TEST(Classify, PrivilegedAndIoAndOthers) {
-  EXPECT_EQ(classify_instruction(decode({0xfa})), Reason::privileged_instruction);  // cli
-  EXPECT_EQ(classify_instruction(decode({0xec})), Reason::io_instruction);          // in al, dx
-  EXPECT_EQ(classify_instruction(decode({0x0f, 0x22, 0xd8})), Reason::cr_access);   // mov cr3, eax
-  EXPECT_EQ(classify_instruction(decode({0x0f, 0x32})), Reason::msr_read);
-  EXPECT_EQ(classify_instruction(decode({0xf4})), Reason::hlt);
-  EXPECT_EQ(classify_instruction(decode({0xcd, 0x80})), Reason::software_interrupt);
-  EXPECT_EQ(classify_instruction(decode({0x8e, 0xd0})), Reason::privileged_instruction);  // mov ss, ax
-  EXPECT_EQ(classify_instruction(decode({0x8e, 0xd8})), Reason::exception);                // mov ds, ax
-  EXPECT_EQ(classify_instruction(decode({0x0f, 0x0b})), Reason::exception);                // ud2
-}
-
-TEST(Event, IoDetailsFromTheInstruction) {
-  VCpu v;
-  v.regs.edx = 0x3fd;
-  auto insn = decode({0xec});
-  Event e = make_trap_event(v, x86::vector::GP, 0, 0, &insn);
-  EXPECT_EQ(e.reason, Reason::io_instruction);
-  EXPECT_EQ(e.io.port, 0x3fd);
-  EXPECT_EQ(e.io.size, 1);
-  EXPECT_TRUE(e.io.in);
-  EXPECT_EQ(e.insn_length, 1);
-}
-
-TEST(CliSti, ChangeOnlyTheVirtualIf) {
-  FakeEnv env;
-  VCpu v;
+TEST_F(HandlersTest, CliStiChangeOnlyTheVirtualIf) {
   v.eflags |= fl::IF;
-  EXPECT_EQ(run(v, env, {0xfa}), Action::advance);
+  EXPECT_EQ(run({0xfa}), Action::advance);
   EXPECT_FALSE(v.interrupts_enabled());
-  EXPECT_EQ(run(v, env, {0xfb}), Action::advance);
+  EXPECT_EQ(v.eip, 0xa001u);
+  EXPECT_EQ(run({0xfb}), Action::advance);
   EXPECT_TRUE(v.interrupts_enabled());
   EXPECT_TRUE(v.interrupt_shadow);
+  // The real IF the guest runs with stays 1 whatever it does.
+  tm.trap(0x20);
+  EXPECT_TRUE(tm.hw.given.back().eflags & fl::IF);
 }
 
-TEST(CliSti, UserModeWithIopl0GetsGp) {
-  FakeEnv env;
-  VCpu v;
-  v.cpl = 3;
-  EXPECT_EQ(run(v, env, {0xfa}), Action::reflect);
-  EXPECT_TRUE(env.has_pending);
-  EXPECT_EQ(env.pending.vector, x86::vector::GP);
+TEST_F(HandlersTest, CliInUserModeWithIoplZeroIsAGpForTheGuest) {
+  user();
+  EXPECT_EQ(run({0xfa}), Action::resume);
+  EXPECT_TRUE(raised(x86::vector::GP));
+  tm.board.clear_pending_event();
   v.eflags |= 3u << fl::kIoplShift;  // IOPL 3 allows it
-  env.has_pending = false;
-  EXPECT_EQ(run(v, env, {0xfa}), Action::advance);
+  EXPECT_EQ(run({0xfa}), Action::advance);
 }
 
-TEST(Io, InAndOutReachTheBus) {
-  FakeEnv env;
-  VCpu v;
-  env.ports_in[0x3fd] = 0x60;
-  v.regs.edx = 0x3fd;
-  EXPECT_EQ(run(v, env, {0xec}), Action::advance);  // in al, dx
-  EXPECT_EQ(v.regs.eax & 0xff, 0x60u);
-  v.regs.eax = 0x41;
-  EXPECT_EQ(run(v, env, {0xe6, 0xe9}), Action::advance);  // out 0xe9, al
-  ASSERT_EQ(env.out_log.size(), 1u);
-  EXPECT_EQ(env.out_log[0].first, 0xe9);
-  EXPECT_EQ(env.out_log[0].second, 0x41u);
+TEST_F(HandlersTest, PortIoReachesTheBoardsDevices) {
+  v.regs.eax = 'h';
+  EXPECT_EQ(run({0xe6, 0xe9}), Action::advance);  // out 0xe9, al: the guest's debug console
+  v.regs.eax = '\n';
+  EXPECT_EQ(run({0xe6, 0xe9}), Action::advance);
+  EXPECT_EQ(tm.debug.bytes, "guest: h\n");
+  v.regs.eax = 0x0f;
+  EXPECT_EQ(run({0xe6, 0x70}), Action::advance);  // CMOS index 0x0f
+  v.regs.eax = 0xffffff00u;
+  EXPECT_EQ(run({0xe4, 0x71}), Action::advance);  // in al, 0x71
+  EXPECT_EQ(v.regs.eax & 0xffffff00u, 0xffffff00u);  // only AL changes
+  EXPECT_EQ(tm.last.reason, Reason::io_instruction);
+  EXPECT_EQ(tm.last.io.port, 0x71);
 }
 
-TEST(Io, RepOutsbWritesEveryByte) {
-  FakeEnv env;
-  VCpu v;
-  std::memcpy(&env.mem[0x100], "hey", 3);
+TEST_F(HandlersTest, RepOutsbGoesThroughTheSharedStringIo) {
+  tm.put(0x100, {'h', 'e', 'y', '\n'});
   v.regs.esi = 0x100;
-  v.regs.ecx = 3;
+  v.regs.ecx = 4;
   v.regs.edx = 0xe9;
-  EXPECT_EQ(run(v, env, {0xf3, 0x6e}), Action::advance);
-  ASSERT_EQ(env.out_log.size(), 3u);
-  EXPECT_EQ(env.out_log[2].second, static_cast<std::uint32_t>('y'));
+  EXPECT_EQ(run({0xf3, 0x6e}), Action::advance);
+  EXPECT_EQ(tm.debug.bytes, "guest: hey\n");
   EXPECT_EQ(v.regs.ecx, 0u);
-  EXPECT_EQ(v.regs.esi, 0x103u);
+  EXPECT_EQ(v.regs.esi, 0x104u);
 }
 
-TEST(Io, LongRepOutsbStopsAfterAChunkAndRunsAgain) {
-  FakeEnv env;
-  VCpu v;
-  v.eip = 0x500;
-  v.regs.esi = 0x100;
-  v.regs.ecx = 0xffffffffu;  // a hostile count
-  v.regs.edx = 0x80;
-  EXPECT_EQ(run(v, env, {0xf3, 0x6e}), Action::resume);
-  EXPECT_EQ(env.out_log.size(), kRepChunk);
-  EXPECT_EQ(v.regs.ecx, 0xffffffffu - kRepChunk);
-  EXPECT_EQ(v.regs.esi, 0x100u + kRepChunk);
-  EXPECT_EQ(v.eip, 0x500u);  // the instruction runs again
+TEST_F(HandlersTest, UserModeIoNeedsTheVirtualIopl) {
+  user();
+  v.regs.eax = 'x';
+  EXPECT_EQ(run({0xe6, 0xe9}), Action::resume);
+  EXPECT_TRUE(raised(x86::vector::GP));
+  EXPECT_TRUE(tm.debug.bytes.empty());
 }
 
-TEST(Rdtsc, ReadsTheEnvironmentsClockAndRdtscpClearsEcx) {
-  FakeEnv env;
-  VCpu v;
+TEST_F(HandlersTest, RdtscReadsTheGuestsClockFrozenAtTheTrap) {
+  tm.board.prepare_entry(v, tm.hw.clock);
   v.regs.ecx = 7;
-  EXPECT_EQ(classify_instruction(decode({0x0f, 0x01, 0xf9})), Reason::privileged_instruction);  // rdtscp
-  EXPECT_EQ(run(v, env, {0x0f, 0x01, 0xf9}), Action::advance);
-  EXPECT_EQ(v.regs.eax, 0x22334455u);
-  EXPECT_EQ(v.regs.edx, 0x11u);
-  EXPECT_EQ(v.regs.ecx, 0u);
-  v.cpl = 3;
+  EXPECT_EQ(run({0x0f, 0x01, 0xf9}), Action::advance);  // rdtscp
+  tm.board.on_exit(tm.hw.exited);
+  std::uint64_t seen = (std::uint64_t{v.regs.edx} << 32) | v.regs.eax;
+  EXPECT_EQ(seen, tm.board.guest_tsc(tm.hw.exited));
+  EXPECT_EQ(v.regs.ecx, 0u);  // IA32_TSC_AUX
+  user();
   v.cr4 |= x86::cr4::TSD;
-  EXPECT_EQ(run(v, env, {0x0f, 0x31}), Action::reflect);  // the guest's own TSD: #GP at CPL 3
-  EXPECT_EQ(env.pending.vector, x86::vector::GP);
+  EXPECT_EQ(run({0x0f, 0x31}), Action::resume);  // the guest's own TSD: #GP at CPL 3
+  EXPECT_TRUE(raised(x86::vector::GP));
 }
 
-TEST(ControlRegisters, MovToCr3TellsTheShadowTables) {
-  FakeEnv env;
-  VCpu v;
-  v.regs.eax = 0x123000;
-  EXPECT_EQ(run(v, env, {0x0f, 0x22, 0xd8}), Action::advance);  // mov cr3, eax
-  EXPECT_EQ(v.cr3, 0x123000u);
-  EXPECT_EQ(env.cr_writes[3], 1u);
-  EXPECT_EQ(run(v, env, {0x0f, 0x20, 0xdb}), Action::advance);  // mov ebx, cr3
-  EXPECT_EQ(v.regs.ebx, 0x123000u);
+TEST_F(HandlersTest, MovToCr3DropsTheShadowTables) {
+  tm.identity_paging();
+  tm.trap(0x20);
+  const auto resets = tm.backend->mmu().resets();
+  v.regs.eax = 0x10000;  // the same tables: the write still flushes (SDM 4.10.4.1)
+  EXPECT_EQ(run({0x0f, 0x22, 0xd8}), Action::advance);  // mov cr3, eax
+  EXPECT_EQ(v.cr3, 0x10000u);
+  EXPECT_EQ(tm.backend->mmu().resets(), resets + 1);
+  EXPECT_EQ(run({0x0f, 0x20, 0xdb}), Action::advance);  // mov ebx, cr3
+  EXPECT_EQ(v.regs.ebx, 0x10000u);
+  EXPECT_EQ(tm.last.reason, Reason::cr_access);
+  EXPECT_EQ(tm.last.number(), 3u);
 }
 
-TEST(ControlRegisters, LmswCannotClearPe) {
-  FakeEnv env;
-  VCpu v;
+TEST_F(HandlersTest, Cr0AndCr4WritesAreChecked) {
+  v.regs.eax = x86::cr0::PG;  // paging without protection
+  EXPECT_EQ(run({0x0f, 0x22, 0xc0}), Action::resume);
+  EXPECT_TRUE(raised(x86::vector::GP));
+  tm.board.clear_pending_event();
+  v.regs.eax = 1u << 20;  // CR4.SMEP: not modelled
+  EXPECT_EQ(run({0x0f, 0x22, 0xe0}), Action::resume);
+  EXPECT_TRUE(raised(x86::vector::GP));
+  tm.board.clear_pending_event();
+  v.regs.eax = x86::cr4::PAE;
+  EXPECT_EQ(run({0x0f, 0x22, 0xe0}), Action::stop);
+  EXPECT_EQ(tm.board.state(), vmm::RunState::contained);
+}
+
+TEST_F(HandlersTest, LmswCannotClearPeAndCltsClearsTs) {
+  v.cr0 |= x86::cr0::TS;
+  EXPECT_EQ(run({0x0f, 0x06}), Action::advance);  // clts
+  EXPECT_FALSE(v.cr0 & x86::cr0::TS);
   v.regs.eax = 0x8;  // TS only
-  EXPECT_EQ(run(v, env, {0x0f, 0x01, 0xf0}), Action::advance);  // lmsw ax
+  EXPECT_EQ(run({0x0f, 0x01, 0xf0}), Action::advance);  // lmsw ax
   EXPECT_EQ(v.cr0 & 0xf, x86::cr0::PE | x86::cr0::TS);
+  tm.put(0x600, {0x02, 0x00});  // MP, from memory
+  v.regs.ebx = 0x600;
+  EXPECT_EQ(run({0x0f, 0x01, 0x33}), Action::advance);  // lmsw [ebx]
+  EXPECT_EQ(v.cr0 & 0xf, x86::cr0::PE | x86::cr0::MP);
 }
 
-TEST(ControlRegisters, UserModeGetsGp) {
-  FakeEnv env;
-  VCpu v;
-  v.cpl = 3;
-  EXPECT_EQ(run(v, env, {0x0f, 0x22, 0xd8}), Action::reflect);
-  EXPECT_EQ(env.pending.vector, x86::vector::GP);
+TEST_F(HandlersTest, ControlRegistersAreTheKernelsOnly) {
+  user();
+  EXPECT_EQ(run({0x0f, 0x22, 0xd8}), Action::resume);
+  EXPECT_TRUE(raised(x86::vector::GP));
 }
 
-TEST(Msr, SysenterCsRoundTrip) {
-  FakeEnv env;
-  VCpu v;
+TEST_F(HandlersTest, MsrsRoundTripAndTheTscMovesOnlyItself) {
   v.regs.ecx = 0x174;
   v.regs.eax = 0x1234;
   v.regs.edx = 0;
-  EXPECT_EQ(run(v, env, {0x0f, 0x30}), Action::advance);
+  EXPECT_EQ(run({0x0f, 0x30}), Action::advance);
   v.regs.eax = 0;
-  EXPECT_EQ(run(v, env, {0x0f, 0x32}), Action::advance);
+  EXPECT_EQ(run({0x0f, 0x32}), Action::advance);
   EXPECT_EQ(v.regs.eax, 0x1234u);
+  EXPECT_EQ(tm.last.msr.index, 0x174u);
   v.regs.ecx = 0xdeadbeef;  // no such MSR
-  EXPECT_EQ(run(v, env, {0x0f, 0x32}), Action::reflect);
+  EXPECT_EQ(run({0x0f, 0x32}), Action::resume);
+  EXPECT_TRUE(raised(x86::vector::GP));
+  tm.board.clear_pending_event();
+  v.regs.ecx = 0x10;  // IA32_TIME_STAMP_COUNTER = 5
+  v.regs.eax = 5;
+  v.regs.edx = 0;
+  tm.board.prepare_entry(v, tm.hw.clock);
+  EXPECT_EQ(run({0x0f, 0x30}), Action::advance);
+  tm.board.on_exit(tm.hw.exited);
+  EXPECT_EQ(tm.board.read_guest_tsc(tm.hw.clock), 5u);
 }
 
-TEST(DescriptorTables, LgdtAndLtr) {
-  FakeEnv env;
-  VCpu v;
-  guest_tables(v, env);
-  env.put32(0x600, 0x00000037u << 0 | (0x1000u << 16));
-  env.mem[0x604] = 0;
-  env.mem[0x605] = 0;
+TEST_F(HandlersTest, LgdtLtrAndLldtReachTheShadowTables) {
+  tm.guest_tables();
+  tm.put(0x600, {0x37, 0x00, 0x00, 0x10, 0x00, 0x00});  // limit 0x37, base 0x1000
   v.regs.eax = 0x600;
-  EXPECT_EQ(run(v, env, {0x0f, 0x01, 0x10}), Action::advance);  // lgdt [eax]
+  EXPECT_EQ(run({0x0f, 0x01, 0x10}), Action::advance);  // lgdt [eax]
   EXPECT_EQ(v.gdtr.base, 0x1000u);
   EXPECT_EQ(v.gdtr.limit, 0x37);
-  EXPECT_EQ(env.gdt_loads, 1u);
   v.regs.eax = 0x28;
-  EXPECT_EQ(run(v, env, {0x0f, 0x00, 0xd8}), Action::advance);  // ltr ax
+  EXPECT_EQ(run({0x0f, 0x00, 0xd8}), Action::advance);  // ltr ax
   EXPECT_EQ(v.tr, 0x28);
-  EXPECT_EQ(x86::SegmentDescriptor::from(env.u32(0x1028) | (std::uint64_t{env.u32(0x102c)} << 32)).type,
+  EXPECT_EQ(x86::SegmentDescriptor::from(tm.u32(0x1028) | (std::uint64_t{tm.u32(0x102c)} << 32)).type,
             x86::desc_type::kTss32Busy);
+  tm.put64(0x4008, x86::SegmentDescriptor::make(0x6000, 0xfff, x86::desc_type::kDataRW, 0).raw());
   v.regs.eax = 0x30;
-  EXPECT_EQ(run(v, env, {0x0f, 0x00, 0xd0}), Action::advance);  // lldt ax
+  EXPECT_EQ(run({0x0f, 0x00, 0xd0}), Action::advance);  // lldt ax
   EXPECT_EQ(v.ldtr, 0x30);
-  EXPECT_EQ(env.ldt_loads, 1u);
+  tm.trap(0x20);  // the next entry mirrors the LDT
+  EXPECT_EQ(tm.backend->segment_base(0x0c), 0x6000u);
+  v.regs.eax = 0x10;  // a data segment is no LDT
+  EXPECT_EQ(run({0x0f, 0x00, 0xd0}), Action::resume);
+  EXPECT_TRUE(raised(x86::vector::GP));
 }
 
-TEST(Interrupts, ExternalFromKernelPushesTheVirtualFrame) {
-  FakeEnv env;
-  VCpu v;
-  guest_tables(v, env);
-  v.eip = 0x1234;
-  v.eflags = fl::FIXED1 | fl::IF;
-  ASSERT_TRUE(deliver_interrupt(v, env, 0x20, Delivery::external, false, 0, v.eip));
-  EXPECT_EQ(v.eip, 0x5000u);
-  EXPECT_FALSE(v.interrupts_enabled());  // interrupt gate
-  EXPECT_EQ(v.regs.esp, 0x9000u - 12);
-  EXPECT_EQ(env.u32(0x9000 - 12), 0x1234u);       // EIP
-  EXPECT_EQ(env.u32(0x9000 - 8), 0x08u);          // the guest's CS, RPL 0
-  EXPECT_EQ(env.u32(0x9000 - 4) & fl::IF, fl::IF); // the virtual IF
-}
-
-TEST(Interrupts, SyscallFromUserSwitchesToTheTssStack) {
-  FakeEnv env;
-  VCpu v;
-  guest_tables(v, env);
-  v.cpl = 3;
-  v.cs = 0x1b;
-  v.ss = 0x23;
-  v.regs.esp = 0x7000;
-  v.eip = 0x4440;
-  ASSERT_TRUE(deliver_interrupt(v, env, 0x80, Delivery::software, false, 0, 0x4442));
-  EXPECT_EQ(v.cpl, 0);
-  EXPECT_EQ(v.ss, 0x10);
-  EXPECT_EQ(v.regs.esp, 0x8000u - 20);
-  EXPECT_EQ(env.u32(0x8000 - 4), 0x23u);    // SS
-  EXPECT_EQ(env.u32(0x8000 - 8), 0x7000u);  // ESP
-  EXPECT_EQ(env.u32(0x8000 - 16), 0x1bu);   // CS
-  EXPECT_EQ(env.u32(0x8000 - 20), 0x4442u); // EIP after INT
-}
-
-TEST(Interrupts, DplZeroGateFromUserIsGp) {
-  FakeEnv env;
-  VCpu v;
-  guest_tables(v, env);
-  v.cpl = 3;
-  v.cs = 0x1b;
-  v.ss = 0x23;
-  v.regs.esp = 0x7000;
-  v.eip = 0x4440;
-  ASSERT_TRUE(deliver_interrupt(v, env, 0x81, Delivery::software, false, 0, 0x4442));
-  EXPECT_EQ(v.eip, 0x500du);  // the #GP handler
-  EXPECT_EQ(env.u32(v.regs.esp), (0x81u << 3) | 2);  // error code: IDT vector
-}
-
-TEST(Iret, ReturnsToKernelAndRestoresTheVirtualIf) {
-  FakeEnv env;
-  VCpu v;
-  guest_tables(v, env);
-  env.put32(0x9000, 0x2222);
-  env.put32(0x9004, 0x08);
-  env.put32(0x9008, fl::FIXED1 | fl::IF);
-  EXPECT_EQ(run(v, env, {0xcf}), Action::resume);
+TEST_F(HandlersTest, IretToTheKernelRestoresTheVirtualIf) {
+  tm.guest_tables();
+  tm.put32(0x9000, 0x2222);
+  tm.put32(0x9004, 0x08);
+  tm.put32(0x9008, fl::FIXED1 | fl::IF);
+  EXPECT_EQ(run({0xcf}), Action::resume);
   EXPECT_EQ(v.eip, 0x2222u);
   EXPECT_EQ(v.cs, 0x08);
   EXPECT_TRUE(v.interrupts_enabled());
   EXPECT_EQ(v.regs.esp, 0x900cu);
 }
 
-TEST(Iret, ReturnsToUserWithIopl) {
-  FakeEnv env;
-  VCpu v;
-  guest_tables(v, env);
-  env.put32(0x9000, 0x4000);
-  env.put32(0x9004, 0x1b);
-  env.put32(0x9008, fl::FIXED1 | fl::IF | fl::IOPL);
-  env.put32(0x900c, 0x7ff0);
-  env.put32(0x9010, 0x23);
-  EXPECT_EQ(run(v, env, {0xcf}), Action::resume);
+TEST_F(HandlersTest, IretToUserTakesTheIoplAndTheStack) {
+  tm.guest_tables();
+  tm.put32(0x9000, 0x4000);
+  tm.put32(0x9004, 0x1b);
+  tm.put32(0x9008, fl::FIXED1 | fl::IF | fl::IOPL);
+  tm.put32(0x900c, 0x7ff0);
+  tm.put32(0x9010, 0x23);
+  EXPECT_EQ(run({0xcf}), Action::resume);
   EXPECT_EQ(v.cpl, 3);
   EXPECT_EQ(v.iopl(), 3u);
   EXPECT_EQ(v.regs.esp, 0x7ff0u);
   EXPECT_EQ(v.ss, 0x23);
 }
 
-TEST(Descriptors, DeprivilegedBelowTheMonitor) {
-  auto d = deprivilege_descriptor(x86::SegmentDescriptor::make(0, 0xffffffff, x86::desc_type::kDataRW, 0));
-  EXPECT_EQ(d.dpl, 1u);
-  EXPECT_EQ(d.limit(), kGuestLinearLimit);
-  auto u = deprivilege_descriptor(x86::SegmentDescriptor::make(0, 0xffffffff, x86::desc_type::kCodeRX, 3));
-  EXPECT_EQ(u.dpl, 3u);
-  auto high = deprivilege_descriptor(x86::SegmentDescriptor::make(0xf8000000, 0xfff, x86::desc_type::kDataRW, 0));
-  EXPECT_FALSE(high.p);
-  auto tss = deprivilege_descriptor(x86::SegmentDescriptor::make(0x3000, 103, x86::desc_type::kTss32Available, 0, false, false));
-  EXPECT_EQ(tss.raw(), 0u);
-  auto np = x86::SegmentDescriptor::make(0, 0xfff, x86::desc_type::kDataRW, 0);
-  np.p = 0;
-  EXPECT_EQ(deprivilege_descriptor(np).dpl, 1u);  // #NP, not #GP, when loaded at CPL 1
+TEST_F(HandlersTest, MovSsAndFarRetToTheKernel) {
+  tm.guest_tables();
+  v.regs.eax = 0x10;
+  EXPECT_EQ(run({0x8e, 0xd0}), Action::advance);  // mov ss, ax
+  EXPECT_EQ(v.ss, 0x10);
+  EXPECT_TRUE(v.interrupt_shadow);
+  v.regs.eax = 0x23;  // a ring-3 stack is no stack for the kernel
+  EXPECT_EQ(run({0x8e, 0xd0}), Action::resume);
+  EXPECT_TRUE(raised(x86::vector::GP));
+  tm.board.clear_pending_event();
+  tm.put32(0x9000, 0x3333);
+  tm.put32(0x9004, 0x08);
+  EXPECT_EQ(run({0xcb}), Action::resume);  // retf
+  EXPECT_EQ(v.eip, 0x3333u);
+  EXPECT_EQ(v.regs.esp, 0x9008u);
 }
+
+TEST_F(HandlersTest, DebugRegistersKeepTheirFixedBits) {
+  v.regs.eax = 0;
+  EXPECT_EQ(run({0x0f, 0x23, 0xf8}), Action::advance);  // mov dr7, eax
+  EXPECT_EQ(v.dr[7], 0x400u);
+  EXPECT_EQ(run({0x0f, 0x21, 0xf3}), Action::advance);  // mov ebx, dr6
+  EXPECT_EQ(v.regs.ebx, 0xffff0ff0u);
+}
+
+TEST_F(HandlersTest, HltSleepsTheVcpuOnlyInTheKernel) {
+  EXPECT_EQ(run({0xf4}), Action::advance);
+  EXPECT_TRUE(v.halted);
+  v.halted = false;
+  user();
+  EXPECT_EQ(run({0xf4}), Action::resume);
+  EXPECT_FALSE(v.halted);
+  EXPECT_TRUE(raised(x86::vector::GP));
+}
+
+TEST_F(HandlersTest, IntNIsPlannedForTheNextEntryThroughTheGuestsIdt) {
+  tm.guest_tables();
+  EXPECT_EQ(run({0xcd, 0x80}), Action::resume);
+  PendingEvent p = tm.pending();
+  ASSERT_TRUE(p.valid);
+  EXPECT_EQ(p.type, PendingEvent::Type::software_interrupt);
+  EXPECT_EQ(p.vector, 0x80);
+  EXPECT_EQ(p.insn_length, 2);
+  // The back end's inject() takes it through the DPL-3 trap gate, returning after the INT.
+  ASSERT_TRUE(tm.backend->inject(v, p));
+  EXPECT_EQ(v.eip, 0x5080u);
+  EXPECT_EQ(tm.u32(v.regs.esp), 0xa002u);
+  // INTO without OF does nothing.
+  v.eip = 0xa000;
+  tm.board.clear_pending_event();
+  EXPECT_EQ(run({0xce}), Action::advance);
+  EXPECT_FALSE(tm.pending().valid);
+}
+
+TEST_F(HandlersTest, PageFaultsFillReflectOrContain) {
+  namespace pg = x86::page;
+  // Paging off: the shadow maps guest RAM (a 4 MiB page here).
+  EXPECT_EQ(tm.dispatcher.dispatch(tm.machine, v, tm.trap(x86::vector::PF)), Action::resume);
+  EXPECT_EQ(tm.backend->mmu().fills(), 1u);
+  // Paging on with nothing mapped at 0x400000: the guest's own #PF, with its error code.
+  tm.put32(0x10000, 0);
+  v.cr0 |= x86::cr0::PG;
+  v.cr3 = 0x10000;
+  tm.hw.cr2 = 0x400123;
+  EXPECT_EQ(tm.dispatcher.dispatch(tm.machine, v, tm.trap(x86::vector::PF, pg::P | 2)), Action::resume);
+  ASSERT_TRUE(raised(x86::vector::PF));
+  EXPECT_EQ(tm.pending().error_code, 2u);  // not present in the guest's tables: no P
+  EXPECT_EQ(v.cr2, 0x400123u);
+  tm.board.clear_pending_event();
+  // A page of the monitor's window: contained, naming the address.
+  tm.hw.cr2 = 0xf0001000;
+  EXPECT_EQ(tm.dispatcher.dispatch(tm.machine, v, tm.trap(x86::vector::PF)), Action::stop);
+  EXPECT_EQ(std::string(tm.board.stop_reason()),
+            "the guest accessed linear address f0001000, in 0xF0000000-0xFFFFFFFF where the monitor lives");
+}
+
+TEST_F(HandlersTest, AFrameOutsideItsRamIsContained) {
+  namespace pg = x86::page;
+  tm.put32(0x10000 + (0x80000000u >> 22) * 4, 0x20000000u | pg::P | pg::RW | pg::PS);
+  v.cr0 |= x86::cr0::PG;
+  v.cr4 |= x86::cr4::PSE;
+  v.cr3 = 0x10000;
+  tm.hw.cr2 = 0x80000000;
+  EXPECT_EQ(tm.dispatcher.dispatch(tm.machine, v, tm.trap(x86::vector::PF, 2)), Action::stop);
+  EXPECT_EQ(std::string(tm.board.stop_reason()),
+            "the guest maps linear 80000000 to guest-physical 20000000, outside its 4 MiB of memory");
+}
+
+TEST_F(HandlersTest, AGpThatOnlyTheMonitorsWindowExplainsIsContained) {
+  // mov eax, [0xf0000000] with flat guest segments: on a CPU that checks limits, the
+  // truncated real segment faults (#GP(0)) where the guest's own would not.
+  EXPECT_EQ(run({0xa1, 0x00, 0x00, 0x00, 0xf0}), Action::stop);
+  EXPECT_EQ(tm.board.state(), vmm::RunState::contained);
+  EXPECT_EQ(std::string(tm.board.stop_reason()),
+            "the guest accessed linear address f0000000, in 0xF0000000-0xFFFFFFFF where the monitor lives");
+}
+
+TEST_F(HandlersTest, TheGuestsOwnGpIsReflected) {
+  tm.guest_tables();
+  EXPECT_EQ(run({0x0f, 0x0b}), Action::reflect);  // ud2... as a #GP: the guest's
+  EXPECT_EQ(run({0x8e, 0xd8}), Action::reflect);  // mov ds, ax with a bad selector
+  EXPECT_EQ(tm.board.state(), vmm::RunState::running);
+}
+
+}  // namespace
+}  // namespace hvlab::lab01
