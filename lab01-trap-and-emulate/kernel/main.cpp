@@ -79,6 +79,10 @@ int kernel_main(const BootInfo& boot) {
   if (boot.module_count == 0) refuse("no guest: pass the guest kernel as the first multiboot module");
   const BootModule& mod = boot.modules[0];
   if (mod.end <= mod.start) refuse("the guest module is empty");
+  // The module's string ("path args...", the guest's command line) lives wherever the boot
+  // loader left it, in memory the frame allocator may hand out: keep a copy first.
+  static char guest_cmdline[256];
+  format(guest_cmdline, sizeof guest_cmdline, "%s", mod.cmdline ? mod.cmdline : "");
 
   // Host frames below the monitor's reach; everything the boot loader and the monitor use
   // is reserved.
@@ -134,9 +138,9 @@ int kernel_main(const BootInfo& boot) {
     refuse(msg);
   }
   const vmm::LoadedImage& loaded = image.value();
-  auto info = vmm::build_multiboot_info(board.memory(), guest_bytes, mod.cmdline);
+  auto info = vmm::build_multiboot_info(board.memory(), guest_bytes, guest_cmdline);
   if (!info.ok()) refuse("could not write the multiboot information");
-  dprintf("lab01: guest '%s': entry %08x, image %08x-%08x, %u MiB at host %08x\n", mod.cmdline, loaded.entry,
+  dprintf("lab01: guest '%s': entry %08x, image %08x-%08x, %u MiB at host %08x\n", guest_cmdline, loaded.entry,
           loaded.lowest, loaded.highest, static_cast<unsigned>(mib), ram.value().low32());
 
   // The back end, its hardware side, and the machine the handlers act on.
@@ -163,7 +167,7 @@ int kernel_main(const BootInfo& boot) {
   v.eflags = x86::eflags::FIXED1;
 
   pic::unmask(0);
-  trace.note("start", mod.cmdline);
+  trace.note("start", guest_cmdline);
   opt.run.decoder = &backend.decoder();
   return vmm::run(m, opt.run);
 }
