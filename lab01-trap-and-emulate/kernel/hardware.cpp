@@ -12,6 +12,8 @@ extern "C" {
 extern char __hvlab_trap_start[], __hvlab_trap_end[];  // kernel/monitor.ld
 extern const std::uint32_t hvlab_isr_table[256];       // common/boot/isr.S
 extern std::uint32_t lab01_monitor_cr3, lab01_guest_cr3;  // kernel/trap_entry.S
+// The TSC as the last trap reached the trap path, before its switch of address spaces.
+std::uint64_t lab01_trap_tsc = 0;
 void lab01_trap_gate_entry(hvlab::TrapFrame*);
 void lab01_iret_to_guest();
 void lab01_trap(hvlab::TrapFrame* f);
@@ -124,7 +126,7 @@ void KernelTrapHardware::run_guest() {
 }
 
 void KernelTrapHardware::guest_trapped(TrapFrame* f) {
-  exited_ = x86::rdtsc();
+  exited_ = lab01_trap_tsc;
   cr2_ = x86::read_cr2();
   if (f != frame_) HV_PANIC("lab01: a guest trap frame at %p, not on the trap stack (%p)", static_cast<void*>(f),
                             static_cast<void*>(frame_));

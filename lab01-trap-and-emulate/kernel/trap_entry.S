@@ -14,12 +14,18 @@
         .section .text.hvlab_trap, "ax"
 
         // Called by isr_common with the trap frame pointer above the return address. The
-        // first thing: the monitor's address space (the rest of the monitor is not mapped in
-        // the guest's). EAX is the guest's, but pushal has saved it.
+        // first thing: the time (the switch that follows is the monitor's work, not the
+        // guest's), then the monitor's address space (the rest of the monitor is not mapped
+        // in the guest's), where the time is kept. EAX, ECX and EDX are the guest's, but
+        // pushal has saved them; DS is the monitor's (isr_common loaded it).
         .globl lab01_trap_gate_entry
 lab01_trap_gate_entry:
+        rdtsc
+        mov %eax, %ecx
         mov %cs:lab01_monitor_cr3, %eax
         mov %eax, %cr3
+        mov %ecx, lab01_trap_tsc
+        mov %edx, lab01_trap_tsc + 4
         ljmp $LAB01_MONITOR_CS, $lab01_trap_monitor_side
 
         // hvlab_guest_enter far-jumps here with ESP at the frame: the guest's address space
