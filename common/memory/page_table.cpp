@@ -439,5 +439,6 @@ Status PageTable32<Virt, Phys>::destroy() {
 template class PageTable32<HostVirtAddr, HostPhysAddr>;
 template class PageTable32<GuestVirtAddr, HostPhysAddr>;
 template class PageTable32<GuestVirtAddr, GuestPhysAddr>;
+template class PageTable32<GuestPhysAddr, HostPhysAddr>;
 
 }  // namespace hvlab::mem

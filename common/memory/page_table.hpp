@@ -294,6 +294,11 @@ using GuestPageTable32 = PageTable32<GuestVirtAddr, GuestPhysAddr>;
 
 extern template class PageTable32<HostVirtAddr, HostPhysAddr>;
 extern template class PageTable32<GuestVirtAddr, HostPhysAddr>;
+/// Nested tables in the host's 32-bit format (AMD-V nested paging with a 32-bit host):
+/// guest-physical to host-physical, living in host memory.
+using NestedPageTable32 = PageTable32<GuestPhysAddr, HostPhysAddr>;
+
 extern template class PageTable32<GuestVirtAddr, GuestPhysAddr>;
+extern template class PageTable32<GuestPhysAddr, HostPhysAddr>;
 
 }  // namespace hvlab::mem

@@ -51,8 +51,18 @@ class Backend {
   virtual void arm_timer(std::uint64_t deadline, std::uint64_t watchdog) = 0;
 
   /// Runs the guest from `vcpu` until the next event, which it returns with `vcpu` holding
-  /// the guest's state at that moment.
+  /// the guest's state at that moment. It records in exit_time_ the now() of the moment the
+  /// guest stopped, before the back end's own work (reading the VMCS, decoding): that work is
+  /// the monitor's time, which the Board hides from the guest. A back end that also works
+  /// between the call and the switch into the guest (a trap back end stores registers and
+  /// rebuilds shadow tables there) records in entry_time_ the now() of the switch, so that
+  /// work is the monitor's too.
   virtual Event enter(VCpu& vcpu) = 0;
+  /// now() as the guest stopped running (see enter()).
+  std::uint64_t exit_time() const { return exit_time_; }
+  /// now() as the guest started running during the last enter(); 0 if the back end does not
+  /// say (then the guest's time starts at the call).
+  std::uint64_t entry_time() const { return entry_time_; }
 
   /// Reads `n` bytes of guest-linear memory at `la` as the guest's MMU would (a supervisor or
   /// user access). On a guest page fault fills *fault (vector 14, the #PF error code, and in
@@ -63,17 +73,6 @@ class Backend {
   virtual bool write_linear(VCpu& vcpu, GuestVirtAddr la, const void* src, std::size_t n, bool user,
                             ExceptionInfo* fault);
 
-  /// When the guest really ran during the last enter(), in now()'s units: a back end whose
-  /// enter() does the monitor's work on both sides of the switch (a trap back end stores and
-  /// loads registers, rebuilds shadow tables and decodes there) reports the switch itself, so
-  /// that work counts as the monitor's, in the accounting and in the time hidden from the
-  /// guest. False (the default): the whole call was the guest's.
-  virtual bool last_entry(std::uint64_t* entered, std::uint64_t* exited) const {
-    (void)entered;
-    (void)exited;
-    return false;
-  }
-
   /// Anything the back end wants in the trace before the summary (its own counters).
   virtual void finish(TraceWriter&) {}
 
@@ -81,6 +80,8 @@ class Backend {
   explicit Backend(Board& board) : board_(board) {}
   ~Backend() = default;
   Board& board_;
+  std::uint64_t exit_time_ = 0;
+  std::uint64_t entry_time_ = 0;
 };
 
 /// Copies between guest-linear memory and a buffer through the guest's own 32-bit page

@@ -142,13 +142,11 @@ int run(Machine& m, const RunOptions& options, RunStats* stats_out) {
 
     std::uint64_t t_enter = backend.now();
     Event e = backend.enter(vcpu);
-    std::uint64_t t_back = backend.now();
-    // The back end may know better when the guest really started and stopped.
-    std::uint64_t entered = t_enter, exited = t_back;
-    if (!backend.last_entry(&entered, &exited) || entered < t_enter || exited < entered || exited > t_back) {
-      entered = t_enter;
-      exited = t_back;
-    }
+    // The back end knows when the guest really started and stopped: its own work on either
+    // side of the switch is the monitor's (a stale or missing entry time: the call's start).
+    const std::uint64_t exited = backend.exit_time();
+    std::uint64_t entered = backend.entry_time();
+    if (entered < t_enter || entered > exited) entered = t_enter;
     stats.monitor_tsc += entered - t_exit;
     stats.guest_tsc += exited - entered;
     t_exit = exited;

@@ -249,6 +249,7 @@ vmm::Event TrapBackend::enter(vmm::VCpu& v) {
   vmm::Event stop;
   stop.reason = vmm::Reason::other;
   stop.guest_eip = v.eip;
+  entry_time_ = exit_time_ = now();  // if it never runs: no time of the guest's
   if (!board_.running()) return stop;
   if (!store_vcpu(v, f)) {
     board_.contain("the guest's CS or SS names no usable descriptor (cs=%04x ss=%04x)", v.cs, v.ss);
@@ -261,6 +262,9 @@ vmm::Event TrapBackend::enter(vmm::VCpu& v) {
   hw_.arm_timer(timer_ticks());
   ++counters_.timer_arms;
   hw_.run_guest();
+  // The switch itself, both ways, is the guest's time; everything else here the monitor's.
+  entry_time_ = hw_.entered_at();
+  exit_time_ = hw_.exited_at();
 
   load_vcpu(v, f);
   const unsigned vector = f.vector & 0xff;
@@ -318,13 +322,6 @@ vmm::Event TrapBackend::build_event(vmm::VCpu& v, const TrapFrame& f, bool monit
     }
   }
   return e;
-}
-
-bool TrapBackend::last_entry(std::uint64_t* entered, std::uint64_t* exited) const {
-  if (vcpu_ == nullptr) return false;
-  *entered = hw_.entered_at();
-  *exited = hw_.exited_at();
-  return true;
 }
 
 // ---- events for the guest -------------------------------------------------------------------

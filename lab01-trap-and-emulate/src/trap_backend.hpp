@@ -65,7 +65,6 @@ class TrapBackend : public vmm::Backend, public SegmentBases, public GuestReader
                    vmm::ExceptionInfo* fault) override;
   bool write_linear(vmm::VCpu& v, GuestVirtAddr la, const void* src, std::size_t n, bool user,
                     vmm::ExceptionInfo* fault) override;
-  bool last_entry(std::uint64_t* entered, std::uint64_t* exited) const override;
   void finish(vmm::TraceWriter& trace) override;
 
   // ---- for the handlers (and the labs built on this back end) ------------------------

@@ -221,10 +221,8 @@ TEST_F(TrapBackendTest, AHypercallVectorArrivesAsAHypercall) {
 
 TEST_F(TrapBackendTest, TheSwitchItselfIsTheGuestsTimeInTheAccounting) {
   tm.trap(0x20);
-  std::uint64_t entered = 0, exited = 0;
-  ASSERT_TRUE(be.last_entry(&entered, &exited));
-  EXPECT_EQ(entered, tm.hw.entered);
-  EXPECT_EQ(exited, tm.hw.exited);
+  EXPECT_EQ(be.entry_time(), tm.hw.entered);
+  EXPECT_EQ(be.exit_time(), tm.hw.exited);
 }
 
 TEST_F(TrapBackendTest, MonitorReadsGoThroughTheGuestsTablesAndPutThePageInCr2) {

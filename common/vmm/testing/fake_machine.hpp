@@ -53,8 +53,9 @@ class FakeBackend final : public Backend {
   }
   Event enter(VCpu& v) override {
     ++entries;
-    entered_at = clock;
+    entry_time_ = switch_margin ? clock + switch_margin : 0;
     clock += step_tsc;
+    exit_time_ = clock - switch_margin;
     if (script.empty()) {  // nothing left: the guest asks to stop with status 0
       board_.note_exit_request(0);
       Event e;
@@ -66,17 +67,10 @@ class FakeBackend final : public Backend {
     return s(v);
   }
 
-  /// With switch_margin set, last_entry() says the guest ran only from `switch_margin` after
-  /// enter() was called to `switch_margin` before it returned (a trap back end's own work).
-  bool last_entry(std::uint64_t* entered, std::uint64_t* exited) const override {
-    if (switch_margin == 0) return false;
-    *entered = entered_at + switch_margin;
-    *exited = clock - switch_margin;
-    return true;
-  }
-
   std::deque<Step> script;
-  std::uint64_t switch_margin = 0, entered_at = 0;
+  /// With switch_margin set, the guest runs only from `switch_margin` after enter() is
+  /// called to `switch_margin` before it returns (a trap back end's own work on each side).
+  std::uint64_t switch_margin = 0;
   std::uint64_t clock = 1000;
   std::uint64_t step_tsc = 100;
   bool accept_injection = true;
