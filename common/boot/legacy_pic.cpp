@@ -74,5 +74,20 @@ std::uint16_t read_count() {
   return static_cast<std::uint16_t>(lo | (hi << 8));
 }
 
+std::uint64_t measure_tsc_hz() {
+  constexpr std::uint32_t kTicks = 11932;  // 10 ms
+  x86::outb(0x61, static_cast<std::uint8_t>((x86::inb(0x61) & ~0x02) | 0x01));
+  x86::outb(0x43, 0xb0);  // counter 2, lobyte/hibyte, mode 0, binary
+  x86::outb(0x42, kTicks & 0xff);
+  std::uint64_t t0 = x86::rdtsc();
+  x86::outb(0x42, kTicks >> 8);
+  std::uint32_t spins = 0;
+  while (!(x86::inb(0x61) & 0x20) && ++spins < 50'000'000) {
+  }
+  std::uint64_t t1 = x86::rdtsc();
+  if (spins >= 50'000'000 || t1 <= t0) return 0;
+  return (t1 - t0) * kInputHz / kTicks;
+}
+
 }  // namespace pit
 }  // namespace hvlab

@@ -29,5 +29,8 @@ void start_periodic(std::uint32_t hz);
 void start_one_shot(std::uint16_t count);
 /// Latches and reads channel 0's count.
 std::uint16_t read_count();
+/// The time-stamp counter's rate in Hz, measured against channel 2 over 10 ms (its gate and
+/// output sit in port 0x61); 0 if channel 2 never counted down.
+std::uint64_t measure_tsc_hz();
 
 }  // namespace hvlab::pit

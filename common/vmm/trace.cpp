@@ -34,23 +34,24 @@ void TraceWriter::event(const Event& e, Action outcome, const char* insn) {
             source_name(e.source), reason_name(e.reason));
   if (e.source == Source::trap || e.reason == Reason::exception || e.reason == Reason::page_fault ||
       e.reason == Reason::software_interrupt || e.reason == Reason::external_interrupt) {
-    format_to(out_, ",\"vector\":%u", e.vector);
+    format_to(out_, ",\"vector\":%u", e.exception.vector);
   }
-  if (e.has_error_code) format_to(out_, ",\"error_code\":%u", e.error_code);
+  if (e.exception.has_error_code) format_to(out_, ",\"error_code\":%u", e.exception.error_code);
   if (e.source == Source::vm_exit) {
     format_to(out_, ",\"exit_reason\":%u,\"qualification\":\"0x%llx\"", e.raw_reason,
-              static_cast<unsigned long long>(e.qualification));
+              static_cast<unsigned long long>(e.raw_qualification));
   }
-  if (e.reason == Reason::page_fault || e.reason == Reason::ept_violation) {
-    format_to(out_, ",\"address\":\"0x%08llx\"", static_cast<unsigned long long>(e.address));
-  }
+  if (e.memory.has_linear) format_to(out_, ",\"address\":\"0x%08x\"", e.memory.linear.low32());
+  if (e.memory.has_physical)
+    format_to(out_, ",\"gpa\":\"0x%08llx\"", static_cast<unsigned long long>(e.memory.physical.value()));
   if (e.reason == Reason::io_instruction) {
     format_to(out_, ",\"port\":%u,\"size\":%u,\"dir\":\"%s\"", e.io.port, e.io.size, e.io.in ? "in" : "out");
   }
   if (e.reason == Reason::hypercall || e.reason == Reason::msr_read || e.reason == Reason::msr_write ||
       e.reason == Reason::cr_access || e.reason == Reason::software_interrupt) {
-    format_to(out_, ",\"number\":%u", e.number);
+    format_to(out_, ",\"number\":%u", e.number());
   }
+  if (e.reason == Reason::privileged_instruction && e.op != PrivilegedOp::decoded) string_field("op", privileged_op_name(e.op));
   format_to(out_, ",\"eip\":\"0x%08x\",\"cpl\":%u", e.guest_eip, e.guest_cpl);
   if (insn) string_field("insn", insn);
   string_field("outcome", action_name(outcome));
@@ -59,6 +60,7 @@ void TraceWriter::event(const Event& e, Action outcome, const char* insn) {
 
 void TraceWriter::note(const char* kind, const char* what) {
   ++seq_;
+  if (kind[0] == 'k' && kind[1] == 't' && kind[2] == 'a' && kind[3] == 'p' && kind[4] == '\0') ++ktap_notes_;
   format_to(out_, "{\"seq\":%llu", static_cast<unsigned long long>(seq_));
   string_field("kind", kind);
   string_field("what", what);

@@ -11,7 +11,7 @@
 
 #include "common/runtime/format.hpp"
 #include "common/vmm/event.hpp"
-#include "common/vmm/monitor.hpp"
+#include "common/vmm/dispatcher.hpp"
 
 namespace hvlab::vmm {
 
@@ -29,6 +29,11 @@ class TraceWriter {
   void summary(const Dispatcher& d, std::uint64_t emulated, const char* stop_reason);
 
   std::uint64_t records() const { return seq_; }
+  /// How many "ktap" notes (one per guest test result) have been written: the run loop's
+  /// trace filter starts afresh with each guest test.
+  std::uint64_t ktap_notes() const { return ktap_notes_; }
+  /// The channel itself, for records of other shapes (accounting, instruction counts).
+  FormatSink& sink() { return out_; }
   /// Turns per-event records off (counts and the summary remain): for long benchmark runs.
   void set_events_enabled(bool on) { events_enabled_ = on; }
 
@@ -36,6 +41,7 @@ class TraceWriter {
   void string_field(const char* key, const char* value);
   FormatSink& out_;
   std::uint64_t seq_ = 0;
+  std::uint64_t ktap_notes_ = 0;
   bool events_enabled_ = true;
 };
 

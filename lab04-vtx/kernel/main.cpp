@@ -1,54 +1,61 @@
-// lab04: a VT-x root-mode VMM. Booted by a multiboot loader with the test guest as its first
-// module, it enables VMX, builds a VMCS and EPT for the guest, loads it as a multiboot loader
-// would, and runs it with VMLAUNCH/VMRESUME, handling each exit through the kit's
-// Dispatcher. The guest's COM1 output reaches the real COM1; the trace goes to COM2; the
-// guest's exit status becomes the monitor's.
+// lab04: a hardware-assisted VMM. Booted by a multiboot loader with the test guest as its
+// first module, it builds the guest's PC (the kit's Board), gives it RAM from its own frames,
+// loads the guest as a multiboot loader would, and runs it through the kit's one run loop
+// with the VT-x back end (Bochs) or the AMD-V one (QEMU). The guest's COM1 output reaches the
+// real COM1; the trace goes to COM2; the guest's exit status becomes the monitor's.
 //
-// Kernel command line (all optional):
+// Kernel command line (all optional), besides the kit's common options (common/vmm/options.hpp:
+// events=, seconds=, output_kib=, guest_mib=, trace=all|quiet|off, trace_cap=):
 //   backend=vmx|svm   the hardware to use (default: VT-x if present, else AMD-V)
-//   guest_mib=N       guest RAM in MiB (default 32)
-//   trace=all|quiet|off  per-exit trace records: every exit / the first trace_cap of each
-//                     exit reason, the guest's COM1 traffic left out (default) / summary only
-//   trace_cap=N       records per exit reason in quiet mode (default 100)
-//   max_exits=N       stop a guest that livelocks after N exits (default 20000000)
-//   break=tr|ctls|host|link|cr0  deliberately break the VMCS, to see the entry-failure
-//                     diagnostics (a guest TR that is not a busy TSS, a control the
-//                     capability MSRs forbid, a null host TR, a bad link pointer, CR0.NE = 0)
+//   break=tr|ctls|host|link|cr0|npt  deliberately break the VMCS (VT-x) or give the guest an
+//                     empty nested page table (AMD-V), to see the diagnostics and containment
 
 #include "common/arch/cpuid.hpp"
 #include "common/arch/intrinsics.hpp"
-#include "common/arch/msr.hpp"
 #include "common/arch/paging.hpp"
-#include "common/boot/descriptor_tables.hpp"
+#include "common/boot/console.hpp"
 #include "common/boot/kernel.hpp"
+#include "common/boot/legacy_pic.hpp"
 #include "common/memory/frame_allocator.hpp"
+#include "common/memory/page_table.hpp"
+#include "common/memory/page_table_pae.hpp"
 #include "common/runtime/string.hpp"
 #include "common/vmm/guest_loader.hpp"
-#include "lab04-vtx/kernel/monitor.hpp"
-#include "lab04-vtx/kernel/vmx_hw.hpp"
-#include "lab04-vtx/src/ept.hpp"
+#include "common/vmm/machine.hpp"
+#include "common/vmm/options.hpp"
+#include "common/vmm/run.hpp"
+#include "lab04-vtx/kernel/setup.hpp"
 #include "lab04-vtx/src/handlers.hpp"
 
 using namespace hvlab;
 using namespace hvlab::lab04;
-using namespace hvlab::vmm;
-
-extern "C" char __kernel_start[];
 
 namespace {
 
 // ---- Output channels ---------------------------------------------------------------------
 
-void to_com1(std::uint8_t b, void*) { com1().put(static_cast<char>(b)); }
-void to_debugcon(std::uint8_t b, void*) { debugcon().put(static_cast<char>(b)); }
+class ByteOut final : public dev::ByteSink {
+ public:
+  explicit ByteOut(SerialPort& (*port)()) : port_(port) {}
+  void put(std::uint8_t b) override { port_().put(static_cast<char>(b)); }
 
-// Monitor messages go to the debug console and, as KTAP comments, to COM1, where a
-// student looking at the guest's output sees them too.
+ private:
+  SerialPort& (*port_)();
+};
+
+class DebugconOut final : public dev::ByteSink {
+ public:
+  void put(std::uint8_t b) override { debugcon().put(static_cast<char>(b)); }
+};
+
+// Monitor messages go to the debug console and, as KTAP comments, to COM1, where a student
+// looking at the guest's output sees them too.
 class DiagnosticSink final : public FormatSink {
  public:
   void put(char c) override {
     if (at_start_) {
-      for (const char* p = "# lab04: "; *p; ++p) com1().put(*p);
+      com1().put('#');
+      com1().put(' ');
       at_start_ = false;
     }
     com1().put(c);
@@ -60,64 +67,64 @@ class DiagnosticSink final : public FormatSink {
   bool at_start_ = true;
 };
 
+class TraceOut final : public FormatSink {
+ public:
+  void put(char c) override { com2().put(c); }
+};
+
 // ---- Memory ------------------------------------------------------------------------------
 
 constexpr std::uint64_t kManagedFrames = (1ull << 30) / kPageSize;  // the first GiB
 mem::FrameBitmapStorage<kManagedFrames> g_frame_bits;
-mem::FrameAllocator g_frames;
-mem::IdentityPhysicalMemory g_phys;
 
-Status init_frames(const BootInfo& boot) {
+Status init_frames(mem::FrameAllocator& frames, const BootInfo& boot) {
   mem::MemoryRange map[BootInfo::kMaxRanges];
   for (unsigned i = 0; i < boot.range_count; ++i) {
     map[i].base = HostPhysAddr(boot.ranges[i].base);
     map[i].length = boot.ranges[i].length;
     map[i].type = static_cast<mem::MemoryType>(boot.ranges[i].type);
   }
-  HV_TRY(g_frames.init(g_frame_bits.span(), std::span<const mem::MemoryRange>(map, boot.range_count)));
+  HV_TRY(frames.init(g_frame_bits.span(), std::span<const mem::MemoryRange>(map, boot.range_count)));
   // The first MiB (BIOS data, the loader's structures), the monitor and its modules.
-  HV_TRY(g_frames.reserve(HostPhysAddr(0), 0x100000));
-  HV_TRY(g_frames.reserve(HostPhysAddr(boot.kernel_start), boot.kernel_end - boot.kernel_start));
+  HV_TRY(frames.reserve(HostPhysAddr(0), 0x100000));
+  HV_TRY(frames.reserve(HostPhysAddr(boot.kernel_start), boot.kernel_end - boot.kernel_start));
   for (unsigned i = 0; i < boot.module_count; ++i)
-    HV_TRY(g_frames.reserve(HostPhysAddr(boot.modules[i].start), boot.modules[i].end - boot.modules[i].start));
+    HV_TRY(frames.reserve(HostPhysAddr(boot.modules[i].start), boot.modules[i].end - boot.modules[i].start));
   return {};
 }
 
-// VMXON requires CR0.PG = 1 (IA32_VMX_CR0_FIXED0 has PG), so the monitor pages itself: one
-// page directory of 4 MiB pages mapping all 4 GiB to itself (SDM 4.3). Physical addresses
-// stay usable as pointers.
-// `alias_bytes` of host-physical memory from 0 are also mapped at kGuestAlias.
-constexpr std::uint32_t kGuestAlias = 0x80000000u;
-
-Status enable_identity_paging(std::uint64_t alias_bytes) {
-  auto dir = g_frames.alloc();
-  if (!dir.ok()) return dir.error();
-  auto* pd = reinterpret_cast<std::uint32_t*>(static_cast<std::uintptr_t>(dir.value().value()));
-  for (std::uint32_t i = 0; i < 1024; ++i) pd[i] = (i << 22) | x86::page::P | x86::page::RW | x86::page::PS;
-  for (std::uint32_t i = 0; i < alias_bytes >> 22; ++i)
-    pd[x86::pd_index32(kGuestAlias) + i] = (i << 22) | x86::page::P | x86::page::RW | x86::page::PS;
-  x86::write_cr4(x86::read_cr4() | x86::cr4::PSE);
-  x86::write_cr3(dir.value().low32());
+// VMXON requires CR0.PG = 1 (IA32_VMX_CR0_FIXED0 has PG), so the monitor pages itself, all
+// 4 GiB mapped to themselves so physical addresses stay usable as pointers: 32-bit paging
+// with 4 MiB pages for VT-x (SDM 4.3), PAE paging with 2 MiB pages for AMD-V, whose nested
+// table takes the host's format (svm.hpp says why that must be PAE). Built with the kit's
+// page-table builders, like every table.
+Status enable_identity_paging(mem::FrameAllocator& frames, mem::IdentityPhysicalMemory& phys, bool pae) {
+  std::uint32_t cr3 = 0;
+  if (pae) {
+    auto pt = mem::HostPageTablePae::create(phys, frames);
+    if (!pt.ok()) return pt.error();
+    HV_TRY(pt.value().map_range(HostVirtAddr(0), HostPhysAddr(0), 1ull << 32, x86::page::RW, true));
+    cr3 = pt.value().cr3();
+    x86::write_cr4(x86::read_cr4() | x86::cr4::PAE);
+  } else {
+    mem::PagingControls ctl;
+    ctl.pse = true;
+    auto pt = mem::HostPageTable32::create(phys, frames, ctl);
+    if (!pt.ok()) return pt.error();
+    HV_TRY(pt.value().map_range(HostVirtAddr(0), HostPhysAddr(0), 1ull << 32, x86::page::RW, true));
+    cr3 = pt.value().cr3();
+    x86::write_cr4(x86::read_cr4() | x86::cr4::PSE);
+  }
+  x86::write_cr3(cr3);
   x86::write_cr0(x86::read_cr0() | x86::cr0::PG);
   return {};
 }
 
-// ---- Time --------------------------------------------------------------------------------
-
-// The time-stamp counter's rate, measured against PIT counter 2 (whose gate and OUT sit in
-// port 0x61): load 11932 ticks (10 ms) in mode 0 and count TSC ticks until OUT rises.
-std::uint64_t calibrate_tsc_hz() {
-  constexpr std::uint32_t kTicks = 11932;
-  x86::outb(0x61, static_cast<std::uint8_t>((x86::inb(0x61) & ~0x02) | 0x01));
-  x86::outb(0x43, 0xb0);  // counter 2, lobyte/hibyte, mode 0, binary
-  x86::outb(0x42, kTicks & 0xff);
-  std::uint64_t t0 = x86::rdtsc();
-  x86::outb(0x42, kTicks >> 8);
-  std::uint32_t spins = 0;
-  while (!(x86::inb(0x61) & 0x20) && ++spins < 50'000'000) {}
-  std::uint64_t t1 = x86::rdtsc();
-  if (spins >= 50'000'000 || t1 <= t0) return 0;
-  return (t1 - t0) * dev::Pit8254::kInputHz / kTicks;
+// REP STOSD: one instruction for the whole range, which emulators run in bulk (the byte
+// loop of rt::mem_set costs hundreds of millions of emulated instructions for 32 MiB).
+void zero_fast(void* p, std::uint64_t bytes) {
+  std::uint32_t dwords = static_cast<std::uint32_t>(bytes / 4);
+  asm volatile("cld; rep stosl" : "+D"(p), "+c"(dwords) : "a"(0) : "memory");
 }
 
 // The real RTC's time, so the guest's clock starts where a bare machine's would.
@@ -126,7 +133,8 @@ std::uint64_t read_real_rtc() {
     x86::outb(0x70, r);
     return x86::inb(0x71);
   };
-  for (unsigned i = 0; i < 100000 && (reg(0x0a) & 0x80); ++i) {}  // wait out an update
+  for (unsigned i = 0; i < 100000 && (reg(0x0a) & 0x80); ++i) {
+  }  // wait out an update
   const bool bcd = !(reg(0x0b) & 0x04);
   auto val = [&](std::uint8_t r) {
     std::uint8_t v = reg(r);
@@ -144,125 +152,95 @@ std::uint64_t read_real_rtc() {
   return t.ok() ? t.value() : 0;
 }
 
-// REP STOSD: one instruction for the whole range, which emulators run in bulk (the byte
-// loop of rt::mem_set costs hundreds of millions of emulated instructions for 32 MiB).
-void zero_fast(void* p, std::uint64_t bytes) {
-  std::uint32_t dwords = static_cast<std::uint32_t>(bytes / 4);
-  asm volatile("cld; rep stosl" : "+D"(p), "+c"(dwords) : "a"(0) : "memory");
-}
-
-unsigned option_number(const BootInfo& boot, const char* key, unsigned fallback) {
-  char buf[24];
-  if (!boot.cmdline_option(key, buf, sizeof buf)) return fallback;
-  unsigned v = 0;
-  bool any = false;
-  for (const char* p = buf; *p >= '0' && *p <= '9'; ++p) {
-    v = v * 10 + static_cast<unsigned>(*p - '0');
-    any = true;
-  }
-  return any ? v : fallback;
+int refuse(FormatSink& diag, const char* why) {
+  format_to(diag, "lab04: cannot start the guest: %s\n", why);
+  return exit_status::kFailure;
 }
 
 }  // namespace
 
-// The state kernel_main hands to a back end.
-namespace hvlab::lab04 {
-
-MonitorContext* g_context = nullptr;
-
-}  // namespace hvlab::lab04
-
 int kernel_main(const BootInfo& boot) {
-  DiagnosticSink diag;
+  static DiagnosticSink diag;
   dprintf("lab04: VMM starting, cmdline \"%s\"\n", boot.cmdline);
-  if (boot.module_count < 1) {
-    format_to(diag, "no guest: boot the monitor with the guest image as its first multiboot module\n");
-    return exit_status::kFailure;
-  }
+  if (boot.module_count < 1) return refuse(diag, "no guest: boot the monitor with the guest image as its first module");
 
   // Copy what the loader left in memory the monitor is about to hand out.
   static char guest_cmdline[2048];
   const char* mod_string = boot.modules[0].cmdline ? boot.modules[0].cmdline : "";
   rt::mem_copy(guest_cmdline, mod_string, rt::str_length_bounded(mod_string, sizeof guest_cmdline - 1));
-  MonitorOptions opt;
-  boot.cmdline_option("backend", opt.backend, sizeof opt.backend);
-  boot.cmdline_option("break", opt.breakage, sizeof opt.breakage);
-  char trace_mode[16] = "quiet";
-  boot.cmdline_option("trace", trace_mode, sizeof trace_mode);
-  opt.trace_all = rt::str_compare(trace_mode, "all") == 0;
-  opt.trace_off = rt::str_compare(trace_mode, "off") == 0;
-  opt.max_exits = option_number(boot, "max_exits", 20'000'000);
-  opt.trace_cap = option_number(boot, "trace_cap", 100);
-  const unsigned guest_mib = option_number(boot, "guest_mib", 32);
 
-  const bool want_svm = rt::str_compare(opt.backend, "svm") == 0;
-  const bool want_vmx = rt::str_compare(opt.backend, "vmx") == 0;
+  // The kit's options; lab04's defaults first. The trace leaves through a serial port (about
+  // 11 KB per emulated second on Bochs), so by default each kind of exit is recorded a few
+  // times per guest test and the summary counts everything.
+  vmm::MonitorOptions opt;
+  opt.budgets.events = 20'000'000;
+  opt.budgets.output_bytes = 64 * 1024;
+  opt.run.trace_cap = 4;
+  char why[96] = "";
+  if (!vmm::parse_monitor_options(boot.cmdline, opt, why, sizeof why)) return refuse(diag, why);
+  KernelOptions kopt;
+  boot.cmdline_option("backend", kopt.backend, sizeof kopt.backend);
+  boot.cmdline_option("break", kopt.breakage, sizeof kopt.breakage);
+
+  const bool want_svm = rt::str_compare(kopt.backend, "svm") == 0;
+  const bool want_vmx = rt::str_compare(kopt.backend, "vmx") == 0;
   const bool has_vmx = x86::read_cpuid(x86::cpuid::kFeatures).ecx & x86::cpuid::ECX_VMX;
   const bool use_vmx = !want_svm && (has_vmx || want_vmx);
-  const std::uint64_t ram = std::uint64_t{guest_mib} << 20;
+  const std::uint64_t ram = std::uint64_t{opt.guest_mib} << 20;
 
-  if (!init_frames(boot).ok()) {
-    format_to(diag, "cannot set up the frame allocator from the memory map\n");
-    return exit_status::kFailure;
-  }
-  // AMD-V: nested paging has no effect for a 32-bit host under QEMU (see svm_monitor.cpp),
-  // so guest-physical must equal host-physical: the guest gets host 0..guest_mib MiB, which
-  // the monitor (linked at 48 MiB) keeps out of its own allocations.
-  if (!use_vmx && (guest_mib < 4 || !g_frames.reserve(HostPhysAddr(0), ram).ok() ||
-                   ram > reinterpret_cast<std::uintptr_t>(__kernel_start))) {
-    format_to(diag, "cannot give the AMD-V guest host-physical 0-%u MiB\n", guest_mib);
-    return exit_status::kFailure;
-  }
-  if (!enable_identity_paging(use_vmx ? 0 : ram).ok()) {
-    format_to(diag, "cannot allocate the monitor's page directory\n");
-    return exit_status::kFailure;
-  }
+  static mem::FrameAllocator frames;
+  static mem::IdentityPhysicalMemory phys;
+  if (!init_frames(frames, boot).ok()) return refuse(diag, "the memory map is unusable");
+  if (!enable_identity_paging(frames, phys, !use_vmx).ok()) return refuse(diag, "no memory for the monitor's page tables");
 
-  // Guest RAM: one contiguous, 2 MiB-aligned run of frames (so EPT can use 2 MiB pages),
+  // Guest RAM: one contiguous, 2 MiB-aligned run of host frames (so EPT can use 2 MiB pages),
   // guest-physical 0..guest_mib MiB. The monitor's own frames are never part of it.
-  static FunctionSink console_out(to_com1, nullptr), debug_out(to_debugcon, nullptr);
-  static Platform plat(&console_out, &debug_out);
-  bind_platform(&plat);
-  auto ram_hpa = use_vmx ? g_frames.alloc_contiguous(ram / kPageSize, x86::kPage2M) : Result<HostPhysAddr>(HostPhysAddr(0));
-  if (!ram_hpa.ok() || guest_mib < 4) {
-    format_to(diag, "cannot find %u MiB of contiguous RAM for the guest (try guest_mib=16)\n", guest_mib);
-    return exit_status::kFailure;
+  static ByteOut console_out(com1);
+  static DebugconOut debug_out;
+  static vmm::Board board(&console_out, &debug_out);
+  if (!board.wiring().ok()) return refuse(diag, "a device of the virtual PC did not find its ports");
+  auto ram_hpa = frames.alloc_contiguous(ram / kPageSize, x86::kPage2M);
+  if (!ram_hpa.ok()) {
+    char msg[96];
+    format(msg, sizeof msg, "no %u MiB of contiguous RAM for the guest (try a smaller guest_mib=)", opt.guest_mib);
+    return refuse(diag, msg);
   }
-  // The monitor reaches guest RAM through its identity map, or, when it starts at host-physical
-  // 0 (a null pointer), through an alias at kGuestAlias.
-  void* ram_host = reinterpret_cast<void*>(
-      static_cast<std::uintptr_t>(use_vmx ? ram_hpa.value().value() : kGuestAlias));
+  void* ram_host = reinterpret_cast<void*>(static_cast<std::uintptr_t>(ram_hpa.value().value()));
   zero_fast(ram_host, ram);
-  (void)plat.memory().add_region(GuestPhysAddr(0), ram, ram_host, ram_hpa.value());
-  plat.cmos().set_memory_size(ram);
-  plat.cmos().set_time(read_real_rtc());
+  if (!board.add_ram(ram, ram_host, ram_hpa.value()).ok()) return refuse(diag, "cannot add the guest's RAM");
+  board.cmos().set_time(read_real_rtc());
+  vmm::apply(opt, board);
 
   // The guest image, as a multiboot loader would load it.
-  char why[96] = "";
   const BootModule& m = boot.modules[0];
-  auto image = load_elf32(plat.memory(), reinterpret_cast<const void*>(static_cast<std::uintptr_t>(m.start)),
-                          m.end - m.start, kMultibootInfoBase, kMultibootInfoEnd, why, sizeof why);
+  auto image = vmm::load_elf32(board.memory(), reinterpret_cast<const void*>(static_cast<std::uintptr_t>(m.start)),
+                               m.end - m.start, vmm::kMultibootInfoBase, vmm::kMultibootInfoEnd, why, sizeof why);
   if (!image.ok()) {
-    format_to(diag, "cannot load the guest image: %s\n", why);
+    format_to(diag, "lab04: cannot load the guest image: %s\n", why);
     return exit_status::kFailure;
   }
-  auto info = build_multiboot_info(plat.memory(), ram, guest_cmdline);
-  if (!info.ok()) {
-    format_to(diag, "cannot write the guest's multiboot information\n");
-    return exit_status::kFailure;
-  }
-  dprintf("lab04: guest RAM %u MiB at host-physical %08x, image %08x-%08x, entry %08x, cmdline \"%s\"\n", guest_mib,
-          ram_hpa.value().low32(), image.value().lowest, image.value().highest, image.value().entry, guest_cmdline);
+  auto info = vmm::build_multiboot_info(board.memory(), ram, guest_cmdline);
+  if (!info.ok()) return refuse(diag, "cannot write the guest's multiboot information");
+  dprintf("lab04: guest RAM %u MiB at host-physical %08x, image %08x-%08x, entry %08x, cmdline \"%s\"\n",
+          opt.guest_mib, ram_hpa.value().low32(), image.value().lowest, image.value().highest, image.value().entry,
+          guest_cmdline);
 
-  std::uint64_t hz = calibrate_tsc_hz();
-  plat.set_tsc_hz(hz);
-  dprintf("lab04: TSC %llu Hz\n", static_cast<unsigned long long>(plat.tsc_hz()));
+  board.set_tsc_hz(pit::measure_tsc_hz());
+  dprintf("lab04: TSC %llu Hz\n", static_cast<unsigned long long>(board.tsc_hz()));
 
-  MonitorContext ctx{boot, plat, diag, g_frames, g_phys, opt, {}};
-  ctx.start.eip = image.value().entry;
-  ctx.start.eax = multiboot::kBootloaderMagic;
-  ctx.start.ebx = info.value();
-  g_context = &ctx;
-
-  return use_vmx ? run_vmx(ctx) : run_svm(ctx);
+  GuestEntry entry{image.value().entry, multiboot::kBootloaderMagic, info.value()};
+  static TraceOut trace_out;
+  static vmm::TraceWriter trace(trace_out);
+  static vmm::Dispatcher dispatcher;
+  install_handlers(dispatcher);
+  vmm::VCpu initial;
+  vmm::Backend* backend = use_vmx ? start_vmx(board, frames, phys, entry, kopt, diag, initial)
+                                  : start_svm(board, frames, phys, entry, kopt, diag, initial);
+  if (!backend) return exit_status::kFailure;
+  static vmm::Machine machine("lab04", board, *backend, dispatcher, trace, diag);
+  machine.vcpu() = initial;
+  trace.note("start", guest_cmdline);
+  const int status = vmm::run(machine, opt.run);
+  pic::mask(0);  // the AMD-V back end's host timer
+  return status;
 }

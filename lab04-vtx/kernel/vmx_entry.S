@@ -66,11 +66,15 @@ hvlab_vmx_exit:
         ret
         .size hvlab_vmx_exit, . - hvlab_vmx_exit
 
-// void hvlab_svm_run(GeneralRegisters* regs, uint32_t vmcb_pa): AMD-V (APM 15.5). EAX, ESP,
-// EIP and EFLAGS are in the VMCB; VMRUN saves the host's in VM_HSAVE_PA and #VMEXIT restores
-// them, so after the exit EAX holds the VMCB address again and ESP is unchanged. GIF = 0
-// around the run keeps real interrupts for the moment after the exit (STGI), when the host
-// takes them; VMLOAD/VMSAVE move the guest's TR, LDTR, FS, GS and SYSENTER state.
+// void hvlab_svm_run(GeneralRegisters* regs, uint32_t vmcb_pa, uint32_t host_save_pa): AMD-V
+// (APM 15.5). EAX, ESP, EIP and EFLAGS are in the VMCB; VMRUN saves the host's CS, SS, DS,
+// ES, ESP, EIP and EFLAGS in VM_HSAVE_PA and #VMEXIT restores them, so after the exit EAX
+// holds the VMCB address again and ESP is unchanged. The rest of the host's state (FS, GS,
+// TR, LDTR with their hidden parts, the SYSENTER MSRs) is not restored by #VMEXIT: VMSAVE
+// keeps it in the host's own area before VMLOAD brings in the guest's, and VMLOAD brings it
+// back after VMSAVE has stored the guest's (APM 15.5.2). Without that, a guest that loads
+// its own GS leaves it in the monitor. GIF = 0 around the run keeps real interrupts for the
+// moment after the exit (STGI), when the host takes them.
         .globl hvlab_svm_run
         .type hvlab_svm_run, @function
 hvlab_svm_run:
@@ -78,6 +82,9 @@ hvlab_svm_run:
         push %ebx
         push %esi
         push %edi
+        mov 28(%esp), %eax          // host_save_pa
+        clgi
+        vmsave %eax                 // the host's FS, GS, TR, LDTR, SYSENTER...
         mov 20(%esp), %eax          // regs
         push %eax
         mov 28(%esp), %eax          // vmcb_pa (after the push)
@@ -88,7 +95,6 @@ hvlab_svm_run:
         mov 20(%edi), %ebp
         mov 24(%edi), %esi
         mov 28(%edi), %edi
-        clgi
         sti
         vmload %eax
         vmrun %eax
@@ -102,6 +108,8 @@ hvlab_svm_run:
         mov %esi, 24(%eax)
         mov %edi, 28(%eax)
         add $8, %esp
+        mov 28(%esp), %eax          // host_save_pa
+        vmload %eax                 // the host's own FS, GS, TR, LDTR... again
         stgi                        // a real timer interrupt pending since the exit is taken here
         cli
         cld

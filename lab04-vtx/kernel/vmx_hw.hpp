@@ -21,6 +21,8 @@ VmxStatus vmxoff();
 /// VMREAD/VMWRITE: in a 32-bit host each moves 32 bits; HardwareVmcs splits 64-bit fields.
 class HardwareVmcs final : public vmx::Vmcs {
  public:
+  using Vmcs::read;
+  using Vmcs::write;
   std::uint64_t read(vmx::Field f) override;
   void write(vmx::Field f, std::uint64_t value) override;
   /// VMWRITEs that failed since the last call (a field the processor does not support).
@@ -45,6 +47,9 @@ extern "C" {
 int hvlab_vmx_run(hvlab::vmm::GeneralRegisters* regs, int launched);
 /// Where VM exits land (HOST_RIP).
 void hvlab_vmx_exit();
+/// AMD-V: VMSAVE of the host's state to `host_save_pa`, VMLOAD and VMRUN of the guest's VMCB at
+/// `vmcb_pa`, and after the #VMEXIT VMSAVE of the guest's and VMLOAD of the host's again.
+void hvlab_svm_run(hvlab::vmm::GeneralRegisters* regs, std::uint32_t vmcb_pa, std::uint32_t host_save_pa);
 /// RDMSR / XSETBV that return 1 instead of taking a #GP (vmx_entry.S, with the #GP hook in host_ops.cpp).
 int hvlab_safe_rdmsr(std::uint32_t msr, std::uint64_t* value);
 int hvlab_safe_xsetbv(std::uint32_t xcr, std::uint32_t lo, std::uint32_t hi);

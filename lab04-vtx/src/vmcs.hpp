@@ -6,21 +6,33 @@
 // VM-entry checks.
 
 #include <cstdint>
+#include <type_traits>
 
 #include "common/runtime/format.hpp"
 #include "common/runtime/result.hpp"
+#include "common/vmm/board.hpp"
 #include "common/vmm/event.hpp"
 #include "common/vmm/vcpu.hpp"
-#include "lab04-vtx/src/platform.hpp"
 #include "lab04-vtx/src/vmx_defs.hpp"
 
 namespace hvlab::vmx {
 
 class Vmcs {
  public:
-  /// The whole field: a 64-bit field is read as its two halves in a 32-bit host.
+  /// The whole field, untyped: a 64-bit field is read as its two halves in a 32-bit host.
+  /// For loops over fields (diagnostics); everything else uses the typed forms below.
   virtual std::uint64_t read(Field f) = 0;
   virtual void write(Field f, std::uint64_t value) = 0;
+
+  /// A field at its own width: read(field::GUEST_RIP) is a std::uint32_t.
+  template <typename T>
+  T read(TypedField<T> f) {
+    return static_cast<T>(read(f.field));
+  }
+  template <typename T>
+  void write(TypedField<T> f, std::type_identity_t<T> value) {
+    write(f.field, static_cast<std::uint64_t>(value));
+  }
 
  protected:
   ~Vmcs() = default;
@@ -100,8 +112,15 @@ void setup_vmcs(Vmcs& vmcs, const Capabilities& caps, const Controls& ctls, cons
 std::uint32_t real_cr0(const Capabilities& caps, std::uint32_t guest_cr0, bool unrestricted);
 std::uint32_t real_cr4(const Capabilities& caps, std::uint32_t guest_cr4);
 
-/// Turns the exit just taken into a kit-level Event (reason, qualification, decoded details).
+/// Turns the exit just taken into a kit-level Event: the reason, and the typed payload
+/// filled from the exit-information fields (the qualification stays for the trace only).
 vmm::Event decode_exit(Vmcs& vmcs, const vmm::GeneralRegisters& regs);
+/// The I/O part of decode_exit (exercise lab04-e6): port, size, direction, string and REP
+/// from the exit qualification (SDM 28.2.1 table 28-5), and for INS/OUTS the guest-linear
+/// address the processor saved.
+void decode_io_exit(std::uint64_t qualification, std::uint32_t guest_linear_address, vmm::IoAccess* io);
+/// The control-register part of decode_exit (SDM 28.2.1 table 28-3).
+void decode_cr_exit(std::uint64_t qualification, vmm::CrAccess* cr);
 /// Maps a basic exit reason to the kit's Reason.
 vmm::Reason reason_for(std::uint32_t basic_reason, std::uint32_t exit_intr_info);
 
@@ -112,12 +131,18 @@ void load_vcpu(Vmcs& vmcs, vmm::VCpu& vcpu);
 /// instruction is past, SDM 25.4.2). `unrestricted` picks the CR0 fixed bits.
 void store_vcpu(Vmcs& vmcs, const Capabilities& caps, const vmm::VCpu& before, const vmm::VCpu& now,
                 bool unrestricted);
-/// The entry plan -> entry-interruption field, interrupt-window control, preemption timer.
-void apply_entry_plan(Vmcs& vmcs, const Capabilities& caps, const Controls& ctls, const lab04::EntryPlan& plan,
-                      std::uint64_t host_tsc, std::uint64_t tsc_offset);
-/// An event whose delivery the exit interrupted (IDT-vectoring information, SDM 27.2.4),
+/// Event injection (exercise lab04-e7, SDM 26.6 and 25.8.3): the VM-entry interruption-
+/// information field for `e` (vector, type, error-code bit, valid), the error code, and for
+/// software interrupts and exceptions the instruction length the pushed EIP skips.
+void inject_event(Vmcs& vmcs, const vmm::PendingEvent& e);
+/// Interrupt-window exiting on or off in the primary controls (SDM 25.6.2).
+void set_interrupt_window(Vmcs& vmcs, const Controls& ctls, bool on);
+/// Arms the VMX-preemption timer (SDM 26.5.1) to expire `host_ticks` TSC ticks from now
+/// (0: as late as it can).
+void arm_preemption_timer(Vmcs& vmcs, const Capabilities& caps, const Controls& ctls, std::uint64_t host_ticks);
+/// An event whose delivery the exit interrupted (IDT-vectoring information, SDM 28.2.4),
 /// to be re-injected; .valid = false when there is none.
-lab04::PendingEvent interrupted_event(Vmcs& vmcs);
+vmm::PendingEvent interrupted_event(Vmcs& vmcs);
 
 // ---- VM-entry failure diagnostics (diagnose.cpp) ----------------------------------------
 

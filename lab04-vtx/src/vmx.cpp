@@ -101,48 +101,48 @@ void setup_vmcs(Vmcs& v, const Capabilities& caps, const Controls& ctls, const H
                 const GuestStart& guest) {
   // BEGIN SOLUTION lab04-e2
   // Controls (SDM 25.6-25.8).
-  v.write(Field::PIN_BASED_VM_EXEC_CONTROL, ctls.pin);
-  v.write(Field::CPU_BASED_VM_EXEC_CONTROL, ctls.proc);
-  v.write(Field::SECONDARY_VM_EXEC_CONTROL, ctls.proc2);
-  v.write(Field::VM_EXIT_CONTROLS, ctls.exit);
-  v.write(Field::VM_ENTRY_CONTROLS, ctls.entry);
-  v.write(Field::EXCEPTION_BITMAP, 0);  // the guest handles its own exceptions
-  v.write(Field::PAGE_FAULT_ERROR_CODE_MASK, 0);
-  v.write(Field::PAGE_FAULT_ERROR_CODE_MATCH, 0);
-  v.write(Field::CR3_TARGET_COUNT, 0);
-  v.write(Field::VM_EXIT_MSR_STORE_COUNT, 0);
-  v.write(Field::VM_EXIT_MSR_LOAD_COUNT, 0);
-  v.write(Field::VM_ENTRY_MSR_LOAD_COUNT, 0);
-  v.write(Field::VM_ENTRY_INTR_INFO_FIELD, 0);
-  v.write(Field::TSC_OFFSET, 0);
-  v.write(Field::CR0_GUEST_HOST_MASK, kCr0Owned);
-  v.write(Field::CR4_GUEST_HOST_MASK, kCr4Owned);
-  v.write(Field::EPT_POINTER, guest.eptp);
-  v.write(Field::VIRTUAL_PROCESSOR_ID, guest.vpid);
-  if (ctls.preemption_timer()) v.write(Field::VMX_PREEMPTION_TIMER_VALUE, 0xffffffffu);
+  v.write(field::PIN_BASED_VM_EXEC_CONTROL, ctls.pin);
+  v.write(field::CPU_BASED_VM_EXEC_CONTROL, ctls.proc);
+  v.write(field::SECONDARY_VM_EXEC_CONTROL, ctls.proc2);
+  v.write(field::VM_EXIT_CONTROLS, ctls.exit);
+  v.write(field::VM_ENTRY_CONTROLS, ctls.entry);
+  v.write(field::EXCEPTION_BITMAP, 0);  // the guest handles its own exceptions
+  v.write(field::PAGE_FAULT_ERROR_CODE_MASK, 0);
+  v.write(field::PAGE_FAULT_ERROR_CODE_MATCH, 0);
+  v.write(field::CR3_TARGET_COUNT, 0);
+  v.write(field::VM_EXIT_MSR_STORE_COUNT, 0);
+  v.write(field::VM_EXIT_MSR_LOAD_COUNT, 0);
+  v.write(field::VM_ENTRY_MSR_LOAD_COUNT, 0);
+  v.write(field::VM_ENTRY_INTR_INFO_FIELD, 0);
+  v.write(field::TSC_OFFSET, 0);
+  v.write(field::CR0_GUEST_HOST_MASK, kCr0Owned);
+  v.write(field::CR4_GUEST_HOST_MASK, kCr4Owned);
+  v.write(field::EPT_POINTER, guest.eptp);
+  v.write(field::VIRTUAL_PROCESSOR_ID, guest.vpid);
+  if (ctls.preemption_timer()) v.write(field::VMX_PREEMPTION_TIMER_VALUE, 0xffffffffu);
 
   // Host state (SDM 25.5): what the processor loads on every exit.
-  v.write(Field::HOST_CR0, host.cr0);
-  v.write(Field::HOST_CR3, host.cr3);
-  v.write(Field::HOST_CR4, host.cr4);
-  v.write(Field::HOST_CS_SELECTOR, host.cs);
-  v.write(Field::HOST_SS_SELECTOR, host.ss);
-  v.write(Field::HOST_DS_SELECTOR, host.ds);
-  v.write(Field::HOST_ES_SELECTOR, host.es);
-  v.write(Field::HOST_FS_SELECTOR, host.fs);
-  v.write(Field::HOST_GS_SELECTOR, host.gs);
-  v.write(Field::HOST_TR_SELECTOR, host.tr);
-  v.write(Field::HOST_FS_BASE, 0);
-  v.write(Field::HOST_GS_BASE, 0);
-  v.write(Field::HOST_TR_BASE, host.tr_base);
-  v.write(Field::HOST_GDTR_BASE, host.gdtr_base);
-  v.write(Field::HOST_IDTR_BASE, host.idtr_base);
-  v.write(Field::HOST_IA32_SYSENTER_CS, host.sysenter_cs);
-  v.write(Field::HOST_IA32_SYSENTER_ESP, host.sysenter_esp);
-  v.write(Field::HOST_IA32_SYSENTER_EIP, host.sysenter_eip);
-  if (ctls.exit & exit_ctl::LOAD_IA32_EFER) v.write(Field::HOST_IA32_EFER, host.efer);
-  if (ctls.exit & exit_ctl::LOAD_IA32_PAT) v.write(Field::HOST_IA32_PAT, host.pat);
-  v.write(Field::HOST_RIP, host.rip);  // HOST_RSP is written by the entry stub itself
+  v.write(field::HOST_CR0, host.cr0);
+  v.write(field::HOST_CR3, host.cr3);
+  v.write(field::HOST_CR4, host.cr4);
+  v.write(field::HOST_CS_SELECTOR, host.cs);
+  v.write(field::HOST_SS_SELECTOR, host.ss);
+  v.write(field::HOST_DS_SELECTOR, host.ds);
+  v.write(field::HOST_ES_SELECTOR, host.es);
+  v.write(field::HOST_FS_SELECTOR, host.fs);
+  v.write(field::HOST_GS_SELECTOR, host.gs);
+  v.write(field::HOST_TR_SELECTOR, host.tr);
+  v.write(field::HOST_FS_BASE, 0);
+  v.write(field::HOST_GS_BASE, 0);
+  v.write(field::HOST_TR_BASE, host.tr_base);
+  v.write(field::HOST_GDTR_BASE, host.gdtr_base);
+  v.write(field::HOST_IDTR_BASE, host.idtr_base);
+  v.write(field::HOST_IA32_SYSENTER_CS, host.sysenter_cs);
+  v.write(field::HOST_IA32_SYSENTER_ESP, host.sysenter_esp);
+  v.write(field::HOST_IA32_SYSENTER_EIP, host.sysenter_eip);
+  if (ctls.exit & exit_ctl::LOAD_IA32_EFER) v.write(field::HOST_IA32_EFER, host.efer);
+  if (ctls.exit & exit_ctl::LOAD_IA32_PAT) v.write(field::HOST_IA32_PAT, host.pat);
+  v.write(field::HOST_RIP, host.rip);  // HOST_RSP is written by the entry stub itself
 
   // Guest state (SDM 25.4): the multiboot hand-off, flat 32-bit protected mode, paging off.
   struct Seg {
@@ -165,40 +165,40 @@ void setup_vmcs(Vmcs& v, const Capabilities& caps, const Controls& ctls, const H
     v.write(s.limit, 0xffffffffu);
     v.write(s.ar, s.access);
   }
-  v.write(Field::GUEST_LDTR_SELECTOR, 0);
-  v.write(Field::GUEST_LDTR_BASE, 0);
-  v.write(Field::GUEST_LDTR_LIMIT, 0);
-  v.write(Field::GUEST_LDTR_AR_BYTES, 0x10000);  // unusable
+  v.write(field::GUEST_LDTR_SELECTOR, 0);
+  v.write(field::GUEST_LDTR_BASE, 0);
+  v.write(field::GUEST_LDTR_LIMIT, 0);
+  v.write(field::GUEST_LDTR_AR_BYTES, 0x10000);  // unusable
   // TR must be usable, a busy TSS (type 11), S = 0, present (SDM 27.3.1.2).
-  v.write(Field::GUEST_TR_SELECTOR, 0);
-  v.write(Field::GUEST_TR_BASE, 0);
-  v.write(Field::GUEST_TR_LIMIT, 0x67);
-  v.write(Field::GUEST_TR_AR_BYTES, 0x008b);
-  v.write(Field::GUEST_GDTR_BASE, 0);
-  v.write(Field::GUEST_GDTR_LIMIT, 0);
-  v.write(Field::GUEST_IDTR_BASE, 0);
-  v.write(Field::GUEST_IDTR_LIMIT, 0x3ff);
+  v.write(field::GUEST_TR_SELECTOR, 0);
+  v.write(field::GUEST_TR_BASE, 0);
+  v.write(field::GUEST_TR_LIMIT, 0x67);
+  v.write(field::GUEST_TR_AR_BYTES, 0x008b);
+  v.write(field::GUEST_GDTR_BASE, 0);
+  v.write(field::GUEST_GDTR_LIMIT, 0);
+  v.write(field::GUEST_IDTR_BASE, 0);
+  v.write(field::GUEST_IDTR_LIMIT, 0x3ff);
 
   const std::uint32_t cr0 = x86::cr0::PE | x86::cr0::ET;
-  v.write(Field::GUEST_CR0, real_cr0(caps, cr0, true));
-  v.write(Field::CR0_READ_SHADOW, cr0);
-  v.write(Field::GUEST_CR3, 0);
-  v.write(Field::GUEST_CR4, real_cr4(caps, 0));
-  v.write(Field::CR4_READ_SHADOW, 0);
-  v.write(Field::GUEST_DR7, 0x400);
-  v.write(Field::GUEST_RSP, 0);
-  v.write(Field::GUEST_RIP, guest.eip);
-  v.write(Field::GUEST_RFLAGS, x86::eflags::FIXED1);
-  v.write(Field::GUEST_PENDING_DBG_EXCEPTIONS, 0);
-  v.write(Field::GUEST_SYSENTER_CS, 0);
-  v.write(Field::GUEST_SYSENTER_ESP, 0);
-  v.write(Field::GUEST_SYSENTER_EIP, 0);
-  v.write(Field::GUEST_IA32_DEBUGCTL, 0);
-  if (ctls.entry & entry_ctl::LOAD_IA32_PAT) v.write(Field::GUEST_IA32_PAT, 0x0007040600070406ull);
-  if (ctls.entry & entry_ctl::LOAD_IA32_EFER) v.write(Field::GUEST_IA32_EFER, 0);
-  v.write(Field::VMCS_LINK_POINTER, ~0ull);  // no shadow VMCS (SDM 27.3.1.5)
-  v.write(Field::GUEST_INTERRUPTIBILITY_INFO, 0);
-  v.write(Field::GUEST_ACTIVITY_STATE, activity::ACTIVE);
+  v.write(field::GUEST_CR0, real_cr0(caps, cr0, true));
+  v.write(field::CR0_READ_SHADOW, cr0);
+  v.write(field::GUEST_CR3, 0);
+  v.write(field::GUEST_CR4, real_cr4(caps, 0));
+  v.write(field::CR4_READ_SHADOW, 0);
+  v.write(field::GUEST_DR7, 0x400);
+  v.write(field::GUEST_RSP, 0);
+  v.write(field::GUEST_RIP, guest.eip);
+  v.write(field::GUEST_RFLAGS, x86::eflags::FIXED1);
+  v.write(field::GUEST_PENDING_DBG_EXCEPTIONS, 0);
+  v.write(field::GUEST_SYSENTER_CS, 0);
+  v.write(field::GUEST_SYSENTER_ESP, 0);
+  v.write(field::GUEST_SYSENTER_EIP, 0);
+  v.write(field::GUEST_IA32_DEBUGCTL, 0);
+  if (ctls.entry & entry_ctl::LOAD_IA32_PAT) v.write(field::GUEST_IA32_PAT, 0x0007040600070406ull);
+  if (ctls.entry & entry_ctl::LOAD_IA32_EFER) v.write(field::GUEST_IA32_EFER, 0);
+  v.write(field::VMCS_LINK_POINTER, ~0ull);  // no shadow VMCS (SDM 27.3.1.5)
+  v.write(field::GUEST_INTERRUPTIBILITY_INFO, 0);
+  v.write(field::GUEST_ACTIVITY_STATE, activity::ACTIVE);
   // STUB: (void)v; (void)caps; (void)ctls; (void)host; (void)guest;
   // END SOLUTION
 }
@@ -247,100 +247,153 @@ vmm::Reason reason_for(std::uint32_t basic, std::uint32_t exit_intr_info) {
   }
 }
 
+void decode_io_exit(std::uint64_t q, std::uint32_t guest_linear_address, vmm::IoAccess* io) {
+  // BEGIN SOLUTION lab04-e6
+  // SDM 28.2.1 table 28-5: size - 1 in bits 2:0, IN in bit 3, string in 4, REP in 5, the
+  // port in bits 31:16. For INS/OUTS the processor also saved the element's linear address.
+  io->port = io_qual::port(q);
+  io->size = static_cast<std::uint8_t>(io_qual::size(q));
+  io->in = io_qual::in(q);
+  io->string = io_qual::string(q);
+  io->rep = io_qual::rep(q);
+  io->linear = GuestVirtAddr(io->string ? guest_linear_address : 0);
+  // STUB: (void)q; (void)guest_linear_address; (void)io;
+  // END SOLUTION
+}
+
+void decode_cr_exit(std::uint64_t q, vmm::CrAccess* cr) {
+  using T = vmm::CrAccess::Type;
+  cr->cr = static_cast<std::uint8_t>(cr_qual::cr(q));
+  cr->gpr = static_cast<std::uint8_t>(cr_qual::gpr(q));
+  cr->lmsw_source = cr_qual::lmsw_source(q);
+  switch (cr_qual::access_type(q)) {
+    case cr_qual::MOV_TO_CR: cr->type = T::mov_to; break;
+    case cr_qual::MOV_FROM_CR: cr->type = T::mov_from; break;
+    case cr_qual::CLTS: cr->type = T::clts; break;
+    default: cr->type = T::lmsw; break;
+  }
+}
+
+namespace {
+vmm::PrivilegedOp op_for(std::uint32_t basic) {
+  namespace r = exit_reason;
+  switch (basic) {
+    case r::INVD: return vmm::PrivilegedOp::invd;
+    case r::WBINVD: return vmm::PrivilegedOp::wbinvd;
+    case r::XSETBV: return vmm::PrivilegedOp::xsetbv;
+    case r::RDTSC: return vmm::PrivilegedOp::rdtsc;
+    case r::RDTSCP: return vmm::PrivilegedOp::rdtscp;
+    case r::RDPMC: return vmm::PrivilegedOp::rdpmc;
+    case r::MONITOR: return vmm::PrivilegedOp::monitor;
+    case r::MWAIT: return vmm::PrivilegedOp::mwait;
+    default: return vmm::PrivilegedOp::vmx_instruction;
+  }
+}
+}  // namespace
+
 vmm::Event decode_exit(Vmcs& v, const vmm::GeneralRegisters& regs) {
   vmm::Event e;
   e.source = vmm::Source::vm_exit;
-  const std::uint32_t reason = static_cast<std::uint32_t>(v.read(Field::VM_EXIT_REASON));
+  const std::uint32_t reason = v.read(field::VM_EXIT_REASON);
   const std::uint32_t basic = reason & 0xffff;
   e.raw_reason = basic;
-  e.qualification = v.read(Field::EXIT_QUALIFICATION);
-  e.guest_eip = static_cast<std::uint32_t>(v.read(Field::GUEST_RIP));
-  e.guest_cpl = static_cast<std::uint8_t>((v.read(Field::GUEST_SS_AR_BYTES) >> 5) & 3);
+  e.raw_qualification = v.read(field::EXIT_QUALIFICATION);
+  e.guest_eip = v.read(field::GUEST_RIP);
+  e.guest_cpl = static_cast<std::uint8_t>((v.read(field::GUEST_SS_AR_BYTES) >> 5) & 3);
   if (reason & exit_reason::ENTRY_FAILURE_BIT) {
     e.reason = vmm::Reason::entry_failure;
     return e;
   }
   std::uint32_t intr = 0;
-  if (basic == exit_reason::EXCEPTION_OR_NMI) intr = static_cast<std::uint32_t>(v.read(Field::VM_EXIT_INTR_INFO));
+  if (basic == exit_reason::EXCEPTION_OR_NMI) intr = v.read(field::VM_EXIT_INTR_INFO);
   e.reason = reason_for(basic, intr);
+  const std::uint64_t q = e.raw_qualification;
   switch (e.reason) {
     case vmm::Reason::exception:
     case vmm::Reason::page_fault:
-      e.vector = static_cast<std::uint8_t>(intr & intr_info::VECTOR_MASK);
+      e.exception.vector = static_cast<std::uint8_t>(intr & intr_info::VECTOR_MASK);
       if (intr & intr_info::DELIVER_ERROR_CODE) {
-        e.has_error_code = true;
-        e.error_code = static_cast<std::uint32_t>(v.read(Field::VM_EXIT_INTR_ERROR_CODE));
+        e.exception.has_error_code = true;
+        e.exception.error_code = v.read(field::VM_EXIT_INTR_ERROR_CODE);
       }
-      if (e.reason == vmm::Reason::page_fault) e.address = e.qualification;  // the faulting linear address
+      if (e.reason == vmm::Reason::page_fault) {  // the qualification is the faulting linear address
+        e.memory.linear = GuestVirtAddr(static_cast<std::uint32_t>(q));
+        e.memory.has_linear = true;
+      }
       break;
-    case vmm::Reason::io_instruction: {
-      const std::uint64_t q = e.qualification;
-      e.io.port = io_qual::port(q);
-      e.io.size = static_cast<std::uint8_t>(io_qual::size(q));
-      e.io.in = io_qual::in(q);
-      e.io.string = io_qual::string(q);
-      e.io.rep = io_qual::rep(q);
-      if (e.io.string) e.address = v.read(Field::GUEST_LINEAR_ADDRESS);
-      e.number = e.io.port;
-      break;
-    }
+    case vmm::Reason::io_instruction: decode_io_exit(q, v.read(field::GUEST_LINEAR_ADDRESS), &e.io); break;
     case vmm::Reason::msr_read:
-    case vmm::Reason::msr_write: e.number = regs.ecx; break;
-    case vmm::Reason::cr_access: e.number = cr_qual::cr(e.qualification); break;
+    case vmm::Reason::msr_write: e.msr.index = regs.ecx; break;
+    case vmm::Reason::cr_access: decode_cr_exit(q, &e.cr); break;
+    case vmm::Reason::invlpg:
+      e.memory.linear = GuestVirtAddr(static_cast<std::uint32_t>(q));
+      e.memory.has_linear = true;
+      break;
     case vmm::Reason::ept_violation:
-    case vmm::Reason::ept_misconfig: e.address = v.read(Field::GUEST_PHYSICAL_ADDRESS); break;
+    case vmm::Reason::ept_misconfig:
+      e.memory.physical = GuestPhysAddr(v.read(field::GUEST_PHYSICAL_ADDRESS));
+      e.memory.has_physical = true;
+      e.memory.read = (q & ept_qual::READ) != 0;
+      e.memory.write = (q & ept_qual::WRITE) != 0;
+      e.memory.fetch = (q & ept_qual::FETCH) != 0;
+      if (q & ept_qual::LINEAR_VALID) {
+        e.memory.linear = GuestVirtAddr(v.read(field::GUEST_LINEAR_ADDRESS));
+        e.memory.has_linear = true;
+      }
+      break;
+    case vmm::Reason::privileged_instruction: e.op = op_for(basic); break;
     default: break;
   }
-  // Defined for instruction exits (SDM 27.2.5); harmless to read for the others.
-  e.insn_length = static_cast<std::uint8_t>(v.read(Field::VM_EXIT_INSTRUCTION_LEN));
+  // Defined for instruction exits (SDM 28.2.5); harmless to read for the others.
+  e.insn_length = static_cast<std::uint8_t>(v.read(field::VM_EXIT_INSTRUCTION_LEN));
   return e;
 }
 
 void load_vcpu(Vmcs& v, vmm::VCpu& c) {
-  c.eip = static_cast<std::uint32_t>(v.read(Field::GUEST_RIP));
-  c.eflags = static_cast<std::uint32_t>(v.read(Field::GUEST_RFLAGS));
-  c.regs.esp = static_cast<std::uint32_t>(v.read(Field::GUEST_RSP));
+  c.eip = v.read(field::GUEST_RIP);
+  c.eflags = v.read(field::GUEST_RFLAGS);
+  c.regs.esp = v.read(field::GUEST_RSP);
   // The guest's view of CR0/CR4: its own bits from the shadow where the monitor owns them.
-  const std::uint32_t cr0 = static_cast<std::uint32_t>(v.read(Field::GUEST_CR0));
-  const std::uint32_t cr4 = static_cast<std::uint32_t>(v.read(Field::GUEST_CR4));
-  c.cr0 = (cr0 & ~kCr0Owned) | (static_cast<std::uint32_t>(v.read(Field::CR0_READ_SHADOW)) & kCr0Owned);
-  c.cr4 = (cr4 & ~kCr4Owned) | (static_cast<std::uint32_t>(v.read(Field::CR4_READ_SHADOW)) & kCr4Owned);
-  c.cr3 = static_cast<std::uint32_t>(v.read(Field::GUEST_CR3));
-  c.cpl = static_cast<std::uint8_t>((v.read(Field::GUEST_SS_AR_BYTES) >> 5) & 3);
-  const std::uint32_t blocking = static_cast<std::uint32_t>(v.read(Field::GUEST_INTERRUPTIBILITY_INFO));
+  const std::uint32_t cr0 = v.read(field::GUEST_CR0);
+  const std::uint32_t cr4 = v.read(field::GUEST_CR4);
+  c.cr0 = (cr0 & ~kCr0Owned) | (v.read(field::CR0_READ_SHADOW) & kCr0Owned);
+  c.cr4 = (cr4 & ~kCr4Owned) | (v.read(field::CR4_READ_SHADOW) & kCr4Owned);
+  c.cr3 = v.read(field::GUEST_CR3);
+  c.cpl = static_cast<std::uint8_t>((v.read(field::GUEST_SS_AR_BYTES) >> 5) & 3);
+  const std::uint32_t blocking = v.read(field::GUEST_INTERRUPTIBILITY_INFO);
   c.interrupt_shadow = (blocking & (interruptibility::BLOCKING_BY_STI | interruptibility::BLOCKING_BY_MOV_SS)) != 0;
 }
 
 void store_vcpu(Vmcs& v, const Capabilities& caps, const vmm::VCpu& b, const vmm::VCpu& n, bool unrestricted) {
-  if (n.eip != b.eip) v.write(Field::GUEST_RIP, n.eip);
-  if (n.eflags != b.eflags) v.write(Field::GUEST_RFLAGS, n.eflags);
-  if (n.regs.esp != b.regs.esp) v.write(Field::GUEST_RSP, n.regs.esp);
+  if (n.eip != b.eip) v.write(field::GUEST_RIP, n.eip);
+  if (n.eflags != b.eflags) v.write(field::GUEST_RFLAGS, n.eflags);
+  if (n.regs.esp != b.regs.esp) v.write(field::GUEST_RSP, n.regs.esp);
   if (b.interrupt_shadow && (n.eip != b.eip || !n.interrupt_shadow)) {
     // The instruction that caused the blocking has completed (the monitor emulated or
     // skipped what followed it), so the one-instruction window is over.
-    std::uint32_t blocking = static_cast<std::uint32_t>(v.read(Field::GUEST_INTERRUPTIBILITY_INFO));
+    std::uint32_t blocking = v.read(field::GUEST_INTERRUPTIBILITY_INFO);
     blocking &= ~(interruptibility::BLOCKING_BY_STI | interruptibility::BLOCKING_BY_MOV_SS);
-    v.write(Field::GUEST_INTERRUPTIBILITY_INFO, blocking);
+    v.write(field::GUEST_INTERRUPTIBILITY_INFO, blocking);
   }
   if (n.cr0 != b.cr0) {
-    v.write(Field::GUEST_CR0, real_cr0(caps, n.cr0, unrestricted));
-    v.write(Field::CR0_READ_SHADOW, n.cr0);
+    v.write(field::GUEST_CR0, real_cr0(caps, n.cr0, unrestricted));
+    v.write(field::CR0_READ_SHADOW, n.cr0);
   }
   if (n.cr4 != b.cr4) {
-    v.write(Field::GUEST_CR4, real_cr4(caps, n.cr4));
-    v.write(Field::CR4_READ_SHADOW, n.cr4);
+    v.write(field::GUEST_CR4, real_cr4(caps, n.cr4));
+    v.write(field::CR4_READ_SHADOW, n.cr4);
   }
-  if (n.cr3 != b.cr3) v.write(Field::GUEST_CR3, n.cr3);
-  if (n.msr_efer != b.msr_efer) v.write(Field::GUEST_IA32_EFER, n.msr_efer);
-  if (n.msr_pat != b.msr_pat) v.write(Field::GUEST_IA32_PAT, n.msr_pat);
-  if (n.msr_sysenter_cs != b.msr_sysenter_cs) v.write(Field::GUEST_SYSENTER_CS, n.msr_sysenter_cs);
-  if (n.msr_sysenter_esp != b.msr_sysenter_esp) v.write(Field::GUEST_SYSENTER_ESP, n.msr_sysenter_esp);
-  if (n.msr_sysenter_eip != b.msr_sysenter_eip) v.write(Field::GUEST_SYSENTER_EIP, n.msr_sysenter_eip);
+  if (n.cr3 != b.cr3) v.write(field::GUEST_CR3, n.cr3);
+  if (n.msr_efer != b.msr_efer) v.write(field::GUEST_IA32_EFER, n.msr_efer);
+  if (n.msr_pat != b.msr_pat) v.write(field::GUEST_IA32_PAT, n.msr_pat);
+  if (n.msr_sysenter_cs != b.msr_sysenter_cs) v.write(field::GUEST_SYSENTER_CS, n.msr_sysenter_cs);
+  if (n.msr_sysenter_esp != b.msr_sysenter_esp) v.write(field::GUEST_SYSENTER_ESP, n.msr_sysenter_esp);
+  if (n.msr_sysenter_eip != b.msr_sysenter_eip) v.write(field::GUEST_SYSENTER_EIP, n.msr_sysenter_eip);
 }
 
 namespace {
-std::uint32_t vmx_type(lab04::PendingEvent::Type t) {
-  using T = lab04::PendingEvent::Type;
+std::uint32_t vmx_type(vmm::PendingEvent::Type t) {
+  using T = vmm::PendingEvent::Type;
   switch (t) {
     case T::external_interrupt: return intr_info::EXTERNAL_INTERRUPT;
     case T::nmi: return intr_info::NMI;
@@ -353,41 +406,36 @@ std::uint32_t vmx_type(lab04::PendingEvent::Type t) {
 }
 }  // namespace
 
-void apply_entry_plan(Vmcs& v, const Capabilities& caps, const Controls& ctls, const lab04::EntryPlan& plan,
-                      std::uint64_t host_tsc, std::uint64_t tsc_offset) {
-  // Event injection (SDM 26.6): vector, type, error code; software events need the
-  // instruction length so the pushed return address is past the INT n.
-  if (plan.inject.valid) {
-    const std::uint32_t type = vmx_type(plan.inject.type);
-    v.write(Field::VM_ENTRY_INTR_INFO_FIELD,
-            intr_info::make(plan.inject.vector, static_cast<intr_info::Type>(type), plan.inject.has_error_code));
-    if (plan.inject.has_error_code) v.write(Field::VM_ENTRY_EXCEPTION_ERROR_CODE, plan.inject.error_code);
-    if (type >= intr_info::SOFTWARE_INTERRUPT) v.write(Field::VM_ENTRY_INSTRUCTION_LEN, plan.inject.insn_length);
-  }
-  std::uint32_t proc = ctls.proc;
-  if (plan.interrupt_window) proc |= proc::INTERRUPT_WINDOW_EXITING;
-  v.write(Field::CPU_BASED_VM_EXEC_CONTROL, proc);
-  v.write(Field::TSC_OFFSET, tsc_offset);
-  if (ctls.preemption_timer()) {
-    // The timer counts host TSC ticks >> rate (SDM 26.5.1); aim at the next PIT edge.
-    std::uint64_t ticks = 0xffffffffull;
-    std::uint64_t deadline = plan.timer_deadline;
-    if (plan.watchdog && (!deadline || plan.watchdog < deadline)) deadline = plan.watchdog;
-    if (deadline) {
-      const std::uint64_t host_deadline = deadline - tsc_offset;
-      ticks = host_deadline > host_tsc ? (host_deadline - host_tsc) >> caps.preemption_timer_rate() : 0;
-      if (ticks == 0) ticks = 1;
-      if (ticks > 0xffffffffull) ticks = 0xffffffffull;
-    }
-    v.write(Field::VMX_PREEMPTION_TIMER_VALUE, ticks);
-  }
+void inject_event(Vmcs& v, const vmm::PendingEvent& e) {
+  // BEGIN SOLUTION lab04-e7
+  // SDM 25.8.3: vector in bits 7:0, type in 10:8, "deliver error code" in bit 11, valid in
+  // bit 31. Software events need the instruction length so the pushed EIP is past them.
+  const std::uint32_t type = vmx_type(e.type);
+  v.write(field::VM_ENTRY_INTR_INFO_FIELD, intr_info::make(e.vector, static_cast<intr_info::Type>(type), e.has_error_code));
+  if (e.has_error_code) v.write(field::VM_ENTRY_EXCEPTION_ERROR_CODE, e.error_code);
+  if (type >= intr_info::SOFTWARE_INTERRUPT) v.write(field::VM_ENTRY_INSTRUCTION_LEN, e.insn_length);
+  // STUB: (void)v; (void)e;
+  // END SOLUTION
 }
 
-lab04::PendingEvent interrupted_event(Vmcs& v) {
-  lab04::PendingEvent e;
-  const std::uint32_t info = static_cast<std::uint32_t>(v.read(Field::IDT_VECTORING_INFO_FIELD));
+void set_interrupt_window(Vmcs& v, const Controls& ctls, bool on) {
+  v.write(field::CPU_BASED_VM_EXEC_CONTROL, on ? ctls.proc | proc::INTERRUPT_WINDOW_EXITING : ctls.proc);
+}
+
+void arm_preemption_timer(Vmcs& v, const Capabilities& caps, const Controls& ctls, std::uint64_t host_ticks) {
+  if (!ctls.preemption_timer()) return;
+  // The timer counts host TSC ticks >> rate (SDM 26.5.1).
+  std::uint64_t t = host_ticks ? host_ticks >> caps.preemption_timer_rate() : 0xffffffffull;
+  if (t == 0) t = 1;
+  if (t > 0xffffffffull) t = 0xffffffffull;
+  v.write(field::VMX_PREEMPTION_TIMER_VALUE, static_cast<std::uint32_t>(t));
+}
+
+vmm::PendingEvent interrupted_event(Vmcs& v) {
+  vmm::PendingEvent e;
+  const std::uint32_t info = v.read(field::IDT_VECTORING_INFO_FIELD);
   if (!(info & intr_info::VALID)) return e;
-  using T = lab04::PendingEvent::Type;
+  using T = vmm::PendingEvent::Type;
   e.valid = true;
   e.vector = static_cast<std::uint8_t>(info & intr_info::VECTOR_MASK);
   switch (intr_info::type(info)) {
@@ -400,10 +448,10 @@ lab04::PendingEvent interrupted_event(Vmcs& v) {
   }
   if (info & intr_info::DELIVER_ERROR_CODE) {
     e.has_error_code = true;
-    e.error_code = static_cast<std::uint32_t>(v.read(Field::IDT_VECTORING_ERROR_CODE));
+    e.error_code = v.read(field::IDT_VECTORING_ERROR_CODE);
   }
   if (intr_info::type(info) >= intr_info::SOFTWARE_INTERRUPT)
-    e.insn_length = static_cast<std::uint8_t>(v.read(Field::VM_EXIT_INSTRUCTION_LEN));
+    e.insn_length = static_cast<std::uint8_t>(v.read(field::VM_EXIT_INSTRUCTION_LEN));
   return e;
 }
 

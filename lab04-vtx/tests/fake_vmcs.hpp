@@ -12,6 +12,8 @@ namespace hvlab::lab04::testing {
 
 class FakeVmcs final : public vmx::Vmcs {
  public:
+  using Vmcs::read;
+  using Vmcs::write;
   std::uint64_t read(vmx::Field f) override {
     auto it = fields.find(vmx::encoding(f));
     return it == fields.end() ? 0 : it->second;

@@ -1,4 +1,6 @@
-// The exit handlers and the platform, driven with made-up exits on the host.
+// The exit handlers and the two back ends, driven with made-up exits on the host: the
+// handlers through the kit's Dispatcher on a fake machine, the VT-x back end over a fake
+// VMCS with a fake VMLAUNCH, the AMD-V one over a VMCB in an array with a fake VMRUN.
 
 #include <gtest/gtest.h>
 
@@ -7,10 +9,13 @@
 
 #include "common/arch/fake_intrinsics.hpp"
 #include "common/arch/msr.hpp"
-#include "common/vmm/monitor.hpp"
+#include "common/vmm/run.hpp"
+#include "common/vmm/testing/fake_machine.hpp"
 #include "lab04-vtx/src/handlers.hpp"
-#include "lab04-vtx/src/platform.hpp"
+#include "lab04-vtx/src/svm.hpp"
+#include "lab04-vtx/src/vmx_backend.hpp"
 #include "lab04-vtx/src/vmx_defs.hpp"
+#include "lab04-vtx/tests/fake_vmcs.hpp"
 
 namespace hvlab::lab04 {
 namespace {
@@ -19,31 +24,10 @@ using vmm::Action;
 using vmm::Event;
 using vmm::Reason;
 
-class Recorder final : public dev::ByteSink {
- public:
-  void put(std::uint8_t b) override { text.push_back(static_cast<char>(b)); }
-  std::string text;
-};
-
 struct HandlerTest : ::testing::Test {
   void SetUp() override {
     x86::fake::reset();
-    bind_platform(&plat);
-    (void)plat.memory().add_region(GuestPhysAddr(0), ram.size(), ram.data());
     install_handlers(d);
-  }
-  void TearDown() override { bind_platform(nullptr); }
-
-  static Event io(std::uint16_t port, unsigned size, bool in) {
-    Event e;
-    e.source = vmm::Source::vm_exit;
-    e.reason = Reason::io_instruction;
-    e.raw_reason = vmx::exit_reason::IO_INSTRUCTION;
-    e.io.port = port;
-    e.io.size = static_cast<std::uint8_t>(size);
-    e.io.in = in;
-    e.insn_length = 1;
-    return e;
   }
   static Event exit(Reason r, std::uint32_t raw, std::uint8_t len = 2) {
     Event e;
@@ -53,251 +37,300 @@ struct HandlerTest : ::testing::Test {
     e.insn_length = len;
     return e;
   }
-  // The guest's own PIC and PIT set-up, through the ports as the guest does it.
-  void out(std::uint16_t port, std::uint8_t v) {
-    vcpu.regs.eax = v;
-    d.dispatch(vcpu, io(port, 1, false));
+  Event msr(Reason r, std::uint32_t index) {
+    Event e = exit(r, r == Reason::msr_read ? vmx::exit_reason::RDMSR : vmx::exit_reason::WRMSR);
+    e.msr.index = index;
+    vcpu.regs.ecx = index;
+    return e;
   }
-  void program_pic_and_pit(std::uint16_t pit_count) {
-    out(0x20, 0x11); out(0x21, 0x20); out(0x21, 0x04); out(0x21, 0x01);
-    out(0xa0, 0x11); out(0xa1, 0x28); out(0xa1, 0x02); out(0xa1, 0x01);
-    out(0x21, 0xfe);  // only IRQ0
-    out(0xa1, 0xff);
-    out(0x43, 0x34);  // counter 0, lobyte/hibyte, mode 2
-    out(0x40, pit_count & 0xff);
-    out(0x40, pit_count >> 8);
-  }
+  Action dispatch(const Event& e) { return d.dispatch(fm.machine, vcpu, e); }
+  const vmm::PendingEvent& pending() { return fm.board.pending_event(); }
 
-  Recorder console, debug;
-  Platform plat{&console, &debug};
-  std::vector<unsigned char> ram = std::vector<unsigned char>(1 << 20);
-  vmm::Dispatcher d;
-  vmm::VCpu vcpu;
+  vmm::fake::FakeMachine fm;
+  vmm::Dispatcher& d = fm.dispatcher;
+  vmm::VCpu& vcpu = fm.vcpu();
 };
 
 TEST_F(HandlerTest, CpuidHidesVmx) {
   x86::fake::machine().cpuid_leaves[1] = {0x806e9, 0x800, 0xffffffff, 0xbfebfbff};
   vcpu.regs.eax = 1;
   vcpu.eip = 0x1000;
-  EXPECT_EQ(d.dispatch(vcpu, exit(Reason::cpuid, vmx::exit_reason::CPUID)), Action::advance);
+  EXPECT_EQ(dispatch(exit(Reason::cpuid, vmx::exit_reason::CPUID)), Action::advance);
   EXPECT_EQ(vcpu.regs.ecx & x86::cpuid::ECX_VMX, 0u);
   EXPECT_EQ(vcpu.regs.ecx & (1u << 27), 0u);  // OSXSAVE follows the guest's CR4 (clear)
   EXPECT_EQ(vcpu.regs.edx, 0xbfebfbffu);
   EXPECT_EQ(vcpu.eip, 0x1002u);  // RIP advanced in one place, by the dispatcher
 }
 
-TEST_F(HandlerTest, UartOutputReachesTheConsole) {
-  for (char c : std::string("ok 1 x\n")) out(0x3f8, static_cast<std::uint8_t>(c));
-  EXPECT_EQ(console.text, "ok 1 x\n");
-  vcpu.regs.eax = 0xdeadbe00;
-  d.dispatch(vcpu, io(0x3fd, 1, true));  // LSR: transmitter empty
-  EXPECT_EQ(vcpu.regs.eax & 0xffffff00u, 0xdeadbe00u);  // only AL changes
-  EXPECT_TRUE(vcpu.regs.eax & 0x20);
-}
-
-TEST_F(HandlerTest, UnmappedPortsFloat) {
-  vcpu.regs.eax = 0;
-  d.dispatch(vcpu, io(0x1234, 2, true));
-  EXPECT_EQ(vcpu.regs.eax, 0xffffu);
-}
-
-TEST_F(HandlerTest, GuestDebugOutputIsPrefixedAndItsExitIsTheStatus) {
-  for (char c : std::string("hvlab-exit: 5\n")) out(0xe9, static_cast<std::uint8_t>(c));
-  EXPECT_EQ(debug.text, "guest: hvlab-exit: 5\n");  // never a line starting with the marker
-  vcpu.regs.eax = 5;
-  EXPECT_EQ(d.dispatch(vcpu, io(0xf4, 1, false)), Action::stop);
-  EXPECT_TRUE(plat.guest_exited());
-  EXPECT_EQ(plat.guest_status(), 5);
-}
-
-TEST_F(HandlerTest, BochsShutdownPortUsesTheGuestsMarker) {
-  for (char c : std::string("hvlab-exit: 7\n")) out(0xe9, static_cast<std::uint8_t>(c));
-  for (char c : std::string("Shutdown")) out(0x8900 & 0xff, static_cast<std::uint8_t>(c));  // wrong port: nothing
-  EXPECT_FALSE(plat.guest_exited());
-  Action a = Action::resume;
-  for (char c : std::string("Shutdown")) {
-    vcpu.regs.eax = static_cast<std::uint8_t>(c);
-    a = d.dispatch(vcpu, io(0x8900, 1, false));
-  }
-  EXPECT_EQ(a, Action::stop);
-  EXPECT_EQ(plat.guest_status(), 7);
-}
-
-TEST_F(HandlerTest, StringOutputReadsGuestMemory) {
-  const char msg[] = "hey";
-  ASSERT_TRUE(plat.memory().copy_in(GuestPhysAddr(0x5000), msg, 3).ok());
-  Event e = io(0x3f8, 1, false);
-  e.io.string = e.io.rep = true;
-  e.address = 0x5000;
-  vcpu.regs.esi = 0x5000;
-  vcpu.regs.ecx = 3;
-  EXPECT_EQ(d.dispatch(vcpu, e), Action::advance);
-  EXPECT_EQ(console.text, "hey");
-  EXPECT_EQ(vcpu.regs.ecx, 0u);
-  EXPECT_EQ(vcpu.regs.esi, 0x5003u);
-}
-
-TEST_F(HandlerTest, HltHalts) {
-  EXPECT_EQ(d.dispatch(vcpu, exit(Reason::hlt, vmx::exit_reason::HLT, 1)), Action::advance);
+TEST_F(HandlerTest, PortIoAndHltAreTheSharedEmulation) {
+  Event out = exit(Reason::io_instruction, vmx::exit_reason::IO_INSTRUCTION, 1);
+  out.io.port = 0x3f8;
+  out.io.size = 1;
+  vcpu.regs.eax = 'k';
+  EXPECT_EQ(dispatch(out), Action::advance);
+  EXPECT_EQ(fm.console.bytes, "k");
+  EXPECT_EQ(dispatch(exit(Reason::hlt, vmx::exit_reason::HLT, 1)), Action::advance);
   EXPECT_TRUE(vcpu.halted);
 }
 
 TEST_F(HandlerTest, CrAccessKeepsVmxHidden) {
   Event e = exit(Reason::cr_access, vmx::exit_reason::CR_ACCESS, 3);
-  e.qualification = vmx::cr_qual::make(4, vmx::cr_qual::MOV_TO_CR, 0);
+  e.cr.type = vmm::CrAccess::Type::mov_to;
+  e.cr.cr = 4;
+  e.cr.gpr = 0;
   vcpu.regs.eax = x86::cr4::VMXE | x86::cr4::PSE;
-  EXPECT_EQ(d.dispatch(vcpu, e), Action::resume);
-  EXPECT_TRUE(plat.has_pending_event());
-  EXPECT_EQ(plat.pending_event().vector, x86::vector::GP);
+  EXPECT_EQ(dispatch(e), Action::resume);
+  EXPECT_TRUE(fm.board.has_pending_event());
+  EXPECT_EQ(pending().vector, x86::vector::GP);
   EXPECT_EQ(vcpu.cr4, 0u);
 
-  e.qualification = vmx::cr_qual::make(0, vmx::cr_qual::MOV_TO_CR, 3);  // mov cr0, ebx
+  e.cr.cr = 0;  // mov cr0, ebx
+  e.cr.gpr = 3;
   vcpu.regs.ebx = x86::cr0::PE | x86::cr0::NE | x86::cr0::PG;
-  EXPECT_EQ(d.dispatch(vcpu, e), Action::advance);
-  EXPECT_EQ(vcpu.cr0, vcpu.regs.ebx);
+  EXPECT_EQ(dispatch(e), Action::advance);
+  EXPECT_EQ(vcpu.cr0, vcpu.regs.ebx | x86::cr0::ET);
+
+  e.cr.type = vmm::CrAccess::Type::mov_from;  // mov esi, cr0
+  e.cr.gpr = 6;
+  EXPECT_EQ(dispatch(e), Action::advance);
+  EXPECT_EQ(vcpu.regs.esi, vcpu.cr0);
+  e.cr.type = vmm::CrAccess::Type::lmsw;
+  e.cr.lmsw_source = 0x8;  // TS; PE stays set
+  EXPECT_EQ(dispatch(e), Action::advance);
+  EXPECT_TRUE(vcpu.cr0 & x86::cr0::TS);
+  EXPECT_TRUE(vcpu.cr0 & x86::cr0::PE);
+  e.cr.type = vmm::CrAccess::Type::clts;
+  EXPECT_EQ(dispatch(e), Action::advance);
+  EXPECT_FALSE(vcpu.cr0 & x86::cr0::TS);
 }
 
 TEST_F(HandlerTest, Msrs) {
-  vcpu.regs.ecx = x86::msr::IA32_FEATURE_CONTROL;
-  EXPECT_EQ(d.dispatch(vcpu, exit(Reason::msr_read, vmx::exit_reason::RDMSR)), Action::advance);
+  EXPECT_EQ(dispatch(msr(Reason::msr_read, x86::msr::IA32_FEATURE_CONTROL)), Action::advance);
   EXPECT_EQ(vcpu.regs.eax, 1u);  // locked, VMX off
 
-  vcpu.regs.ecx = x86::msr::IA32_VMX_BASIC;
-  EXPECT_EQ(d.dispatch(vcpu, exit(Reason::msr_read, vmx::exit_reason::RDMSR)), Action::resume);
-  EXPECT_EQ(plat.pending_event().vector, x86::vector::GP);
+  EXPECT_EQ(dispatch(msr(Reason::msr_read, x86::msr::IA32_VMX_BASIC)), Action::resume);
+  EXPECT_EQ(pending().vector, x86::vector::GP);
 
-  vcpu.regs.ecx = x86::msr::IA32_SYSENTER_EIP;
+  Event w = msr(Reason::msr_write, x86::msr::IA32_SYSENTER_EIP);
   vcpu.regs.eax = 0x401000;
   vcpu.regs.edx = 0;
-  EXPECT_EQ(d.dispatch(vcpu, exit(Reason::msr_write, vmx::exit_reason::WRMSR)), Action::advance);
+  EXPECT_EQ(dispatch(w), Action::advance);
   EXPECT_EQ(vcpu.msr_sysenter_eip, 0x401000u);
 
   x86::fake::machine().msrs[0xfe] = 0x508;  // MTRRcap exists on this "machine"
-  vcpu.regs.ecx = 0xfe;
-  EXPECT_EQ(d.dispatch(vcpu, exit(Reason::msr_read, vmx::exit_reason::RDMSR)), Action::advance);
+  EXPECT_EQ(dispatch(msr(Reason::msr_read, 0xfe)), Action::advance);
   EXPECT_EQ(vcpu.regs.eax, 0x508u);
-  vcpu.regs.ecx = 0x12345;  // does not exist
-  EXPECT_EQ(d.dispatch(vcpu, exit(Reason::msr_read, vmx::exit_reason::RDMSR)), Action::resume);
+  EXPECT_EQ(dispatch(msr(Reason::msr_read, 0x12345)), Action::resume);  // does not exist
+}
+
+TEST_F(HandlerTest, ATscWrittenBackwardsMovesTheGuestsTscOnly) {
+  fm.backend.clock = 1'000'000;
+  Event w = msr(Reason::msr_write, x86::msr::IA32_TIME_STAMP_COUNTER);
+  vcpu.regs.eax = 5;
+  vcpu.regs.edx = 0;
+  EXPECT_EQ(dispatch(w), Action::advance);
+  EXPECT_EQ(fm.board.guest_tsc(1'000'000), 5u);
+  EXPECT_EQ(fm.board.guest_time(1'000'000), 1'000'000u);  // the devices' clock goes on
+  EXPECT_EQ(dispatch(msr(Reason::msr_read, x86::msr::IA32_TIME_STAMP_COUNTER)), Action::advance);
+  EXPECT_EQ(vcpu.regs.eax, 5u);
 }
 
 TEST_F(HandlerTest, VmxInstructionsAreInvalidOpcodes) {
-  EXPECT_EQ(d.dispatch(vcpu, exit(Reason::privileged_instruction, vmx::exit_reason::VMXON, 4)), Action::resume);
-  EXPECT_EQ(plat.pending_event().vector, x86::vector::UD);
-  EXPECT_EQ(d.dispatch(vcpu, exit(Reason::hypercall, vmx::exit_reason::VMCALL, 3)), Action::resume);
+  Event vmxon = exit(Reason::privileged_instruction, vmx::exit_reason::VMXON, 4);
+  vmxon.op = vmm::PrivilegedOp::vmx_instruction;
+  EXPECT_EQ(dispatch(vmxon), Action::resume);
+  EXPECT_EQ(pending().vector, x86::vector::UD);
+  EXPECT_EQ(dispatch(exit(Reason::hypercall, vmx::exit_reason::VMCALL, 3)), Action::resume);
+  Event wbinvd = exit(Reason::privileged_instruction, vmx::exit_reason::WBINVD, 2);
+  wbinvd.op = vmm::PrivilegedOp::wbinvd;
+  fm.board.clear_pending_event();
+  EXPECT_EQ(dispatch(wbinvd), Action::advance);
+  EXPECT_FALSE(fm.board.has_pending_event());
 }
 
-TEST_F(HandlerTest, UnexpectedExitsStopAndSayWhy) {
-  EXPECT_EQ(d.dispatch(vcpu, exit(Reason::other, vmx::exit_reason::MWAIT)), Action::stop);
-  EXPECT_NE(std::string(plat.stop_reason()).find("MWAIT"), std::string::npos) << plat.stop_reason();
+TEST_F(HandlerTest, UnexpectedExitsFailAndSayWhy) {
+  EXPECT_EQ(dispatch(exit(Reason::other, vmx::exit_reason::MWAIT)), Action::stop);
+  EXPECT_NE(std::string(fm.board.stop_reason()).find("MWAIT"), std::string::npos) << fm.board.stop_reason();
+  EXPECT_EQ(fm.board.state(), vmm::RunState::failed);
+}
+
+TEST_F(HandlerTest, AGuestTouchingWhatIsNotItsRamIsContained) {
   Event ev = exit(Reason::ept_violation, vmx::exit_reason::EPT_VIOLATION);
-  ev.address = 0xfee00000;
-  ev.qualification = vmx::ept_qual::WRITE;
-  EXPECT_EQ(d.dispatch(vcpu, ev), Action::stop);
-  EXPECT_NE(std::string(plat.stop_reason()).find("0xfee00000"), std::string::npos) << plat.stop_reason();
+  ev.memory.physical = GuestPhysAddr(0xfee00000);
+  ev.memory.has_physical = true;
+  ev.memory.write = true;
+  EXPECT_EQ(dispatch(ev), Action::stop);
+  EXPECT_EQ(fm.board.state(), vmm::RunState::contained);
+  EXPECT_NE(std::string(fm.board.stop_reason()).find("EPT violation: the guest touched guest-physical 0xfee00000"),
+            std::string::npos)
+      << fm.board.stop_reason();
+  EXPECT_NE(std::string(fm.board.stop_reason()).find("write"), std::string::npos);
 }
 
-TEST(ConvertTicks, CarriesRemainders) {
-  std::uint64_t rem = 0, total = 0;
-  for (int i = 0; i < 1000; ++i) total += convert_ticks(3, 1000, 7, &rem);  // 3000 ticks at 1 kHz = 3 s
-  EXPECT_EQ(total, 21u);
-  rem = 0;
-  EXPECT_EQ(convert_ticks(10'000'000'000ull, 4'000'000'000ull, dev::Pit8254::kInputHz, &rem), 2982955u);
+TEST_F(HandlerTest, ATripleFaultIsContained) {
+  EXPECT_EQ(dispatch(exit(Reason::triple_fault, vmx::exit_reason::TRIPLE_FAULT)), Action::stop);
+  EXPECT_EQ(fm.board.state(), vmm::RunState::contained);
+  EXPECT_EQ(fm.board.exit_status(), vmm::kStatusContained);
 }
 
-TEST_F(HandlerTest, TimerInterruptIsInjectedWhenTheGuestCanTakeIt) {
-  plat.set_tsc_hz(dev::Pit8254::kInputHz);  // one TSC tick per PIT tick, to keep numbers simple
-  program_pic_and_pit(1000);
-  std::uint64_t host = 0;
-  vcpu.eflags = x86::eflags::FIXED1;  // IF = 0
-  EntryPlan p = plat.prepare_entry(vcpu, host);
-  EXPECT_FALSE(p.inject.valid);
-  EXPECT_NE(p.timer_deadline, 0u);
+// ---- The VT-x back end over a fake VMCS ------------------------------------------------------
 
-  host += 1500;  // past the first edge
-  p = plat.prepare_entry(vcpu, host);
-  EXPECT_FALSE(p.inject.valid);
-  EXPECT_TRUE(p.interrupt_window);  // IF = 0: wait for the window
+testing::FakeVmcs* g_vmcs = nullptr;
+std::vector<std::uint32_t> g_exits;  // the exit reasons the fake VMLAUNCH/VMRESUME produce, in order
+unsigned g_runs = 0;
+int g_launched_seen = -1;
 
-  vcpu.eflags |= x86::eflags::IF;
-  vcpu.interrupt_shadow = true;  // just after STI
-  p = plat.prepare_entry(vcpu, host);
-  EXPECT_TRUE(p.interrupt_window);
-
-  vcpu.interrupt_shadow = false;
-  p = plat.prepare_entry(vcpu, host);
-  ASSERT_TRUE(p.inject.valid);
-  EXPECT_EQ(p.inject.type, PendingEvent::Type::external_interrupt);
-  EXPECT_EQ(p.inject.vector, 0x20);
-  EXPECT_EQ(plat.interrupts_injected(), 1u);
-  // In service now: nothing more until the guest's EOI.
-  p = plat.prepare_entry(vcpu, host + 5000);
-  EXPECT_FALSE(p.inject.valid);
-  out(0x20, 0x20);  // EOI
-  p = plat.prepare_entry(vcpu, host + 5000);
-  EXPECT_TRUE(p.inject.valid);
-}
-
-TEST_F(HandlerTest, HaltedGuestSkipsAheadToTheNextTick) {
-  plat.set_tsc_hz(dev::Pit8254::kInputHz);
-  program_pic_and_pit(50000);
-  std::uint64_t host = 0;
-  vcpu.eflags |= x86::eflags::IF;
-  // Programming mode 2 raises OUT at once: that edge is the first interrupt. Take it.
-  if (plat.prepare_entry(vcpu, host).inject.valid) out(0x20, 0x20);
-  vcpu.halted = true;
-  EntryPlan p = plat.prepare_entry(vcpu, host + 10);
-  ASSERT_TRUE(p.inject.valid);
-  EXPECT_EQ(p.inject.vector, 0x20);
-  EXPECT_FALSE(vcpu.halted);
-  EXPECT_GE(plat.tsc_offset(), 49000u);  // the guest's clock moved, not the host's
-  EXPECT_EQ(plat.idle_skips(), 1u);
-}
-
-TEST_F(HandlerTest, HaltedWithInterruptsOffStops) {
-  vcpu.halted = true;
-  EXPECT_TRUE(plat.prepare_entry(vcpu, 0).stop);
-}
-
-TEST_F(HandlerTest, AGuestThatFloodsItsConsoleIsStopped) {
-  Action a = Action::advance;
-  std::uint64_t n = 0;
-  for (; n <= Platform::kConsoleLimit + 1 && a == Action::advance; ++n) {
-    vcpu.regs.eax = 'x';
-    a = d.dispatch(vcpu, io(0x3f8, 1, false));
+int fake_vmx_run(vmm::GeneralRegisters* regs, int launched) {
+  g_launched_seen = launched;
+  auto& v = *g_vmcs;
+  if (g_runs >= g_exits.size()) {  // the guest "writes" 0 to port 0xf4
+    v[vmx::Field::VM_EXIT_REASON] = vmx::exit_reason::IO_INSTRUCTION;
+    v[vmx::Field::EXIT_QUALIFICATION] = vmx::io_qual::make(0xf4, 1, false);
+    regs->eax = 0;
+  } else {
+    v[vmx::Field::VM_EXIT_REASON] = g_exits[g_runs];
+    v[vmx::Field::EXIT_QUALIFICATION] = 0;
   }
-  EXPECT_EQ(a, Action::stop);
-  EXPECT_EQ(console.text.size(), Platform::kConsoleLimit);
-  EXPECT_NE(std::string(plat.stop_reason()).find("flooded"), std::string::npos);
+  ++g_runs;
+  v[vmx::Field::VM_EXIT_INSTRUCTION_LEN] = 1;
+  v[vmx::Field::GUEST_RIP] = v[vmx::Field::GUEST_RIP] + 1;
+  return 0;
 }
 
-TEST_F(HandlerTest, SpinningWithInterruptsOffIsNoticed) {
-  plat.set_tsc_hz(1000);
-  plat.on_exit(0);
-  plat.note_progress();
-  plat.prepare_entry(vcpu, 0);
-  plat.on_exit(1500);  // 1.5 s of guest time, IF = 0, no progress
-  EXPECT_FALSE(plat.spinning_with_interrupts_off(vcpu, 2));
-  plat.prepare_entry(vcpu, 1500);
-  plat.on_exit(2600);
-  EXPECT_TRUE(plat.spinning_with_interrupts_off(vcpu, 2));
-  vcpu.eflags |= x86::eflags::IF;  // with interrupts on, a timer can still come
-  EXPECT_FALSE(plat.spinning_with_interrupts_off(vcpu, 2));
+struct VmxBackendTest : ::testing::Test {
+  void SetUp() override {
+    x86::fake::reset();
+    g_vmcs = &vmcs;
+    g_exits.clear();
+    g_runs = 0;
+    char why[96];
+    ctls = vmx::choose_controls(caps, why, sizeof why).value();
+    vmx::GuestStart start;
+    start.eip = 0x10000c;
+    vmx::setup_vmcs(vmcs, caps, ctls, testing::sample_host_state(), start);
+    install_handlers(fm.dispatcher);
+  }
+  vmx::Capabilities caps = testing::bochs_capabilities();
+  vmx::Controls ctls;
+  testing::FakeVmcs vmcs;
+  testing::StringSink diag;
+  vmm::fake::FakeMachine fm;
+};
+
+TEST_F(VmxBackendTest, ExitsRunThroughTheLoopUntilTheGuestExits) {
+  VmxBackend backend(fm.board, vmcs, caps, ctls, fake_vmx_run, diag);
+  vmm::Machine m("lab04", fm.board, backend, fm.dispatcher, fm.trace, fm.diag);
+  backend.load_initial_state(m.vcpu());
+  g_exits = {vmx::exit_reason::HLT};  // a HLT with interrupts off: contained
+  EXPECT_EQ(vmm::run(m, vmm::RunOptions{}), vmm::kStatusContained);
+  EXPECT_NE(std::string(fm.board.stop_reason()).find("halted with interrupts disabled"), std::string::npos)
+      << fm.board.stop_reason();
+  EXPECT_EQ(g_launched_seen, 0);  // the first and only entry was a VMLAUNCH
 }
 
-TEST_F(HandlerTest, MonitorTimeIsHiddenFromTheGuest) {
-  plat.set_tsc_hz(1000);
-  plat.prepare_entry(vcpu, 100);  // the guest enters at host 100
-  plat.on_exit(150);              // and runs 50 ticks
-  plat.prepare_entry(vcpu, 400);  // the monitor took 250
-  EXPECT_EQ(plat.guest_tsc(400), 150u);  // the guest's clock resumes where it stopped
+TEST_F(VmxBackendTest, TheSecondEntryIsAResumeAndTheGuestsStatusIsTheMonitors) {
+  VmxBackend backend(fm.board, vmcs, caps, ctls, fake_vmx_run, diag);
+  vmm::Machine m("lab04", fm.board, backend, fm.dispatcher, fm.trace, fm.diag);
+  backend.load_initial_state(m.vcpu());
+  g_exits = {vmx::exit_reason::WBINVD};
+  EXPECT_EQ(vmm::run(m, vmm::RunOptions{}), 0);
+  EXPECT_EQ(g_runs, 2u);
+  EXPECT_EQ(g_launched_seen, 1);
+  EXPECT_TRUE(backend.launched());
+  // Each fake exit moved RIP by one, and the WBINVD the handler advanced over reached the VMCS.
+  EXPECT_EQ(vmcs[vmx::Field::GUEST_RIP], 0x10000fu);
 }
 
-TEST_F(HandlerTest, PendingExceptionGoesFirst) {
-  plat.inject_exception(x86::vector::GP, true, 0);
-  EntryPlan p = plat.prepare_entry(vcpu, 0);
-  ASSERT_TRUE(p.inject.valid);
-  EXPECT_EQ(p.inject.vector, x86::vector::GP);
-  EXPECT_FALSE(plat.has_pending_event());
+TEST_F(VmxBackendTest, InjectionWindowAndTscOffsetReachTheVmcs) {
+  VmxBackend backend(fm.board, vmcs, caps, ctls, fake_vmx_run, diag);
+  vmm::VCpu v;
+  backend.load_initial_state(v);
+  vmm::PendingEvent e;
+  e.valid = true;
+  e.type = vmm::PendingEvent::Type::external_interrupt;
+  e.vector = 0x21;
+  EXPECT_TRUE(backend.inject(v, e));
+  backend.request_interrupt_window(v, true);
+  fm.board.set_guest_tsc(12345, 0);
+  (void)backend.enter(v);
+  EXPECT_EQ(vmcs[vmx::Field::VM_ENTRY_INTR_INFO_FIELD], 0x80000021u);
+  EXPECT_TRUE(vmcs[vmx::Field::CPU_BASED_VM_EXEC_CONTROL] & vmx::proc::INTERRUPT_WINDOW_EXITING);
+  EXPECT_EQ(vmcs[vmx::Field::TSC_OFFSET], fm.board.tsc_offset());
+}
+
+int failing_vmx_run(vmm::GeneralRegisters*, int) { return 2; }
+
+TEST_F(VmxBackendTest, AFailedEntryIsExplainedAndFailsTheRun) {
+  vmcs[vmx::Field::VM_INSTRUCTION_ERROR] = 7;
+  vmcs[vmx::Field::PIN_BASED_VM_EXEC_CONTROL] = 0;
+  VmxBackend backend(fm.board, vmcs, caps, ctls, failing_vmx_run, diag);
+  vmm::Machine m("lab04", fm.board, backend, fm.dispatcher, fm.trace, fm.diag);
+  backend.load_initial_state(m.vcpu());
+  EXPECT_EQ(vmm::run(m, vmm::RunOptions{}), vmm::kStatusFailed);
+  EXPECT_NE(diag.text.find("VM entry with invalid control field(s)"), std::string::npos) << diag.text;
+  EXPECT_NE(std::string(fm.board.stop_reason()).find("VM entry failed"), std::string::npos);
+}
+
+// ---- The AMD-V back end over a VMCB in an array ----------------------------------------------
+
+std::vector<unsigned char>* g_vmcb = nullptr;
+std::vector<std::uint32_t> g_svm_exits;
+unsigned g_svm_runs = 0;
+
+void fake_svm_run(vmm::GeneralRegisters* regs, std::uint32_t, std::uint32_t) {
+  svm::Vmcb v{g_vmcb->data()};
+  if (g_svm_runs >= g_svm_exits.size()) {  // OUT 0xf4 of 3: the guest exits with status 3
+    v.set<std::uint64_t>(svm::vmcb::EXITCODE, svm::exit_code::kIoio);
+    v.set<std::uint64_t>(svm::vmcb::EXITINFO1, (0xf4ull << 16) | 0x10);  // OUT, byte
+    v.set<std::uint64_t>(svm::vmcb::EXITINFO2, v.get<std::uint64_t>(svm::vmcb::RIP) + 1);
+    v.set<std::uint64_t>(svm::vmcb::RAX, 3);
+  } else {
+    v.set<std::uint64_t>(svm::vmcb::EXITCODE, g_svm_exits[g_svm_runs]);
+    v.set<std::uint64_t>(svm::vmcb::EXITINFO1, 0);
+    v.set<std::uint64_t>(svm::vmcb::EXITINFO2, 0xfee00000);
+  }
+  ++g_svm_runs;
+  (void)regs;
+}
+
+struct SvmBackendTest : ::testing::Test {
+  void SetUp() override {
+    g_vmcb = &vmcb;
+    g_svm_exits.clear();
+    g_svm_runs = 0;
+    svm::Setup s;
+    s.eip = 0x10000c;
+    s.ncr3 = 0x5000;
+    svm::Vmcb v{vmcb.data()};
+    svm::setup_vmcb(v, s);
+    install_handlers(fm.dispatcher);
+  }
+  std::vector<unsigned char> vmcb = std::vector<unsigned char>(4096);
+  testing::StringSink diag;
+  vmm::fake::FakeMachine fm;
+};
+
+TEST_F(SvmBackendTest, NestedPagingIsOnAndAnIoExitCarriesItsPort) {
+  svm::Vmcb v{vmcb.data()};
+  EXPECT_EQ(v.get<std::uint64_t>(svm::vmcb::NP_ENABLE), 1u);
+  EXPECT_EQ(v.get<std::uint64_t>(svm::vmcb::N_CR3), 0x5000u);
+  svm::SvmBackend backend(fm.board, v, 0x1000, 0x2000, fake_svm_run, diag);
+  vmm::Machine m("lab04", fm.board, backend, fm.dispatcher, fm.trace, fm.diag);
+  backend.load_initial_state(m.vcpu(), 0x1000);
+  EXPECT_EQ(m.vcpu().regs.ebx, 0x1000u);
+  EXPECT_EQ(vmm::run(m, vmm::RunOptions{}), 3);
+}
+
+TEST_F(SvmBackendTest, ANestedPageFaultIsContainedWithItsAddress) {
+  svm::Vmcb v{vmcb.data()};
+  svm::SvmBackend backend(fm.board, v, 0x1000, 0x2000, fake_svm_run, diag);
+  vmm::Machine m("lab04", fm.board, backend, fm.dispatcher, fm.trace, fm.diag);
+  backend.load_initial_state(m.vcpu(), 0);
+  g_svm_exits = {svm::exit_code::kNpf};
+  EXPECT_EQ(vmm::run(m, vmm::RunOptions{}), vmm::kStatusContained);
+  EXPECT_NE(std::string(fm.board.stop_reason()).find("nested page fault: the guest touched guest-physical 0xfee00000"),
+            std::string::npos)
+      << fm.board.stop_reason();
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-// EPT construction, over memory the test owns.
+// EPT construction (exercise lab04-e4), over memory the test owns.
 
 #include <gtest/gtest.h>
 
@@ -23,31 +23,36 @@ TEST_F(EptFixture, MapsGuestRamAndNothingElse) {
   // 4 MiB of guest RAM at host-physical 18 MiB (2 MiB aligned): two 2 MiB pages.
   ASSERT_TRUE(guest.add_region(GuestPhysAddr(0), 4ull << 20, backing.data() + (2 << 20), HostPhysAddr(kBase + (2 << 20))).ok());
   EptStats stats;
-  auto pml4 = build_ept(phys, tables, guest, true, &stats);
-  ASSERT_TRUE(pml4.ok());
+  auto ept = build_ept(phys, tables, guest, true, &stats);
+  ASSERT_TRUE(ept.ok());
   EXPECT_EQ(stats.pages_2m, 2u);
   EXPECT_EQ(stats.pages_4k, 0u);
   EXPECT_EQ(stats.tables, 3u);  // PML4, PDPT, PD
-  EXPECT_EQ(ept_translate(phys, pml4.value(), GuestPhysAddr(0x123456)).value().value(), kBase + (2 << 20) + 0x123456);
-  EXPECT_EQ(ept_translate(phys, pml4.value(), GuestPhysAddr(4ull << 20)).error(), Error::not_found);
-  EXPECT_EQ(ept_translate(phys, pml4.value(), GuestPhysAddr(0xfee00000)).error(), Error::not_found);
+  EXPECT_EQ(ept.value().translate(GuestPhysAddr(0x123456)).value().phys.value(), kBase + (2 << 20) + 0x123456);
+  EXPECT_EQ(ept.value().translate(GuestPhysAddr(4ull << 20)).error(), Error::not_found);
+  EXPECT_EQ(ept.value().translate(GuestPhysAddr(0xfee00000)).error(), Error::not_found);
   // The leaf is write-back, R/W/X, a large page.
-  auto pd_entry = phys.read64(HostPhysAddr(kBase + 2 * 4096));
-  ASSERT_TRUE(pd_entry.ok());
-  EXPECT_EQ(pd_entry.value() & 0xff, 0x80u | (x86::ept::kWriteBack << 3) | 7u);
+  EXPECT_EQ(ept.value().translate(GuestPhysAddr(0)).value().leaf & 0xff, 0x80u | (x86::ept::kWriteBack << 3) | 7u);
 }
 
 TEST_F(EptFixture, SmallPagesWhenUnaligned) {
   ASSERT_TRUE(guest.add_region(GuestPhysAddr(0), 64 * 1024, backing.data() + (2 << 20) + 4096,
                                HostPhysAddr(kBase + (2 << 20) + 4096)).ok());
   EptStats stats;
-  auto pml4 = build_ept(phys, tables, guest, true, &stats);
-  ASSERT_TRUE(pml4.ok());
+  auto ept = build_ept(phys, tables, guest, true, &stats);
+  ASSERT_TRUE(ept.ok());
   EXPECT_EQ(stats.pages_4k, 16u);
   EXPECT_EQ(stats.tables, 4u);
-  EXPECT_EQ(ept_translate(phys, pml4.value(), GuestPhysAddr(0x1010)).value().value(), kBase + (2 << 20) + 0x2010);
+  EXPECT_EQ(ept.value().translate(GuestPhysAddr(0x1010)).value().phys.value(), kBase + (2 << 20) + 0x2010);
 }
 
-// A tiny ELF: one PT_LOAD of 8 bytes at 1 MiB with a 16-byte .bss after it.
+TEST_F(EptFixture, SmallPagesWhenLargeOnesAreNotOffered) {
+  ASSERT_TRUE(guest.add_region(GuestPhysAddr(0), 2ull << 20, backing.data() + (2 << 20), HostPhysAddr(kBase + (2 << 20))).ok());
+  EptStats stats;
+  ASSERT_TRUE(build_ept(phys, tables, guest, false, &stats).ok());
+  EXPECT_EQ(stats.pages_2m, 0u);
+  EXPECT_EQ(stats.pages_4k, 512u);
+}
+
 }  // namespace
 }  // namespace hvlab::lab04

@@ -157,7 +157,45 @@ TEST(DecodeExit, StringInCarriesTheLinearAddress) {
   vmm::Event e = vmx::decode_exit(v, vmm::GeneralRegisters{});
   EXPECT_TRUE(e.io.in && e.io.string && e.io.rep);
   EXPECT_EQ(e.io.size, 2);
-  EXPECT_EQ(e.address, 0x5000u);
+  EXPECT_EQ(e.io.linear.value(), 0x5000u);
+}
+
+TEST(DecodeExit, PayloadsAreTyped) {
+  FakeVmcs v;
+  vmm::GeneralRegisters regs{};
+  regs.ecx = 0x1b;
+  v[Field::VM_EXIT_REASON] = vmx::exit_reason::WRMSR;
+  EXPECT_EQ(vmx::decode_exit(v, regs).msr.index, 0x1bu);
+  v[Field::VM_EXIT_REASON] = vmx::exit_reason::CR_ACCESS;
+  v[Field::EXIT_QUALIFICATION] = vmx::cr_qual::make(4, vmx::cr_qual::MOV_TO_CR, 3);
+  vmm::Event cr = vmx::decode_exit(v, regs);
+  EXPECT_EQ(cr.cr.type, vmm::CrAccess::Type::mov_to);
+  EXPECT_EQ(cr.cr.cr, 4);
+  EXPECT_EQ(cr.cr.gpr, 3);
+  EXPECT_EQ(cr.number(), 4u);
+  v[Field::EXIT_QUALIFICATION] = vmx::cr_qual::make(0, vmx::cr_qual::LMSW, 0) | (0x1234ull << 16);
+  cr = vmx::decode_exit(v, regs);
+  EXPECT_EQ(cr.cr.type, vmm::CrAccess::Type::lmsw);
+  EXPECT_EQ(cr.cr.lmsw_source, 0x1234);
+  v[Field::VM_EXIT_REASON] = vmx::exit_reason::EPT_VIOLATION;
+  v[Field::EXIT_QUALIFICATION] = vmx::ept_qual::WRITE;
+  v[Field::GUEST_PHYSICAL_ADDRESS] = 0xfee00020;
+  vmm::Event ept = vmx::decode_exit(v, regs);
+  EXPECT_TRUE(ept.memory.has_physical);
+  EXPECT_EQ(ept.memory.physical.value(), 0xfee00020u);
+  EXPECT_TRUE(ept.memory.write);
+  EXPECT_FALSE(ept.memory.has_linear);
+  v[Field::VM_EXIT_REASON] = vmx::exit_reason::WBINVD;
+  EXPECT_EQ(vmx::decode_exit(v, regs).op, vmm::PrivilegedOp::wbinvd);
+  v[Field::VM_EXIT_REASON] = vmx::exit_reason::EXCEPTION_OR_NMI;
+  v[Field::VM_EXIT_INTR_INFO] = vmx::intr_info::make(14, vmx::intr_info::HARDWARE_EXCEPTION, true);
+  v[Field::VM_EXIT_INTR_ERROR_CODE] = 6;
+  v[Field::EXIT_QUALIFICATION] = 0xc0001000;
+  vmm::Event pf = vmx::decode_exit(v, regs);
+  EXPECT_EQ(pf.reason, vmm::Reason::page_fault);
+  EXPECT_EQ(pf.exception.vector, 14);
+  EXPECT_EQ(pf.exception.error_code, 6u);
+  EXPECT_EQ(pf.memory.linear.value(), 0xc0001000u);
 }
 
 TEST(DecodeExit, ReasonsMapToKitReasons) {
@@ -214,36 +252,49 @@ TEST(VcpuSync, LoadShowsTheGuestsOwnCr0AndStoreWritesOnlyChanges) {
   EXPECT_EQ(v[Field::CR4_READ_SHADOW], 0x90u);
 }
 
-TEST(EntryPlan, InjectionAndWindow) {
+TEST(Injection, EventsWindowAndTimer) {
   const auto caps = bochs_capabilities();
   char why[96];
   const auto ctls = vmx::choose_controls(caps, why, sizeof why).value();
   FakeVmcs v;
-  EntryPlan plan;
-  plan.inject.valid = true;
-  plan.inject.type = PendingEvent::Type::external_interrupt;
-  plan.inject.vector = 0x20;
-  vmx::apply_entry_plan(v, caps, ctls, plan, 1000, 0);
+  vmm::PendingEvent irq;
+  irq.valid = true;
+  irq.type = vmm::PendingEvent::Type::external_interrupt;
+  irq.vector = 0x20;
+  vmx::inject_event(v, irq);
   EXPECT_EQ(v[Field::VM_ENTRY_INTR_INFO_FIELD], 0x80000020u);
+  vmx::set_interrupt_window(v, ctls, false);
   EXPECT_FALSE(v[Field::CPU_BASED_VM_EXEC_CONTROL] & vmx::proc::INTERRUPT_WINDOW_EXITING);
 
-  EntryPlan gp;
-  gp.inject.valid = true;
-  gp.inject.vector = 13;
-  gp.inject.has_error_code = true;
-  gp.interrupt_window = true;
-  gp.timer_deadline = 1000 + 64;
-  vmx::apply_entry_plan(v, caps, ctls, gp, 1000, 0);
+  vmm::PendingEvent gp;
+  gp.valid = true;
+  gp.vector = 13;
+  gp.has_error_code = true;
+  gp.error_code = 0x18;
+  vmx::inject_event(v, gp);
   EXPECT_EQ(v[Field::VM_ENTRY_INTR_INFO_FIELD], 0x80000b0du);  // hardware exception with error code
+  EXPECT_EQ(v[Field::VM_ENTRY_EXCEPTION_ERROR_CODE], 0x18u);
+  vmm::PendingEvent sw;
+  sw.valid = true;
+  sw.type = vmm::PendingEvent::Type::software_interrupt;
+  sw.vector = 0x80;
+  sw.insn_length = 2;
+  vmx::inject_event(v, sw);
+  EXPECT_EQ(v[Field::VM_ENTRY_INTR_INFO_FIELD], 0x80000480u);
+  EXPECT_EQ(v[Field::VM_ENTRY_INSTRUCTION_LEN], 2u);
+  vmx::set_interrupt_window(v, ctls, true);
   EXPECT_TRUE(v[Field::CPU_BASED_VM_EXEC_CONTROL] & vmx::proc::INTERRUPT_WINDOW_EXITING);
+  vmx::arm_preemption_timer(v, caps, ctls, 64);
   EXPECT_EQ(v[Field::VMX_PREEMPTION_TIMER_VALUE], 64u >> caps.preemption_timer_rate());
+  vmx::arm_preemption_timer(v, caps, ctls, 0);
+  EXPECT_EQ(v[Field::VMX_PREEMPTION_TIMER_VALUE], 0xffffffffu);
 }
 
 TEST(EntryPlan, InterruptedEventIsReinjected) {
   FakeVmcs v;
   v[Field::IDT_VECTORING_INFO_FIELD] = vmx::intr_info::make(14, vmx::intr_info::HARDWARE_EXCEPTION, true);
   v[Field::IDT_VECTORING_ERROR_CODE] = 2;
-  PendingEvent e = vmx::interrupted_event(v);
+  vmm::PendingEvent e = vmx::interrupted_event(v);
   EXPECT_TRUE(e.valid);
   EXPECT_EQ(e.vector, 14);
   EXPECT_TRUE(e.has_error_code);

@@ -1,0 +1,289 @@
+#include "common/vmm/board.hpp"
+
+#include <cstdarg>
+
+#include "common/arch/x86.hpp"
+#include "common/runtime/format.hpp"
+#include "common/vmm/trace.hpp"
+
+namespace hvlab::vmm {
+
+std::uint64_t convert_ticks(std::uint64_t delta, std::uint64_t from_hz, std::uint64_t to_hz, std::uint64_t* rem) {
+  // Whole seconds first, so delta * to_hz never overflows for the rest.
+  std::uint64_t out = (delta / from_hz) * to_hz;
+  std::uint64_t frac = (delta % from_hz) * to_hz + *rem;
+  out += frac / from_hz;
+  *rem = frac % from_hz;
+  return out;
+}
+
+Board::Board(dev::ByteSink* console, dev::ByteSink* debug)
+    : pit_(&pic_),
+      cmos_(&pic_),
+      console_sink_(*this, console),
+      com1_(&pic_, dev::Uart16550::kCom1Irq, &console_sink_),
+      com2_(&pic_, 3, nullptr),
+      debug_sink_(*this, debug),
+      debug_console_(&debug_sink_),
+      exit_port_(*this),
+      shutdown_port_(*this) {
+  wiring_ = wire_devices();
+}
+
+Status Board::wire_devices() {
+  // A PC as a BIOS leaves it; the guest reprograms the PICs and the PIT itself.
+  pic_.bios_init();
+  HV_TRY(pic_.attach(ports_));
+  HV_TRY(pit_.attach(ports_));
+  HV_TRY(ports_.attach(dev::CmosRtc::kIndexPort, 2, cmos_));
+  HV_TRY(ports_.attach(dev::Uart16550::kCom1Port, 8, com1_));
+  HV_TRY(ports_.attach(kCom2Port, 8, com2_));
+  HV_TRY(ports_.attach(dev::DebugConsole::kPort, 1, debug_console_));
+  HV_TRY(ports_.attach(dev::DebugExit::kPort, dev::DebugExit::kPortCount, exit_port_));
+  HV_TRY(ports_.attach(kBochsShutdownPort, 4, shutdown_port_));  // a word or dword OUT too
+  HV_TRY(ports_.attach(kPostPort, 1, post_port_));
+  return {};
+}
+
+Status Board::add_ram(std::uint64_t bytes, void* host, HostPhysAddr hpa) {
+  HV_TRY(memory_.add_region(GuestPhysAddr(0), bytes, host, hpa));
+  cmos_.set_memory_size(bytes);
+  return {};
+}
+
+// ---- Time ------------------------------------------------------------------------------
+
+void Board::advance_to(std::uint64_t t) {
+  if (!time_started_) {
+    time_started_ = true;
+    device_time_ = start_time_ = last_progress_ = t;
+    return;
+  }
+  if (t <= device_time_) return;
+  std::uint64_t delta = t - device_time_;
+  device_time_ = t;
+  std::uint64_t pit_ticks = convert_ticks(delta, tsc_hz_, dev::Pit8254::kInputHz, &pit_rem_);
+  if (pit_ticks) pit_.advance(pit_ticks);
+  std::uint64_t rtc_ticks = convert_ticks(delta, tsc_hz_, dev::CmosRtc::kOscillatorHz, &rtc_rem_);
+  if (rtc_ticks) cmos_.advance_ticks(rtc_ticks);
+}
+
+void Board::on_entry(std::uint64_t host_tsc) {
+  if (prepared_ && hide_monitor_time_ && host_tsc > prepared_host_tsc_) time_offset_ -= host_tsc - prepared_host_tsc_;
+  prepared_ = false;
+}
+
+void Board::on_exit(std::uint64_t host_tsc) {
+  advance_to(guest_time(host_tsc));
+  exit_host_tsc_ = host_tsc;
+  in_monitor_ = true;
+}
+
+std::uint64_t Board::next_timer_deadline() const {
+  // A masked IRQ0 wakes nobody: no need for timer exits then.
+  if (pic_.master().imr() & 1) return 0;
+  std::uint64_t ticks = pit_.ticks_until_next_irq0();
+  if (ticks == 0) return 0;
+  // Round up, and never land before the edge.
+  std::uint64_t tsc = (ticks / dev::Pit8254::kInputHz) * tsc_hz_ +
+                      ((ticks % dev::Pit8254::kInputHz) * tsc_hz_ + dev::Pit8254::kInputHz - 1) /
+                          dev::Pit8254::kInputHz;
+  return device_time_ + tsc + 1;
+}
+
+// ---- Events ----------------------------------------------------------------------------
+
+void Board::inject_exception(unsigned vector, bool has_error_code, std::uint32_t error_code) {
+  pending_ = PendingEvent{};
+  pending_.valid = true;
+  pending_.type = PendingEvent::Type::hardware_exception;
+  pending_.vector = static_cast<std::uint8_t>(vector);
+  pending_.has_error_code = has_error_code;
+  pending_.error_code = error_code;
+}
+
+EntryPlan Board::prepare_entry(VCpu& vcpu, std::uint64_t host_tsc) {
+  EntryPlan plan;
+  if (in_monitor_) {
+    // The guest's clock stood still while the monitor worked (unsigned: wraps as it must).
+    if (hide_monitor_time_ && host_tsc > exit_host_tsc_) time_offset_ -= host_tsc - exit_host_tsc_;
+    in_monitor_ = false;
+  }
+  advance_to(guest_time(host_tsc));
+  prepared_host_tsc_ = host_tsc;
+  prepared_ = true;
+
+  // A halted vCPU waits for an interrupt it can take. Rather than spin, move the guest's
+  // clock to the next timer edge (bounded, in case the edge is masked at the PIC).
+  if (vcpu.halted && !pending_.valid) {
+    for (unsigned round = 0; !pic_.has_pending(); ++round) {
+      std::uint64_t deadline = next_timer_deadline();
+      if (!vcpu.interrupts_enabled() || deadline == 0 || round > 10000) break;
+      time_offset_ += deadline - guest_time(host_tsc);
+      ++idle_skips_;
+      advance_to(guest_time(host_tsc));
+    }
+    if (!vcpu.interrupts_enabled() || !pic_.has_pending()) {
+      contain("the guest halted with %s: nothing can wake it (eip %08x)",
+              vcpu.interrupts_enabled() ? "no timer running" : "interrupts disabled", vcpu.eip);
+      plan.stop = true;
+      return plan;
+    }
+  }
+
+  if (pending_.valid) {
+    // An exception (or an event whose delivery was cut short) goes first; a device
+    // interrupt waits for the next window (SDM 26.6: one event per entry).
+    plan.inject = pending_;
+    pending_ = PendingEvent{};
+    plan.interrupt_window = pic_.has_pending();
+  } else if (pic_.has_pending()) {
+    // SDM 26.6.5: an external interrupt is injected only if RFLAGS.IF = 1 and there is no
+    // blocking by STI or MOV SS; otherwise ask for an interrupt-window exit.
+    if (vcpu.interrupts_enabled() && !vcpu.interrupt_shadow) {
+      plan.inject.valid = true;
+      plan.inject.type = PendingEvent::Type::external_interrupt;
+      plan.inject.vector = pic_.acknowledge();  // the INTA cycle
+      ++injected_;
+    } else {
+      plan.interrupt_window = true;
+    }
+  }
+  if (plan.inject.valid) vcpu.halted = false;
+  plan.timer_deadline = next_timer_deadline();
+  // Even with no timer running the monitor looks in now and then (a quarter second of
+  // guest time), so a guest spinning with interrupts off is noticed.
+  plan.watchdog = device_time_ + tsc_hz_ / 4;
+  return plan;
+}
+
+// ---- Stopping --------------------------------------------------------------------------
+
+void Board::note_exit_request(int status) {
+  if (state_ != RunState::running) return;
+  state_ = RunState::guest_exited;
+  status_ = status;
+  format(stop_reason_, sizeof stop_reason_, "guest exited with status %d", status);
+}
+
+void Board::note_shutdown_request() {
+  // Bochs' shutdown port carries no status: use the guest's own marker if it printed one.
+  note_exit_request(marker_status_ >= 0 ? marker_status_ : 0);
+}
+
+void Board::stop(RunState s, const char* fmt, va_list ap) {
+  if (state_ != RunState::running) return;
+  state_ = s;
+  vformat(stop_reason_, sizeof stop_reason_, fmt, ap);
+}
+
+void Board::contain(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  stop(RunState::contained, fmt, ap);
+  va_end(ap);
+}
+
+void Board::fail(const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  stop(RunState::failed, fmt, ap);
+  va_end(ap);
+}
+
+int Board::exit_status() const {
+  switch (state_) {
+    case RunState::guest_exited: return status_;
+    case RunState::contained: return kStatusContained;
+    case RunState::running:
+    case RunState::failed: break;
+  }
+  return kStatusFailed;
+}
+
+Result<std::uint32_t> Board::ExitPort::read(std::uint32_t offset, unsigned size) {
+  return b_.debug_exit_.read(offset, size);
+}
+
+Status Board::ExitPort::write(std::uint32_t offset, unsigned size, std::uint32_t value) {
+  Status s = b_.debug_exit_.write(offset, size, value);
+  if (b_.debug_exit_.exit_requested()) b_.note_exit_request(static_cast<int>(b_.debug_exit_.value()));
+  return s;
+}
+
+Status Board::ShutdownPort::write(std::uint32_t offset, unsigned size, std::uint32_t value) {
+  static constexpr char kWord[] = "Shutdown";
+  if (offset != 0) return {};  // only port 0x8900 itself listens
+  for (unsigned i = 0; i < size; ++i) {
+    char c = static_cast<char>(value >> (8 * i));
+    matched_ = (c == kWord[matched_]) ? matched_ + 1 : (c == kWord[0] ? 1 : 0);
+    if (matched_ == sizeof kWord - 1) {
+      matched_ = 0;
+      b_.note_shutdown_request();
+    }
+  }
+  return {};
+}
+
+namespace {
+
+/// The number after "hvlab-exit: " at the start of `line`, or -1.
+int exit_marker(const char* line) {
+  static constexpr char kMarker[] = "hvlab-exit: ";
+  unsigned i = 0;
+  while (kMarker[i] && line[i] == kMarker[i]) ++i;
+  if (kMarker[i]) return -1;
+  int v = -1;
+  for (const char* d = line + i; *d >= '0' && *d <= '9' && v < 100000; ++d) v = (v < 0 ? 0 : v * 10) + (*d - '0');
+  return v;
+}
+
+}  // namespace
+
+void Board::GuestDebugSink::put(std::uint8_t byte) {
+  if (++bytes_ > b_.budgets_.output_bytes) {
+    b_.contain("output flood: the guest wrote more than its output budget to port 0xE9");
+    return;
+  }
+  // Prefix every guest line, so "hvlab-exit: N" from the guest never starts a line on the
+  // monitor's debug console (the runner trusts only the monitor's own marker).
+  static constexpr char kPrefix[] = "guest: ";
+  if (out_ && at_line_start_ && byte != '\n') {
+    for (const char* p = kPrefix; *p; ++p) out_->put(static_cast<std::uint8_t>(*p));
+    at_line_start_ = false;
+  }
+  if (out_) out_->put(byte);
+  if (byte == '\n') {
+    at_line_start_ = true;
+    line_[len_ < sizeof line_ ? len_ : sizeof line_ - 1] = '\0';
+    int marker = exit_marker(line_);
+    if (marker >= 0) b_.marker_status_ = marker;
+    len_ = 0;
+  } else if (byte != '\r' && len_ + 1 < sizeof line_) {
+    line_[len_++] = static_cast<char>(byte);
+  }
+}
+
+void Board::GuestConsoleSink::put(std::uint8_t byte) {
+  if (++b_.console_bytes_ > b_.budgets_.output_bytes) {
+    b_.contain("output flood: the guest wrote more than its output budget to COM1");
+    return;
+  }
+  if (out_) out_->put(byte);
+  if (byte == '\n') {
+    line_[len_] = '\0';
+    // KTAP result lines ("ok 3 name", "not ok 4 name") become trace notes, so the trace
+    // can be cut into per-test pieces (events per guest test).
+    auto starts = [this](const char* s) {
+      unsigned i = 0;
+      while (s[i] && i < len_ && line_[i] == s[i]) ++i;
+      return s[i] == '\0';
+    };
+    if ((starts("ok ") || starts("not ok ")) && b_.trace_) b_.trace_->note("ktap", line_);
+    len_ = 0;
+  } else if (byte != '\r' && len_ + 1 < sizeof line_) {
+    line_[len_++] = static_cast<char>(byte);
+  }
+}
+
+}  // namespace hvlab::vmm

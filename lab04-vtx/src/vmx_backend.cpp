@@ -1,0 +1,66 @@
+#include "lab04-vtx/src/vmx_backend.hpp"
+
+#include "common/arch/intrinsics.hpp"
+
+namespace hvlab::lab04 {
+
+VmxBackend::VmxBackend(vmm::Board& board, vmx::Vmcs& vmcs, const vmx::Capabilities& caps, const vmx::Controls& ctls,
+                       RunFn run, FormatSink& diag)
+    : Backend(board), vmcs_(vmcs), caps_(caps), ctls_(ctls), run_(run), diag_(diag) {}
+
+std::uint64_t VmxBackend::now() { return x86::rdtsc(); }
+
+void VmxBackend::load_initial_state(vmm::VCpu& vcpu) {
+  vmx::load_vcpu(vmcs_, vcpu);
+  before_ = vcpu;
+}
+
+bool VmxBackend::inject(vmm::VCpu&, const vmm::PendingEvent& e) {
+  vmx::inject_event(vmcs_, e);
+  return true;  // the processor delivers it, or exits (a triple fault) trying
+}
+
+void VmxBackend::request_interrupt_window(vmm::VCpu&, bool on) { window_ = on; }
+
+void VmxBackend::arm_timer(std::uint64_t deadline, std::uint64_t watchdog) {
+  deadline_ = deadline;
+  watchdog_ = watchdog;
+}
+
+vmm::Event VmxBackend::enter(vmm::VCpu& vcpu) {
+  vmx::store_vcpu(vmcs_, caps_, before_, vcpu, true);
+  if (vcpu.cr2 != before_.cr2) x86::write_cr2(vcpu.cr2);  // CR2 is not in the VMCS
+  vmx::set_interrupt_window(vmcs_, ctls_, window_);
+  vmcs_.write(vmx::field::TSC_OFFSET, board_.tsc_offset());
+  // The preemption timer counts host time: aim at the nearer of the next timer edge and the
+  // watchdog, both in guest time, which runs at the host's rate while the guest runs.
+  std::uint64_t deadline = deadline_;
+  if (watchdog_ && (!deadline || watchdog_ < deadline)) deadline = watchdog_;
+  const std::uint64_t t = now(), guest_now = board_.guest_time(t);
+  vmx::arm_preemption_timer(vmcs_, caps_, ctls_, deadline ? (deadline > guest_now ? deadline - guest_now : 1) : 0);
+
+  vmm::GeneralRegisters regs = vcpu.regs;
+  const int rc = run_(&regs, launched_);
+  exit_time_ = now();
+  if (rc != 0) {
+    vmx::explain_entry_failure(vmcs_, caps_, rc == 1, diag_);
+    vmm::Event e;
+    e.source = vmm::Source::vm_exit;
+    e.reason = vmm::Reason::entry_failure;
+    e.raw_reason = rc == 1 ? 0 : vmcs_.read(vmx::field::VM_INSTRUCTION_ERROR);
+    e.guest_eip = vcpu.eip;
+    return e;
+  }
+  launched_ = true;
+  vcpu.regs = regs;
+  vmx::load_vcpu(vmcs_, vcpu);
+  vmm::Event e = vmx::decode_exit(vmcs_, vcpu.regs);
+  if (e.reason == vmm::Reason::entry_failure) vmx::explain_entry_failure(vmcs_, caps_, false, diag_);
+  // SDM 28.2.4: an event whose delivery the exit cut short is delivered again.
+  vmm::PendingEvent cut_short = vmx::interrupted_event(vmcs_);
+  if (cut_short.valid) board_.inject(cut_short);
+  before_ = vcpu;
+  return e;
+}
+
+}  // namespace hvlab::lab04
