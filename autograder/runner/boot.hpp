@@ -32,6 +32,8 @@
 
 namespace hvlab::runner {
 
+class Sandbox;
+
 enum class Emulator { qemu, bochs };
 const char* emulator_name(Emulator e);
 /// "qemu" or "bochs" (as emulator_name returns them); nothing for anything else.
@@ -67,6 +69,12 @@ struct BootSpec {
   bool interactive = false;
   /// The emulator program; empty: "qemu-system-i386" or "bochs", searched in PATH.
   std::filesystem::path emulator_binary;
+  /// Run the emulator (and grub-mkrescue) confined: it then sees only the work directory,
+  /// where the kernel and modules are copied (sandbox.hpp). Not owned; null: not confined.
+  const Sandbox* sandbox = nullptr;
+  /// QEMU only: TCG plugins, each "PATH[,name=value...]" as -plugin takes it; the plugin file
+  /// and the files its arguments name must be in the work directory when confined.
+  std::vector<std::string> qemu_plugins;
 };
 
 enum class Outcome {
