@@ -120,6 +120,53 @@ double SessionResult::max_score() const {
   return s;
 }
 
+Calibration calibrate_emulator(Emulator emu, const SessionOptions& opt, const BootFn& boot,
+                               const std::atomic<bool>& cancel) {
+  Calibration c;
+  c.emu = emu;
+  c.reference_s = calibration_reference_seconds(c.emu);
+  if (!opt.calibrate) {
+    c.problem = "calibration skipped";
+    return c;
+  }
+  const fs::path calib_kernel =
+      opt.calibration_kernel.empty() ? calibration_kernel_path(opt.build_dir) : opt.calibration_kernel;
+  if (!fs::exists(calib_kernel)) {
+    c.problem = fmt::format("{} is missing (build target hvlab-calibrate); timeouts are not scaled",
+                            calib_kernel.string());
+    return c;
+  }
+  if (cancel) return c;
+  if (opt.progress) opt.progress(fmt::format("calibrating {} ...", emu_name(c.emu)));
+  runner::BootSpec spec;
+  spec.emu = c.emu;
+  spec.kernel = calib_kernel;
+  spec.timeout = to_ms(c.reference_s * 30 * opt.timeout_scale);
+  spec.icount = false;
+  c.attempted = true;
+  runner::BootResult r;
+  try {
+    r = boot(spec);
+  } catch (const std::exception& e) {
+    r.outcome = runner::Outcome::launch_failed;
+    r.reason = e.what();
+  }
+  if (r.outcome == runner::Outcome::launch_failed) {
+    c.usable = false;
+    c.problem = r.reason.empty() ? "the emulator could not be started" : r.reason;
+  } else if (r.outcome != runner::Outcome::exited || r.exit_status != 0) {
+    c.problem = fmt::format("the calibration kernel did not exit cleanly ({}); timeouts are not scaled",
+                            r.reason.empty() ? "no exit marker" : r.reason);
+  } else {
+    c.measured_s = std::chrono::duration<double>(r.elapsed).count();
+    c.factor = std::clamp(c.measured_s / c.reference_s, 1.0, 20.0);
+    if (opt.progress)
+      opt.progress(fmt::format("{}: calibration boot {:.2f} s (reference {:.2f} s): timeouts x{:.2f}", emu_name(c.emu),
+                               c.measured_s, c.reference_s, c.factor));
+  }
+  return c;
+}
+
 SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const std::atomic<bool>& cancel) {
   const auto start = Clock::now();
   std::mutex progress_mutex;
@@ -208,53 +255,13 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
         if (std::find(used.begin(), used.end(), e) == used.end()) used.push_back(e);
   std::sort(used.begin(), used.end());
   out.calibration.resize(used.size());
-  const fs::path calib_kernel =
-      opt.calibration_kernel.empty() ? calibration_kernel_path(opt.build_dir) : opt.calibration_kernel;
   parallel_for(used.size(), opt.jobs, [&](std::size_t i) {
-    Calibration& c = out.calibration[i];
-    c.emu = used[i];
-    c.reference_s = calibration_reference_seconds(c.emu);
     for (const auto& preset : opt.preset_calibration)
-      if (preset.emu == c.emu) {
-        c = preset;
+      if (preset.emu == used[i]) {
+        out.calibration[i] = preset;
         return;
       }
-    if (!opt.calibrate) {
-      c.problem = "calibration skipped";
-      return;
-    }
-    if (!fs::exists(calib_kernel)) {
-      c.problem = fmt::format("{} is missing (build target hvlab-calibrate); timeouts are not scaled",
-                              calib_kernel.string());
-      return;
-    }
-    if (cancel) return;
-    say(fmt::format("calibrating {} ...", emu_name(c.emu)));
-    runner::BootSpec spec;
-    spec.emu = c.emu;
-    spec.kernel = calib_kernel;
-    spec.timeout = to_ms(c.reference_s * 30 * opt.timeout_scale);
-    spec.icount = false;
-    c.attempted = true;
-    runner::BootResult r;
-    try {
-      r = boot(spec);
-    } catch (const std::exception& e) {
-      r.outcome = runner::Outcome::launch_failed;
-      r.reason = e.what();
-    }
-    if (r.outcome == runner::Outcome::launch_failed) {
-      c.usable = false;
-      c.problem = r.reason.empty() ? "the emulator could not be started" : r.reason;
-    } else if (r.outcome != runner::Outcome::exited || r.exit_status != 0) {
-      c.problem = fmt::format("the calibration kernel did not exit cleanly ({}); timeouts are not scaled",
-                              r.reason.empty() ? "no exit marker" : r.reason);
-    } else {
-      c.measured_s = std::chrono::duration<double>(r.elapsed).count();
-      c.factor = std::clamp(c.measured_s / c.reference_s, 1.0, 20.0);
-      say(fmt::format("{}: calibration boot {:.2f} s (reference {:.2f} s): timeouts x{:.2f}", emu_name(c.emu),
-                      c.measured_s, c.reference_s, c.factor));
-    }
+    out.calibration[i] = calibrate_emulator(used[i], opt, boot, cancel);
   });
   auto calibration_for = [&](Emulator e) -> const Calibration* {
     for (const auto& c : out.calibration)

@@ -77,6 +77,11 @@ class SessionError : public std::runtime_error {
 SessionResult run_session(const SessionOptions& options, const BootFn& boot,
                           const std::atomic<bool>& cancel);
 
+/// Boots the calibration kernel on `emu` once and measures it (a batch calibrates before it
+/// grades anyone, then passes the figures as preset_calibration).
+Calibration calibrate_emulator(Emulator emu, const SessionOptions& options, const BootFn& boot,
+                               const std::atomic<bool>& cancel);
+
 /// Runs fn(i) for i in [0, count) on up to `threads` threads.
 void parallel_for(std::size_t count, unsigned threads, const std::function<void(std::size_t)>& fn);
 

@@ -148,7 +148,11 @@ Command Sandbox::wrap(const Command& cmd, const SandboxPolicy& policy) const {
   out.rlimits.emplace_back(RLIMIT_CORE, 0);
   if (policy.address_space) out.rlimits.emplace_back(RLIMIT_AS, policy.address_space);
   if (policy.file_size) out.rlimits.emplace_back(RLIMIT_FSIZE, policy.file_size);
-  if (mode_ == SandboxMode::none) return out;
+  if (mode_ == SandboxMode::none) {
+    out.env.insert(out.env.begin(), policy.env.begin(), policy.env.end());
+    if (!policy.cwd.empty()) out.cwd = policy.cwd;
+    return out;
+  }
 
   std::vector<std::string> env = {"PATH=/usr/local/bin:/usr/bin:/bin", "TMPDIR=/tmp", "LC_ALL=C", "LANG=C",
                                   "HOME=" + (policy.home.empty() ? std::string("/tmp") : policy.home.string())};
