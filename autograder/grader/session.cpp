@@ -247,6 +247,19 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
 
   SessionResult out;
 
+  // The test tables of the guests that will boot (guests without one run unseeded).
+  std::map<std::string, std::shared_ptr<const SuiteTable>> tables;
+  for (const auto& p : plans) {
+    if (!p.rubric) continue;
+    for (const auto& g : p.rubric->guests) {
+      if (tables.count(g.image)) continue;
+      std::string problem;
+      auto t = read_suite_table(guest_path(g.image), &problem);
+      tables[g.image] = t ? std::make_shared<const SuiteTable>(std::move(*t)) : nullptr;
+      if (!problem.empty()) say(fmt::format("warning: {}: its tests are run unseeded", problem));
+    }
+  }
+
   // 2. Calibration, once per emulator that will be used.
   std::vector<Emulator> used;
   for (const auto& p : plans)
@@ -292,6 +305,8 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
     s.guest_cmdline = g.cmdline;
     s.max_boots = rb.max_boots;
     s.make_nonce = opt.make_nonce;
+    s.make_seed = opt.make_seed;
+    if (auto t = tables.find(g.image); t != tables.end()) s.table = t->second;
     s.cancel = &cancel;
     if (!opt.keep_logs.empty()) {
       auto counter = std::make_shared<unsigned>(0);
@@ -342,8 +357,15 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
                     j.result.fatal.empty() ? "" : "; " + j.result.fatal));
   });
 
-  // 4. Test names, and a bare reference boot for guests whose names a crash hid.
+  // 4. Test names: from the guest's table, else learned from the runs, with a bare
+  // reference boot for guests whose names a crash hid.
   Catalog catalog;
+  for (const auto& [image, table] : tables) {
+    if (!table) continue;
+    SuiteNames& names = catalog[image];
+    names.plan = static_cast<unsigned>(table->tests.size());
+    for (std::size_t i = 0; i < table->tests.size(); ++i) names.names.emplace(static_cast<unsigned>(i + 1), table->tests[i].name);
+  }
   for (const auto& j : jobs) catalog[j.result.guest].learn(j.result);
   struct RefJob {
     const Rubric* rubric;

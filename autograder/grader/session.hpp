@@ -48,6 +48,7 @@ struct SessionOptions {
   /// calibrated again.
   std::vector<Calibration> preset_calibration;
   std::function<std::string()> make_nonce;       ///< default: random_nonce
+  std::function<std::uint64_t()> make_seed;      ///< default: random (guests with a test table)
   std::function<void(const std::string&)> progress;  ///< one line per event, any thread
 };
 

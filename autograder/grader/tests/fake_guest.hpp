@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "autograder/grader/elf.hpp"
 #include "autograder/runner/boot.hpp"
 
 namespace hvlab::grader::testing {
@@ -49,6 +50,11 @@ struct FakeGuest {
   std::map<std::string, Behaviour> on_bochs;    ///< overrides on Bochs
   std::string trace_line = R"({"kind":"trap","vector":13,"insn":"lgdt","outcome":"emulated"})";
   std::string wrong_nonce;                      ///< print this nonce instead of the real one
+  /// With seed=HEX on the command line the tests run in that seed's order, as the suite
+  /// does; a replayer ignores it. With a table, each test leaves a trace event in its code.
+  bool ignore_seed = false;
+  bool trace_unseeded = false;                  ///< the trace in the source order (a replay)
+  const SuiteTable* table = nullptr;
   bool ignore_nonce = false;                    ///< print no nonce line
   double seconds_per_boot = 0.5;
 
@@ -72,12 +78,18 @@ struct FakeGuest {
     const std::string first_s = option(cmd, "first");
     const unsigned first = first_s.empty() ? 1 : static_cast<unsigned>(std::stoul(first_s));
 
+    std::vector<unsigned> order = seeded_order(0, names.size());
+    if (const std::string seed = option(cmd, "seed"); !seed.empty() && !ignore_seed)
+      order = seeded_order(std::stoull(seed, nullptr, 16), names.size());
     BootResult r;
     r.elapsed = std::chrono::milliseconds(static_cast<long>(seconds_per_boot * 1000));
     r.com1 = fmt::format("KTAP version 1\n1..{}\n", names.size());
     if (!ignore_nonce) r.com1 += fmt::format("# nonce {}\n", wrong_nonce.empty() ? nonce : wrong_nonce);
     for (unsigned n = first; n <= names.size(); ++n) {
-      const std::string& name = names[n - 1];
+      const std::string& name = names[order[n - 1]];
+      if (table)
+        r.com2 += fmt::format(R"({{"kind":"trap","eip":"0x{:08x}","insn":"cli"}})" "\n",
+                              table->tests[trace_unseeded ? n - 1 : order[n - 1]].code + 4);
       Behaviour b;
       if (auto it = behaviour.find(name); it != behaviour.end()) b = it->second;
       if (spec.emu == runner::Emulator::bochs)

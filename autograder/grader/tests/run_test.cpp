@@ -46,6 +46,94 @@ TEST(Run, CleanRunTakesOneBoot) {
   EXPECT_NEAR(run.tests.at(1).seconds, 0.1, 1e-9) << "an even share of the boot's 0.5 s";
 }
 
+// A table for kNames: each test's code 0x100 bytes at 0x1000 + 0x100 * index.
+SuiteTable fake_table() {
+  SuiteTable t;
+  for (std::size_t i = 0; i < kNames.size(); ++i)
+    t.tests.push_back({kNames[i], static_cast<std::uint32_t>(0x1000 + 0x100 * i), 0x80});
+  return t;
+}
+
+RunSettings seeded_settings(const SuiteTable& table, std::uint64_t seed) {
+  RunSettings s = bare_settings();
+  s.table = std::make_shared<const SuiteTable>(table);
+  s.make_seed = [seed] { return seed; };
+  return s;
+}
+
+TEST(Run, ASeededRunIsCheckedAndNumberedByTheTable) {
+  const SuiteTable table = fake_table();
+  FakeGuest g;
+  g.names = kNames;
+  g.table = &table;
+  GuestRun run = run_fake(g, seeded_settings(table, 0x1234));
+  ASSERT_TRUE(run.fatal.empty()) << run.fatal;
+  EXPECT_EQ(run.seed, 0x1234u);
+  EXPECT_EQ(testing::option(g.specs[0].cmdline, "seed"), "0000000000001234");
+  // The guest printed them in another order; the grader numbers them as the table does.
+  EXPECT_NE(seeded_order(0x1234, kNames.size()), seeded_order(0, kNames.size()));
+  for (std::size_t i = 0; i < kNames.size(); ++i) {
+    EXPECT_EQ(run.tests.at(static_cast<unsigned>(i + 1)).name, kNames[i]);
+    EXPECT_EQ(run.tests.at(static_cast<unsigned>(i + 1)).verdict, Verdict::passed);
+  }
+}
+
+TEST(Run, AReportInAnotherOrderIsNotTrusted) {
+  const SuiteTable table = fake_table();
+  FakeGuest g;
+  g.names = kNames;
+  g.table = &table;
+  g.ignore_seed = true;  // a transcript of a run with another seed, nonce and all
+  GuestRun run = run_fake(g, seeded_settings(table, 0x1234));
+  EXPECT_NE(run.fatal.find("KTAP output did not come from the guest that was booted"), std::string::npos) << run.fatal;
+  EXPECT_NE(run.fatal.find("this run's seed 0000000000001234 puts"), std::string::npos) << run.fatal;
+  for (const auto& [n, o] : run.tests) EXPECT_EQ(o.verdict, Verdict::voided) << n;
+}
+
+TEST(Run, ATraceInAnotherOrderIsNotTrusted) {
+  const SuiteTable table = fake_table();
+  FakeGuest g;
+  g.names = kNames;
+  g.table = &table;
+  g.trace_unseeded = true;  // the right report, with the trace of another run
+  GuestRun run = run_fake(g, seeded_settings(table, 0x1234));
+  EXPECT_NE(run.fatal.find("event trace does not follow this run's test order"), std::string::npos) << run.fatal;
+  for (const auto& [n, o] : run.tests) EXPECT_EQ(o.verdict, Verdict::voided) << n;
+}
+
+TEST(Run, ACrashInASeededRunNamesTheTestByItsPlace) {
+  const SuiteTable table = fake_table();
+  FakeGuest g;
+  g.names = kNames;
+  g.table = &table;
+  g.behaviour["exc_de"] = {Behaviour::crash, "triple fault"};
+  GuestRun run = run_fake(g, seeded_settings(table, 0x77));
+  ASSERT_TRUE(run.fatal.empty()) << run.fatal;
+  EXPECT_EQ(run.boots.size(), 2u);
+  EXPECT_EQ(testing::option(g.specs[1].cmdline, "seed"), testing::option(g.specs[0].cmdline, "seed"))
+      << "the resume keeps the order";
+  EXPECT_EQ(run.tests.at(3).verdict, Verdict::stopped);
+  EXPECT_EQ(run.tests.at(3).name, "exc_de");
+  EXPECT_TRUE(run.complete());
+}
+
+TEST(Run, TheSuitesOwnTableIsReadFromItsElf) {
+  std::string problem;
+  auto table = read_suite_table(HVLAB_SUITE_ELF, &problem);
+  ASSERT_TRUE(table.has_value()) << problem;
+  ASSERT_GT(table->tests.size(), 50u);
+  EXPECT_EQ(table->tests.front().name, "priv_lgdt");
+  for (std::size_t i = 0; i < table->tests.size(); ++i) {
+    const SuiteTest& t = table->tests[i];
+    EXPECT_GT(t.code_size, 0u) << t.name;
+    EXPECT_EQ(table->test_at(t.code + t.code_size / 2), i) << t.name;
+  }
+  // A guest without the table (the calibration kernel, a fake) has none, and no problem.
+  problem.clear();
+  EXPECT_FALSE(read_suite_table(HVLAB_CALIBRATE_ELF, &problem).has_value());
+  EXPECT_EQ(problem, "");
+}
+
 TEST(Run, NoncesDifferBetweenBoots) {
   EXPECT_NE(random_nonce(), random_nonce());
 }

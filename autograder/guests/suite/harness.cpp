@@ -4,6 +4,7 @@
 #include <cstdarg>
 
 #include "autograder/guests/suite/suite.hpp"
+#include "autograder/guests/suite/order.hpp"
 #include "common/boot/kernel.hpp"
 #include "common/runtime/format.hpp"
 #include "common/runtime/string.hpp"
@@ -285,10 +286,22 @@ namespace {
 }
 }  // namespace
 
-int run_suite(const TestGroup* groups, unsigned ngroups, const RunOptions& opt, const char* nonce,
+namespace {
+std::uint64_t g_boot_key = order::boot_key(0, nullptr);
+constexpr unsigned kMaxTests = 256;
+}  // namespace
+
+std::uint32_t boot_value(unsigned salt) { return order::boot_value(g_boot_key, salt); }
+
+int run_suite(const TestGroup* const* groups, unsigned ngroups, const RunOptions& opt, const char* nonce,
               void (*init)()) {
+  static const TestCase* tests[kMaxTests];
+  static unsigned perm[kMaxTests];
   unsigned total = 0;
-  for (unsigned g = 0; g < ngroups; ++g) total += groups[g].count;
+  for (unsigned g = 0; g < ngroups; ++g)
+    for (unsigned i = 0; i < groups[g]->count && total < kMaxTests; ++i) tests[total++] = &groups[g]->tests[i];
+  order::test_order(opt.seed, perm, total);
+  g_boot_key = order::boot_key(opt.seed, nonce);
   // The plan comes first, before any set-up that could bring the guest down.
   kprintf("KTAP version 1\n1..%u\n", total);
   if (nonce) kprintf("# nonce %s\n", nonce);
@@ -297,32 +310,29 @@ int run_suite(const TestGroup* groups, unsigned ngroups, const RunOptions& opt, 
   // Run-to-run noise stays off the console so two good runs print the same KTAP.
   dprintf("hvlab test guest: TSC %u kHz\n", static_cast<unsigned>(tsc_per_ms()));
 
-  unsigned passed = 0, failed = 0, number = 0;
-  for (unsigned g = 0; g < ngroups; ++g) {
-    for (unsigned i = 0; i < groups[g].count; ++i) {
-      const TestCase& t = groups[g].tests[i];
-      ++number;
-      if (number < opt.first) continue;
-      if (opt.only && rt::str_compare(opt.only, t.name) != 0) continue;
+  unsigned passed = 0, failed = 0;
+  for (unsigned number = 1; number <= total; ++number) {
+    const TestCase& t = *tests[perm[number - 1]];
+    if (number < opt.first) continue;
+    if (opt.only && rt::str_compare(opt.only, t.name) != 0) continue;
 
-      g_current = &t;
-      g_failed = g_skipped = false;
-      g_diag_len = 0;
-      g_diag[0] = '\0';
-      run_one(t);
-      if (g_diag_len) kprintf("%s", g_diag);
-      if (g_failed) {
-        kprintf("not ok %u %s\n", number, t.name);
-        ++failed;
-      } else if (g_skipped) {
-        kprintf("ok %u %s # SKIP %s\n", number, t.name, g_skip_reason);
-        ++passed;
-      } else {
-        kprintf("ok %u %s\n", number, t.name);
-        ++passed;
-      }
-      g_current = nullptr;
+    g_current = &t;
+    g_failed = g_skipped = false;
+    g_diag_len = 0;
+    g_diag[0] = '\0';
+    run_one(t);
+    if (g_diag_len) kprintf("%s", g_diag);
+    if (g_failed) {
+      kprintf("not ok %u %s\n", number, t.name);
+      ++failed;
+    } else if (g_skipped) {
+      kprintf("ok %u %s # SKIP %s\n", number, t.name, g_skip_reason);
+      ++passed;
+    } else {
+      kprintf("ok %u %s\n", number, t.name);
+      ++passed;
     }
+    g_current = nullptr;
   }
   if (opt.only && passed + failed == 0) {
     kprintf("# only=%s: no test of that name\n", opt.only);
