@@ -496,6 +496,7 @@ struct LabBuild {
   std::string monitor;  // relative to the build folder
   bool ok = false;
   std::string message;  // the compiler's, for a failure
+  std::string headline; // one line: the limit it passed, else the compiler's first error
 };
 
 // One submission, from unpacking to its results folder. Returns nothing when cancelled.
@@ -587,16 +588,16 @@ std::optional<SubmissionOutcome> grade_one(const Context& c, const fs::path& sub
       build_log += "$ " + fmt::format("{}", fmt::join(configure, " ")) + "\n" + cr.output + "\n";
       if (!cr.ok) {
         const std::string msg = compiler_message(cr.output, area.src.string());
+        const std::string why = cr.timed_out
+                                    ? fmt::format("the configure step did not finish within {:.0f} s", o.limits.build_seconds)
+                                    : cr.problem;
         for (const auto& lab : c.lab_names)
           builds.push_back({lab, c.monitor_of.count(lab) ? c.monitor_of.at(lab) : "", false,
-                            fmt::format("{}\n{}", cr.timed_out ? fmt::format("the configure step did not finish within {:.0f} s",
-                                                                             o.limits.build_seconds)
-                                                               : cr.problem,
-                                        msg)});
+                            fmt::format("{}\n{}", why, msg), why});
       } else {
         for (const auto& lab : c.lab_names) {
-          LabBuild b{lab, c.monitor_of.count(lab) ? c.monitor_of.at(lab) : "", false, ""};
-          if (b.monitor.empty()) {
+          LabBuild b{lab, c.monitor_of.count(lab) ? c.monitor_of.at(lab) : "", false, "", ""};
+          if (b.monitor.empty() || lab_problems.count(lab)) {  // nothing to build, or not graded
             b.ok = true;
             builds.push_back(b);
             continue;
@@ -622,6 +623,7 @@ std::optional<SubmissionOutcome> grade_one(const Context& c, const fs::path& sub
             b.message = compiler_message(r.output, area.src.string());
             if (!why.empty()) b.message = why + "\n" + b.message;
             if (b.message.empty()) b.message = r.problem;
+            b.headline = why.empty() ? first_error_line(b.message) : why;
             note(fmt::format("{} did not build: {}", lab, why.empty() ? first_error_line(b.message) : why));
           }
           builds.push_back(b);
@@ -644,7 +646,7 @@ std::optional<SubmissionOutcome> grade_one(const Context& c, const fs::path& sub
   so.keep_logs = o.session.keep_logs.empty() ? fs::path() : o.session.keep_logs / id;
   if (o.session.progress) so.progress = [&](const std::string& l) { o.session.progress(id + ": " + l); };
   for (const auto& b : builds)
-    if (!b.ok) so.build_failures[b.lab] = "build failed: " + first_error_line(b.message);
+    if (!b.ok) so.build_failures[b.lab] = "build failed: " + (b.headline.empty() ? first_error_line(b.message) : b.headline);
   for (const auto& [lab, why] : lab_problems) so.build_failures[lab] = why;
   if (!error.empty() || builds.empty())
     for (const auto& lab : c.lab_names) so.build_failures[lab] = error.empty() ? "not built" : error;

@@ -130,6 +130,9 @@ int main(int argc, char** argv) {
   double build_timeout = 300;
   bool no_ccache = false, keep_work = false, regrade = false;
   std::string sandbox_mode = "bwrap";
+  batch::SubmissionLimits limits;
+  std::uint64_t max_archive_mib = limits.archive_bytes >> 20, max_unpacked_mib = limits.unpacked_bytes >> 20,
+                build_memory_mib = limits.build_memory >> 20, build_file_mib = limits.build_file_bytes >> 20;
   auto* batch = app.add_option_group("batch grading", "grade students' submissions on the instructor's build rules");
   auto* many = batch->add_option("--submissions", submissions_dir,
                                  "grade every student tree (folder) or archive (.tar.gz, .tgz, .tar, .zip) in DIR")
@@ -155,6 +158,14 @@ int main(int argc, char** argv) {
   batch->add_option("--ccache-dir", ccache_dir, "the compiler cache shared by the submissions (default: BUILD/_ccache)")
       ->type_name("DIR");
   batch->add_flag("--keep-work", keep_work, "keep each submission's work tree and build");
+  batch->add_option("--max-archive", max_archive_mib, "the largest archive a submission may be, MiB")
+      ->check(CLI::Range(1, 1 << 20))->type_name("MIB")->capture_default_str();
+  batch->add_option("--max-unpacked", max_unpacked_mib, "the most an archive may unpack to, MiB")
+      ->check(CLI::Range(1, 1 << 20))->type_name("MIB")->capture_default_str();
+  batch->add_option("--build-memory", build_memory_mib, "address space per build process (the compiler), MiB")
+      ->check(CLI::Range(64, 1 << 20))->type_name("MIB")->capture_default_str();
+  batch->add_option("--build-file-size", build_file_mib, "the largest file a build may write, MiB")
+      ->check(CLI::Range(1, 1 << 20))->type_name("MIB")->capture_default_str();
   batch->add_flag("--regrade", regrade, "grade again the submissions that have results from an earlier run");
   batch->add_option("--sandbox", sandbox_mode,
                     "confinement of a submission's steps: bwrap (namespaces, no network, an unprivileged user), "
@@ -225,6 +236,10 @@ int main(int argc, char** argv) {
     b.session = opt;
     b.session.guest_dir.clear();
     b.limits.build_seconds = build_timeout;
+    b.limits.archive_bytes = max_archive_mib << 20;
+    b.limits.unpacked_bytes = max_unpacked_mib << 20;
+    b.limits.build_memory = build_memory_mib << 20;
+    b.limits.build_file_bytes = build_file_mib << 20;
     b.regrade = regrade;
     b.use_ccache = !no_ccache;
     b.ccache_dir = ccache_dir;
