@@ -6,6 +6,8 @@
 #include <map>
 #include <sstream>
 
+#include <fmt/format.h>
+
 #include "autograder/guests/suite/order.hpp"
 
 namespace hvlab::grader {
@@ -54,6 +56,12 @@ class Image {
     auto at = offset_of(address, 4);
     if (!at) return std::nullopt;
     return le32(b_, *at);
+  }
+
+  std::string bytes(std::uint32_t address, std::size_t n) const {
+    for (; n > 0; --n)
+      if (auto at = offset_of(address, n)) return b_.substr(*at, n);
+    return {};
   }
 
   std::optional<std::string> c_string(std::uint32_t address) const {
@@ -130,11 +138,29 @@ std::optional<SuiteTable> read_suite_table(const std::filesystem::path& elf, std
       const auto name = name_at ? img.c_string(*name_at) : std::nullopt;
       if (!name || !fn) return fail("its test table cannot be read");
       const auto size = func_size.find(*fn);
-      table.tests.push_back({*name, *fn, size == func_size.end() ? 0 : size->second});
+      const std::uint32_t bytes = size == func_size.end() ? 0 : size->second;
+      table.tests.push_back({*name, *fn, bytes, img.bytes(*fn, std::min<std::uint32_t>(16, bytes))});
     }
   }
   if (table.tests.empty()) return fail("its test table is empty");
+  // hvlab::guest::fail(const char*, ...)
+  const auto f = symbols.find("_ZN5hvlab5guest4failEPKcz");
+  if (f != symbols.end() && f->second.type == kSttFunc)
+    table.fail = SuiteTest{"fail", f->second.value, f->second.size, img.bytes(f->second.value, std::min<std::uint32_t>(16, f->second.size))};
   return table;
+}
+
+std::string SuiteTable::watch_list() const {
+  auto hex = [](const std::string& b) {
+    std::string out;
+    for (unsigned char c : b) out += fmt::format("{:02x}", c);
+    return out.empty() ? std::string("00") : out;
+  };
+  std::string out;
+  for (std::size_t i = 0; i < tests.size(); ++i)
+    if (!tests[i].head.empty()) out += fmt::format("{} {:x} {}\n", i, tests[i].code, hex(tests[i].head));
+  if (fail && !fail->head.empty()) out += fmt::format("fail {:x} {}\n", fail->code, hex(fail->head));
+  return out;
 }
 
 std::vector<unsigned> seeded_order(std::uint64_t seed, std::size_t count) {

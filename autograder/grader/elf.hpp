@@ -16,10 +16,16 @@ struct SuiteTest {
   std::string name;
   std::uint32_t code = 0;       ///< the test function's address
   std::uint32_t code_size = 0;  ///< its size (the symbol's), 0 if unknown
+  std::string head;             ///< its first bytes (up to 16), to know them when they run
 };
 
 struct SuiteTable {
   std::vector<SuiteTest> tests;  ///< in the order of the source (seed 0)
+  std::optional<SuiteTest> fail; ///< hvlab::guest::fail(), which every failing check calls
+
+  /// The entry points for the execution-evidence plugin (autograder/plugins/evidence.cpp):
+  /// "<index> <hex address> <hex bytes>" per test, then the fail() line.
+  std::string watch_list() const;
 
   /// The index of the test whose code holds `address`, if any.
   std::optional<std::size_t> test_at(std::uint32_t address) const;

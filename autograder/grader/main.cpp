@@ -202,6 +202,8 @@ int main(int argc, char** argv) {
   opt.calibrate = !no_calibrate;
   opt.keep_logs = keep_logs;
   opt.guest_dir = guest_dir;
+  if (const fs::path plugin = fs::path(build_dir) / "autograder" / "plugins" / "libhvlab_evidence.so"; fs::exists(plugin))
+    opt.evidence_plugin = plugin;
   if (!quiet) opt.progress = [](const std::string& line) { fmt::print(stderr, "hvlab-grade: {}\n", clean_text(line)); };
 
   sigset_t set;

@@ -178,6 +178,56 @@ std::string seed_order_problem(const KtapLog& log, const SuiteTable& table, cons
   return {};
 }
 
+std::string evidence_problem(const KtapLog& log, std::string_view evidence, const SuiteTable& table,
+                             const std::vector<unsigned>& order, unsigned first) {
+  std::vector<unsigned> position(order.size());
+  for (std::size_t k = 0; k < order.size(); ++k) position[order[k]] = static_cast<unsigned>(k + 1);
+  std::vector<bool> entered(order.size(), false);
+  std::vector<unsigned> fails(order.size(), 0);
+  std::optional<std::size_t> current;
+  unsigned last_position = 0;
+  std::size_t pos = 0;
+  while (pos < evidence.size()) {
+    std::size_t nl = evidence.find('\n', pos);
+    if (nl == std::string_view::npos) nl = evidence.size();
+    const std::string line(evidence.substr(pos, nl - pos));
+    pos = nl + 1;
+    if (line == "fail") {
+      if (current) ++fails[*current];
+    } else if (line.rfind("enter ", 0) == 0) {
+      const auto index = static_cast<std::size_t>(std::strtoul(line.c_str() + 6, nullptr, 10));
+      if (index >= order.size()) continue;
+      if (!entered[index]) {
+        if (position[index] < first)
+          return fmt::format("the emulator saw '{}' run, a test this boot (first={}) was not to run: the guest was "
+                             "not the one booted",
+                             table.tests[index].name, first);
+        if (position[index] < last_position)
+          return fmt::format("the emulator saw the guest's tests run out of this run's order ('{}' after a test the "
+                             "seed runs later)",
+                             table.tests[index].name);
+        last_position = position[index];
+      }
+      entered[index] = true;
+      current = index;
+    }
+  }
+  for (const auto& r : log.results) {
+    if (r.number < first || r.number > order.size()) continue;
+    const std::size_t index = order[r.number - 1];
+    const std::string& name = table.tests[index].name;
+    if (!entered[index])
+      return fmt::format("the report says '{}' ran, but the emulator never saw its code run: the report did not "
+                         "come from the guest",
+                         name);
+    if (r.ok && fails[index])
+      return fmt::format("'{}' failed in the guest (the emulator saw the guest's fail() run in it), but the report "
+                         "says 'ok': the report was changed on its way out",
+                         name);
+  }
+  return {};
+}
+
 std::string trace_order_problem(const Trace& trace, const SuiteTable& table, const std::vector<unsigned>& order,
                                 unsigned first) {
   std::vector<unsigned> position(order.size());
@@ -258,6 +308,11 @@ GuestRun run_guest(const std::string& guest, const RunSettings& settings, const 
     rec.nonce = settings.make_nonce ? settings.make_nonce() : random_nonce();
     rec.cmdline = build_cmdline(settings.guest_cmdline, first, rec.nonce, run.seed);
     runner::BootSpec spec = settings.spec;
+    const bool watched = settings.table && !settings.evidence_plugin.empty() && spec.emu == Emulator::qemu;
+    if (watched)
+      spec.qemu_plugin = runner::BootSpec::QemuPlugin{
+          settings.evidence_plugin, {{"tests.txt", settings.table->watch_list()}}, ",tests=plugin/tests.txt,out=evidence.txt",
+          "evidence.txt"};
     if (settings.guest_is_module && !spec.modules.empty())
       spec.modules.front().cmdline = rec.cmdline;
     else
@@ -335,6 +390,9 @@ GuestRun run_guest(const std::string& guest, const RunSettings& settings, const 
     // shows them in that order too; a transcript of another run shows neither.
     if (distrust.empty() && settings.table) distrust = seed_order_problem(log, *settings.table, order, run.seed);
     if (distrust.empty() && settings.table) distrust = trace_order_problem(rec.trace, *settings.table, order, first);
+    // What the emulator saw the guest run, from outside it: the report cannot claim more.
+    if (distrust.empty() && watched && r.outcome != Outcome::launch_failed)
+      distrust = evidence_problem(log, r.plugin_output, *settings.table, order, first);
     if (!distrust.empty()) {
       run.errors.push_back(fmt::format("{}: {}", tag, distrust));
       if (log.plan && !run.plan) run.plan = log.plan;

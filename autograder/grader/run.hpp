@@ -99,6 +99,9 @@ struct RunSettings {
   /// trace events are not, is not trusted.
   std::shared_ptr<const SuiteTable> table;
   std::function<std::uint64_t()> make_seed;       ///< default: random, never 0
+  /// QEMU with a table: the execution-evidence plugin (autograder/plugins), which watches
+  /// the guest's tests run; a report that claims what the emulator did not see is not trusted.
+  std::filesystem::path evidence_plugin;
   const std::atomic<bool>* cancel = nullptr;      ///< checked before every boot
   /// Called after every boot; returns the directory where logs were kept (or "").
   std::function<std::string(const BootRecord&, const runner::BootResult&)> on_boot;
@@ -111,6 +114,11 @@ std::string random_nonce();
 /// (a name in the wrong place, another plan), or "".
 std::string seed_order_problem(const KtapLog& log, const SuiteTable& table, const std::vector<unsigned>& order,
                                std::uint64_t seed);
+/// Why a boot's report disagrees with what the evidence plugin saw the guest run (a test
+/// reported that never ran, an "ok" for a test whose fail() ran, tests run out of the seed's
+/// order), or "".
+std::string evidence_problem(const KtapLog& log, std::string_view evidence, const SuiteTable& table,
+                             const std::vector<unsigned>& order, unsigned first);
 /// Why a boot's trace does not follow that order (an event in a test's code after an event
 /// in the code of a test the seed runs later, or in a test before `first`), or "".
 std::string trace_order_problem(const Trace& trace, const SuiteTable& table, const std::vector<unsigned>& order,

@@ -51,6 +51,7 @@ std::string keep_logs(const fs::path& root, const std::string& lab, Emulator emu
   write_file(dir / "com2.jsonl", r.com2);
   write_file(dir / "e9.txt", r.debugcon);
   write_file(dir / "emulator.log", r.emulator_log);
+  if (!r.plugin_output.empty()) write_file(dir / "evidence.txt", r.plugin_output);
   write_file(dir / "boot.txt",
              fmt::format("lab: {}\nemulator: {}\nguest: {}\nguest cmdline: {}\nfirst: {}\nnonce: {}\n"
                          "outcome: {}\nexit status: {}\nrunner reason: {}\nseconds: {:.3f}\ngrader: {}\n",
@@ -125,6 +126,29 @@ Calibration calibrate_emulator(Emulator emu, const SessionOptions& opt, const Bo
   Calibration c;
   c.emu = emu;
   c.reference_s = calibration_reference_seconds(c.emu);
+  const fs::path kernel =
+      opt.calibration_kernel.empty() ? calibration_kernel_path(opt.build_dir) : opt.calibration_kernel;
+  if (emu == Emulator::qemu && !opt.evidence_plugin.empty() && fs::exists(kernel) && !cancel) {
+    // QEMU must load the plugin; if it cannot, grading goes on without evidence, saying so.
+    runner::BootSpec probe;
+    probe.emu = emu;
+    probe.kernel = kernel;
+    probe.timeout = to_ms(c.reference_s * 30 * opt.timeout_scale);
+    probe.qemu_plugin = runner::BootSpec::QemuPlugin{opt.evidence_plugin, {{"tests.txt", ""}},
+                                                     ",tests=plugin/tests.txt,out=evidence.txt", "evidence.txt"};
+    runner::BootResult r;
+    try {
+      r = boot(probe);
+    } catch (const std::exception& e) {
+      r.reason = e.what();
+    }
+    c.evidence = r.outcome == runner::Outcome::exited && r.exit_status == 0;
+    if (opt.progress)
+      opt.progress(c.evidence ? "qemu: the execution-evidence plugin is loaded: reports are checked against what QEMU ran"
+                              : fmt::format("warning: qemu does not load the execution-evidence plugin ({}): grading "
+                                            "without that evidence",
+                                            r.reason.empty() ? "no exit marker" : r.reason));
+  }
   if (!opt.calibrate) {
     c.problem = "calibration skipped";
     return c;
@@ -306,6 +330,7 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
     s.max_boots = rb.max_boots;
     s.make_nonce = opt.make_nonce;
     s.make_seed = opt.make_seed;
+    if (const Calibration* c = calibration_for(e); c && c->evidence) s.evidence_plugin = opt.evidence_plugin;
     if (auto t = tables.find(g.image); t != tables.end()) s.table = t->second;
     s.cancel = &cancel;
     if (!opt.keep_logs.empty()) {

@@ -24,6 +24,7 @@ struct Calibration {
   double reference_s = 0;
   double factor = 1.0;        ///< timeouts are multiplied by it (never below 1)
   std::string problem;        ///< why calibration did not give a figure
+  bool evidence = false;      ///< QEMU loads the execution-evidence plugin
 };
 
 struct SessionOptions {
@@ -49,6 +50,9 @@ struct SessionOptions {
   std::vector<Calibration> preset_calibration;
   std::function<std::string()> make_nonce;       ///< default: random_nonce
   std::function<std::uint64_t()> make_seed;      ///< default: random (guests with a test table)
+  /// The execution-evidence plugin (build/autograder/plugins/libhvlab_evidence.so) for QEMU
+  /// boots of guests with a test table; empty: none. Used if QEMU loads it at calibration.
+  std::filesystem::path evidence_plugin;
   std::function<void(const std::string&)> progress;  ///< one line per event, any thread
 };
 

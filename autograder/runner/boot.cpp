@@ -62,7 +62,7 @@ constexpr const char* kGrubPcDir = "/usr/lib/grub/i386-pc";
 // Names this runner writes in a work directory (removed first from one it is given).
 const char* const kOwnFiles[] = {"boot",         "iso",          "boot.iso",   "bochsrc",
                                  "cmds",         "qemu.log",     "com1.txt",   "com2.txt",
-                                 "debugcon.txt", "emulator.log", "command.txt"};
+                                 "debugcon.txt", "emulator.log", "command.txt", "plugin"};
 
 std::string seconds(milliseconds ms) { return fmt::format("{:.1f} s", ms.count() / 1000.0); }
 
@@ -225,7 +225,16 @@ std::optional<std::string> plan_qemu(const BootSpec& spec, const fs::path& progr
                      "-d",         "cpu_reset",
                      "-D",         "qemu.log"});
   if (spec.icount) a.insert(a.end(), {"-icount", "shift=0,sleep=off"});
-  for (const auto& p : spec.qemu_plugins) a.insert(a.end(), {"-plugin", "file=" + p});
+  if (spec.qemu_plugin) {
+    std::error_code ec;
+    fs::create_directories(dir / "plugin", ec);
+    const fs::path lib = dir / "plugin" / spec.qemu_plugin->library.filename();
+    fs::copy_file(spec.qemu_plugin->library, lib, fs::copy_options::overwrite_existing, ec);
+    if (ec) return fmt::format("cannot place the QEMU plugin {}: {}", spec.qemu_plugin->library.string(), ec.message());
+    for (const auto& [name, text] : spec.qemu_plugin->inputs)
+      if (!write_text(dir / "plugin" / name, text)) return "cannot write the QEMU plugin's input " + name;
+    a.insert(a.end(), {"-plugin", "file=plugin/" + lib.filename().string() + spec.qemu_plugin->args});
+  }
   if (spec.gdb_port) {
     a.insert(a.end(), {"-gdb", fmt::format("tcp:127.0.0.1:{}", *spec.gdb_port), "-S"});
   }
@@ -536,6 +545,13 @@ BootResult boot(const BootSpec& spec) {
   const std::string status_line =
       fmt::format("{}: {}\n", emulator_name(spec.emu), detail::describe_exit(run));
   std::string qemu_log;
+  if (qemu && spec.qemu_plugin && !spec.qemu_plugin->output.empty()) {
+    std::ifstream in(dir / spec.qemu_plugin->output, std::ios::binary);
+    std::string buf(1 << 20, '\0');
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    buf.resize(static_cast<std::size_t>(in.gcount()));
+    r.plugin_output = std::move(buf);
+  }
   if (qemu) {
     qemu_log = read_text(dir / "qemu.log");
     r.emulator_log = status_line + detail::tail_lines(data(l.err), 30, 4096);

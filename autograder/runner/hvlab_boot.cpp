@@ -52,7 +52,6 @@ int main(int argc, char** argv) {
   std::string workdir;
   std::optional<unsigned> gdb_port;
   std::string sandbox_mode = "none";
-  std::vector<std::string> plugins;
 
   app.add_option("--emu", emu, "Emulator")
       ->check(CLI::IsMember({"qemu", "bochs"}))
@@ -81,7 +80,7 @@ int main(int argc, char** argv) {
   app.add_option("--sandbox", sandbox_mode, "Run the emulator confined: bwrap, user (root only) or none")
       ->check(CLI::IsMember({"bwrap", "user", "none"}))
       ->capture_default_str();
-  app.add_option("--plugin", plugins, "QEMU: a TCG plugin, FILE[,name=value...] (repeatable)");
+
   CLI11_PARSE(app, argc, argv);
 
   runner::BootSpec spec;
@@ -100,7 +99,6 @@ int main(int argc, char** argv) {
   spec.memory_mib = memory;
   spec.output_limit = output_limit;
   spec.gdb_port = gdb_port;
-  spec.qemu_plugins = plugins;
   std::string sandbox_problem;
   const runner::Sandbox sandbox =
       runner::Sandbox::make(*runner::sandbox_mode_from_name(sandbox_mode), &sandbox_problem);

@@ -14,6 +14,8 @@
 #   bell                       #error with a BEL: no control character reaches the reports
 #   replay                     a monitor that reads nonce= and seed= from the guest's command
 #                              line and replays a transcript saved from a real run
+#   rewrite                    a monitor that runs the real guest and turns its "not ok" into
+#                              "ok" on the way out (QEMU's execution evidence tells)
 #   symlink-lab                lab01's folder is a link to the reference's
 #   bomb.zip, nested.zip       one zip entry over the unpack limit; the same inside a zip
 #   dotdot.tar.gz, abs.tar     members outside the archive's folder
@@ -146,6 +148,27 @@ int kernel_main(const BootInfo& boot) {
 }
 EOF
 
+# The rewriter: the reference monitor runs the real guest but turns every "not ok" the guest
+# prints into "ok" on its way to COM1 (only the emulator's own view can tell).
+mk rewrite
+cp "$src/$lab"/*.cpp "$src/$lab"/*.hpp "$subs/rewrite/$lab/"
+cat > "$fx/tmp/forge.inc" <<'EOF2'
+// The forger's COM1: "not ok N name" leaves as "ok N name".
+void forge_put(std::uint8_t b) {
+  static char line[512];
+  static unsigned n = 0;
+  if (n < sizeof line) line[n++] = static_cast<char>(b);
+  if (b != '\n' && n < sizeof line) return;
+  const unsigned from = n > 7 && hvlab::rt::str_compare_n(line, "not ok ", 7) == 0 ? 4 : 0;
+  for (unsigned i = from; i < n; ++i) g_com1_fast.put(line[i]);
+  n = 0;
+}
+EOF2
+sed -i -e "/^FastSerial g_com1_fast(kCom1), g_com2_fast(kCom2);/r $fx/tmp/forge.inc" \
+  -e 's/^    g_com1_fast.put(static_cast<char>(b));/    forge_put(b);/' "$subs/rewrite/$lab/monitor.cpp"
+grep -q '^    forge_put(b);' "$subs/rewrite/$lab/monitor.cpp" && grep -q '^void forge_put' "$subs/rewrite/$lab/monitor.cpp" ||
+  die "cannot make the rewriter (the monitor's COM1 path changed)"
+
 mkdir -p "$subs/symlink-lab"
 cp -R "$h/lab04-vtx" "$subs/symlink-lab/lab04-vtx"
 ln -s "$src/$lab" "$subs/symlink-lab/$lab"
@@ -209,13 +232,14 @@ say "graded $(ls "$subs" | wc -l) submissions in ${secs} s, the grader's peak me
   --every-failure 'bigobj=build failed: the build wrote a file larger than its limit of 64 MiB' \
   --every-failure 'bell=build failed: .*#error' \
   --every-failure 'replay=KTAP output did not come from the guest that was booted \(test [0-9]+ is .*this run.s seed [0-9a-f]{16} puts' \
+  --every-failure "rewrite=failed in the guest \\(the emulator saw the guest's fail\\(\\) run in it\\), but the report says 'ok': the report was changed on its way out" \
   --every-failure 'symlink-lab=lab01-trap-and-emulate/ in your submission is a symbolic link' \
   --every-failure 'bomb=the archive unpacks to 100 MiB, more than the 64 MiB allowed' \
   --every-failure 'nested=the archive unpacks to 100 MiB, more than the 64 MiB allowed' \
   --every-failure 'dotdot=the archive holds a member outside its own folder: .\.\./\.\./escape\.txt' \
   --every-failure 'abs=the archive holds a member outside its own folder: ./' \
   --expect include-rel=0 --expect include-abs=0 --expect include-secret=0 --expect incbin-rubric=0 \
-  --expect incbin-kit=0 --expect devzero=0 --expect bigobj=0 --expect bell=0 --expect replay=0 \
+  --expect incbin-kit=0 --expect devzero=0 --expect bigobj=0 --expect bell=0 --expect replay=0 --expect rewrite=0 \
   --expect symlink-lab=0 --expect bomb=0 --expect nested=0 --expect dotdot=0 --expect abs=0 ||
   die "a submission was not graded as expected (above)"
 

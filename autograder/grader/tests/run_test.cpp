@@ -1,6 +1,7 @@
 // Resume-after-crash bookkeeping, the nonce check and the reasons given for runs that
 // crash, hang, flood, print nothing or print garbage.
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "autograder/grader/run.hpp"
@@ -50,7 +51,7 @@ TEST(Run, CleanRunTakesOneBoot) {
 SuiteTable fake_table() {
   SuiteTable t;
   for (std::size_t i = 0; i < kNames.size(); ++i)
-    t.tests.push_back({kNames[i], static_cast<std::uint32_t>(0x1000 + 0x100 * i), 0x80});
+    t.tests.push_back({kNames[i], static_cast<std::uint32_t>(0x1000 + 0x100 * i), 0x80, "\x55\x89\xe5"});
   return t;
 }
 
@@ -117,6 +118,56 @@ TEST(Run, ACrashInASeededRunNamesTheTestByItsPlace) {
   EXPECT_TRUE(run.complete());
 }
 
+RunSettings watched_settings(const SuiteTable& table) {
+  RunSettings s = seeded_settings(table, 0x99);
+  s.evidence_plugin = "libhvlab_evidence.so";
+  return s;
+}
+
+TEST(Run, TheEmulatorsEvidenceAgreesWithAnHonestReport) {
+  const SuiteTable table = fake_table();
+  FakeGuest g;
+  g.names = kNames;
+  g.table = &table;
+  g.behaviour["paging_wp"] = {Behaviour::fail, "paging_wp: expected a #PF"};
+  GuestRun run = run_fake(g, watched_settings(table));
+  ASSERT_TRUE(run.fatal.empty()) << run.fatal;
+  ASSERT_TRUE(g.specs[0].qemu_plugin.has_value());
+  EXPECT_EQ(g.specs[0].qemu_plugin->inputs.front().second, table.watch_list());
+  EXPECT_EQ(run.tests.at(4).verdict, Verdict::failed);
+  EXPECT_EQ(run.tests.at(1).verdict, Verdict::passed);
+  // Bochs has no plugin: nothing is asked of it.
+  RunSettings bochs = watched_settings(table);
+  bochs.spec.emu = Emulator::bochs;
+  FakeGuest gb = g;
+  gb.specs.clear();
+  run_fake(gb, bochs);
+  EXPECT_FALSE(gb.specs[0].qemu_plugin.has_value());
+}
+
+TEST(Run, AnOkOverAFailureTheEmulatorSawIsNotTrusted) {
+  const SuiteTable table = fake_table();
+  FakeGuest g;
+  g.names = kNames;
+  g.table = &table;
+  g.behaviour["paging_wp"] = {Behaviour::fail, "paging_wp: expected a #PF"};
+  g.rewrite_failures = true;
+  GuestRun run = run_fake(g, watched_settings(table));
+  EXPECT_NE(run.fatal.find("'paging_wp' failed in the guest"), std::string::npos) << run.fatal;
+  EXPECT_NE(run.fatal.find("the report was changed on its way out"), std::string::npos) << run.fatal;
+  for (const auto& [n, o] : run.tests) EXPECT_EQ(o.verdict, Verdict::voided) << n;
+}
+
+TEST(Run, AReportOfTestsThatNeverRanIsNotTrusted) {
+  const SuiteTable table = fake_table();
+  FakeGuest g;
+  g.names = kNames;
+  g.table = &table;
+  g.runs_nothing = true;  // prints the right report in the right order, runs no test
+  GuestRun run = run_fake(g, watched_settings(table));
+  EXPECT_NE(run.fatal.find("the emulator never saw its code run"), std::string::npos) << run.fatal;
+}
+
 TEST(Run, TheSuitesOwnTableIsReadFromItsElf) {
   std::string problem;
   auto table = read_suite_table(HVLAB_SUITE_ELF, &problem);
@@ -127,7 +178,11 @@ TEST(Run, TheSuitesOwnTableIsReadFromItsElf) {
     const SuiteTest& t = table->tests[i];
     EXPECT_GT(t.code_size, 0u) << t.name;
     EXPECT_EQ(table->test_at(t.code + t.code_size / 2), i) << t.name;
+    EXPECT_EQ(t.head.size(), std::min<std::size_t>(16, t.code_size)) << t.name;
   }
+  ASSERT_TRUE(table->fail.has_value()) << "hvlab::guest::fail() not found";
+  EXPECT_GT(table->fail->code_size, 0u);
+  EXPECT_NE(table->watch_list().find(fmt::format("fail {:x} ", table->fail->code)), std::string::npos);
   // A guest without the table (the calibration kernel, a fake) has none, and no problem.
   problem.clear();
   EXPECT_FALSE(read_suite_table(HVLAB_CALIBRATE_ELF, &problem).has_value());
