@@ -10,11 +10,12 @@ PACKAGES="
   libzydis-dev libzycore-dev dpkg-dev xz-utils ca-certificates
   libgtest-dev googletest doxygen graphviz
   nlohmann-json3-dev libcli11-dev libfmt-dev libtomlplusplus-dev libexpat1-dev
-  ccache zip unzip
+  ccache zip unzip bubblewrap time
 "
 
-# Zydis runs inside the kernels, so the build compiles it from Debian's source package:
-# make sure apt knows a deb-src entry for the archive that ships libzydis-dev.
+# Zydis runs inside the kernels, so the build compiles it from Debian's source package, and
+# the grader's QEMU plugin takes QEMU's plugin header from qemu's: make sure apt knows a
+# deb-src entry for the archive that ships libzydis-dev (and qemu).
 need_src() {
   apt-cache showsrc zydis 2>/dev/null | grep -q '^Package: zydis'
 }
