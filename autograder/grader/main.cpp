@@ -206,6 +206,10 @@ int main(int argc, char** argv) {
     opt.evidence_plugin = plugin;
   if (!quiet) opt.progress = [](const std::string& line) { fmt::print(stderr, "hvlab-grade: {}\n", clean_text(line)); };
 
+  // A shell starts background jobs with SIGINT ignored, and an ignored signal never reaches
+  // sigwait: take SIGINT and SIGTERM back (SIGHUP stays as nohup left it).
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
