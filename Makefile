@@ -8,6 +8,8 @@
 #   make gdb LAB=lab01        the same under QEMU's GDB stub, GDB attached with symbols
 #   make census               classify x86 instructions by running them deprivileged (lab01)
 #   make bench                boot and grading times, and each lab's measurements
+#   make bench-class          grade a synthetic class at -j 1 and -j 2: submissions per core-minute
+#                             and the projected time for 200 students x 5 labs on 16 cores
 #   make docs                 Doxygen HTML for common/ (warnings are errors)
 #   make deps                 install missing Debian packages (apt-get; sudo when not root)
 #   make handout [UPTO=labNN] [HANDOUT=dir]
@@ -31,7 +33,7 @@ CCACHE := $(shell command -v ccache 2>/dev/null)
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build test grade run gdb census bench docs clean help
+.PHONY: all deps configure build test grade run gdb census bench bench-class docs clean help
 
 all: build
 
@@ -68,6 +70,9 @@ census: build
 
 bench: build
 	autograder/bench --build-dir $(BUILD)
+
+bench-class: build
+	autograder/bench-class --build-dir $(BUILD)
 
 docs: deps
 	@mkdir -p $(BUILD)/docs
