@@ -18,6 +18,10 @@
 #   make handin               pack your last commit into build/handin/*.tar.gz (students)
 #   make gradescope [UPTO=labNN]
 #                             build/gradescope/hvlab-autograder.zip for Gradescope
+#   make test-slurm           a one-node Slurm cluster on this machine grades a class with the
+#                             kit's job array; its gradebook must match local grading
+#   make test-gradescope      the Gradescope zip's setup.sh and run_autograder in a clean Debian
+#                             12 root laid out as Gradescope's image (root cached in /var/tmp)
 
 BUILD ?= build
 JOBS  ?= 2
@@ -82,7 +86,7 @@ docs: deps
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: handout handin gradescope
+.PHONY: handout handin gradescope test-slurm test-gradescope
 
 # The student tree: solution regions replaced by stubs, instructor-only files left out.
 handout: configure
@@ -98,3 +102,10 @@ handin:
 gradescope: configure
 	cmake --build $(BUILD) --target hvlab-handout
 	autograder/gradescope/make-zip.sh --build-dir $(BUILD) --out $(BUILD)/gradescope/hvlab-autograder.zip $(if $(UPTO),--upto $(UPTO))
+
+# Not in `make test`: they install packages (slurm-wlm and munge; debootstrap) and take minutes.
+test-slurm: build
+	autograder/slurm/tests/one-node.sh . $(BUILD) $(BUILD)/slurm-check
+
+test-gradescope: gradescope
+	autograder/gradescope/tests/clean-root.sh . $(BUILD) $(BUILD)/gradescope-check

@@ -4,6 +4,7 @@
 #include "autograder/runner/sandbox.hpp"
 
 #include <pwd.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -65,6 +66,24 @@ std::optional<std::pair<unsigned, unsigned>> sandbox_user(const std::string& nam
   if (auto ids = lookup()) return ids;  // made now, or by a grader running beside us
   *problem = fmt::format("cannot make the unprivileged user '{}': {}", name, first_line(out));
   return std::nullopt;
+}
+
+// Whether `uid`/`gid` may search every folder from / down to `path` (and `path` itself):
+// what an unprivileged bwrap needs to bind it.
+bool reachable(const fs::path& path, unsigned uid, unsigned gid) {
+  fs::path at = "/";
+  auto searchable = [&](const fs::path& dir) {
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0) return false;
+    const mode_t bit = st.st_uid == uid ? S_IXUSR : st.st_gid == gid ? S_IXGRP : S_IXOTH;
+    return (st.st_mode & bit) != 0;
+  };
+  if (!searchable(at)) return false;
+  for (const auto& part : fs::absolute(path).lexically_normal().relative_path()) {
+    at /= part;
+    if (!searchable(at)) return false;
+  }
+  return true;
 }
 
 bool is_link(const fs::path& p) {
@@ -187,9 +206,11 @@ Command Sandbox::wrap(const Command& cmd, const SandboxPolicy& policy) const {
     a.insert(a.end(), {"--ro-bind-try", etc, etc});
   if (policy.dpkg_database) a.insert(a.end(), {"--ro-bind", "/var/lib/dpkg", "/var/lib/dpkg"});
   a.insert(a.end(), {"--proc", "/proc", "--dev", "/dev", "--size", std::to_string(policy.tmp_size), "--tmpfs", "/tmp"});
+  // A folder the unprivileged user cannot reach is staged (this needs a root that may make
+  // mount namespaces, which a container without CAP_SYS_ADMIN is not).
   auto source = [&](const fs::path& p) -> std::string {
     std::error_code ec;
-    if (!uid_ || !fs::is_directory(p, ec)) return p.string();
+    if (!uid_ || !gid_ || !fs::is_directory(p, ec) || reachable(p, *uid_, *gid_)) return p.string();
     out.stage_paths.push_back(p);
     out.stage_dir = kStageDir;
     return detail::staged_path(kStageDir, out.stage_paths.size() - 1).string();

@@ -86,6 +86,22 @@ TEST_F(SandboxTest, NoNetworkAndAnUnprivilegedUser) {
   }
 }
 
+// A root grader's work folder under a folder only root may enter (/root): the unprivileged
+// user reaches it all the same (bound from a private mount namespace).
+TEST_F(SandboxTest, ReachesAFolderUnderAPrivateOne) {
+  if (::geteuid() != 0) GTEST_SKIP() << "only a root grader drops to another user";
+  const auto inner = dir_.path() / "private" / "work";
+  std::filesystem::create_directories(inner);
+  std::filesystem::permissions(dir_.path() / "private", std::filesystem::perms::owner_all);
+  sandbox_.hand_over(inner);
+  SandboxPolicy p;
+  p.read_write = {inner};
+  p.cwd = inner;
+  Shell s = run_confined(sandbox_, p, "echo made > " + inner.string() + "/file && cat " + inner.string() + "/file");
+  EXPECT_TRUE(s.ok) << s.output;
+  EXPECT_EQ(read_file(inner / "file"), "made\n");
+}
+
 TEST_F(SandboxTest, FileSizeAndMemoryLimits) {
   SandboxPolicy p = policy_;
   p.file_size = 1 << 20;
