@@ -133,6 +133,7 @@ std::optional<SuiteTable> read_suite_table(const std::filesystem::path& elf, std
     const auto tests = group ? img.word(*group) : std::nullopt;
     const auto count = group ? img.word(*group + 4) : std::nullopt;
     if (!tests || !count || *count > 1000) return fail("its test table cannot be read");
+    table.groups.push_back(*count);
     for (std::uint32_t t = 0; t < *count; ++t) {
       const auto name_at = img.word(*tests + 8 * t), fn = img.word(*tests + 8 * t + 4);
       const auto name = name_at ? img.c_string(*name_at) : std::nullopt;
@@ -163,9 +164,11 @@ std::string SuiteTable::watch_list() const {
   return out;
 }
 
-std::vector<unsigned> seeded_order(std::uint64_t seed, std::size_t count) {
+std::vector<unsigned> seeded_order(std::uint64_t seed, std::size_t count, const std::vector<unsigned>& groups) {
   std::vector<unsigned> perm(count);
-  guest::order::test_order(seed, perm.data(), static_cast<unsigned>(count));
+  const std::vector<unsigned> one = {static_cast<unsigned>(count)};
+  const std::vector<unsigned>& g = groups.empty() ? one : groups;
+  guest::order::test_order(seed, perm.data(), static_cast<unsigned>(count), g.data(), static_cast<unsigned>(g.size()));
   return perm;
 }
 

@@ -21,6 +21,7 @@ struct SuiteTest {
 
 struct SuiteTable {
   std::vector<SuiteTest> tests;  ///< in the order of the source (seed 0)
+  std::vector<unsigned> groups;  ///< the sizes of its groups, in order (a seed shuffles within each)
   std::optional<SuiteTest> fail; ///< hvlab::guest::fail(), which every failing check calls
 
   /// The entry points for the execution-evidence plugin (autograder/plugins/evidence.cpp):
@@ -37,7 +38,7 @@ struct SuiteTable {
 std::optional<SuiteTable> read_suite_table(const std::filesystem::path& elf, std::string* problem = nullptr);
 
 /// The positions (1-based KTAP numbers) of a seed's order: order[k] = the index in the table
-/// of the test the guest runs as number k + 1.
-std::vector<unsigned> seeded_order(std::uint64_t seed, std::size_t count);
+/// of the test the guest runs as number k + 1 (groups as the table's, or one group).
+std::vector<unsigned> seeded_order(std::uint64_t seed, std::size_t count, const std::vector<unsigned>& groups = {});
 
 }  // namespace hvlab::grader

@@ -293,7 +293,7 @@ GuestRun run_guest(const std::string& guest, const RunSettings& settings, const 
       std::random_device rd;
       run.seed = (std::uint64_t{rd()} << 32) ^ rd();
     }
-    order = seeded_order(run.seed, settings.table->tests.size());
+    order = seeded_order(run.seed, settings.table->tests.size(), settings.table->groups);
   }
 
   while (true) {

@@ -180,6 +180,21 @@ TEST(Run, TheSuitesOwnTableIsReadFromItsElf) {
     EXPECT_EQ(table->test_at(t.code + t.code_size / 2), i) << t.name;
     EXPECT_EQ(t.head.size(), std::min<std::size_t>(16, t.code_size)) << t.name;
   }
+  // A seed shuffles each group within itself; the groups keep their order.
+  unsigned sum = 0;
+  for (unsigned g : table->groups) sum += g;
+  EXPECT_EQ(sum, table->tests.size());
+  EXPECT_EQ(table->groups.size(), 9u);
+  const auto order = seeded_order(0xabcdef, table->tests.size(), table->groups);
+  EXPECT_NE(order, seeded_order(0, table->tests.size(), table->groups));
+  unsigned start = 0;
+  for (unsigned g : table->groups) {
+    for (unsigned k = start; k < start + g; ++k) {
+      EXPECT_GE(order[k], start);
+      EXPECT_LT(order[k], start + g);
+    }
+    start += g;
+  }
   ASSERT_TRUE(table->fail.has_value()) << "hvlab::guest::fail() not found";
   EXPECT_GT(table->fail->code_size, 0u);
   EXPECT_NE(table->watch_list().find(fmt::format("fail {:x} ", table->fail->code)), std::string::npos);

@@ -296,11 +296,13 @@ std::uint32_t boot_value(unsigned salt) { return order::boot_value(g_boot_key, s
 int run_suite(const TestGroup* const* groups, unsigned ngroups, const RunOptions& opt, const char* nonce,
               void (*init)()) {
   static const TestCase* tests[kMaxTests];
-  static unsigned perm[kMaxTests];
+  static unsigned perm[kMaxTests], sizes[kMaxTests];
   unsigned total = 0;
-  for (unsigned g = 0; g < ngroups; ++g)
-    for (unsigned i = 0; i < groups[g]->count && total < kMaxTests; ++i) tests[total++] = &groups[g]->tests[i];
-  order::test_order(opt.seed, perm, total);
+  for (unsigned g = 0; g < ngroups && g < kMaxTests; ++g) {
+    sizes[g] = 0;
+    for (unsigned i = 0; i < groups[g]->count && total < kMaxTests; ++i, ++sizes[g]) tests[total++] = &groups[g]->tests[i];
+  }
+  order::test_order(opt.seed, perm, total, sizes, ngroups);
   g_boot_key = order::boot_key(opt.seed, nonce);
   // The plan comes first, before any set-up that could bring the guest down.
   kprintf("KTAP version 1\n1..%u\n", total);
