@@ -652,16 +652,15 @@ std::optional<SubmissionOutcome> grade_one(const Context& c, const fs::path& sub
     for (const auto& lab : c.lab_names) so.build_failures[lab] = error.empty() ? "not built" : error;
   if (!error.empty()) note(error);
 
-  const unsigned extra = budget.take_more(jobs - 1);
-  so.jobs = 1 + extra;
+  so.jobs = jobs;
+  so.try_take_core = [&budget] { return budget.take_more(1) == 1; };
+  so.give_core = [&budget] { budget.give(1); };
   SessionResult result;
   try {
     result = run_session(so, c.boot, cancel);
   } catch (const std::exception& e) {
-    budget.give(extra);
     throw SessionError(fmt::format("{}: {}", id, e.what()));
   }
-  budget.give(extra);
   if (result.cancelled || cancel) return std::nullopt;
 
   // 5. Results: report.json, results.json (Gradescope), report.txt, build.log, written in a

@@ -368,9 +368,30 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
           jobs.push_back({li, &g, e, {}});
         }
   }
+  // With a batch's shared cores, a boot beyond the first waits for one of them (or for the
+  // session's own) rather than for the boot before it.
+  std::atomic<bool> own_core_free{true};
+  auto hold_core = [&]() -> bool {  // true: the session's own core
+    if (!opt.try_take_core) return true;
+    while (true) {
+      if (own_core_free.exchange(false)) return true;
+      if (opt.try_take_core()) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  };
+  auto release_core = [&](bool own) {
+    if (!opt.try_take_core) return;
+    if (own) own_core_free = true;
+    else opt.give_core();
+  };
   parallel_for(jobs.size(), opt.jobs, [&](std::size_t i) {
     Job& j = jobs[i];
     const LabPlan& p = plans[j.lab];
+    const bool own = hold_core();
+    struct Release {
+      std::function<void()> fn;
+      ~Release() { fn(); }
+    } release{[&] { release_core(own); }};
     say(fmt::format("{} on {}: booting {} ...", p.name, emu_name(j.emu), j.guest->image));
     j.result = run_one(*p.rubric, *j.guest, j.emu, p.name, false);
     std::size_t reported = 0;
@@ -436,6 +457,11 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
   if (!cancel) {
     parallel_for(refs.size(), opt.jobs, [&](std::size_t i) {
       RefJob& r = refs[i];
+      const bool own = hold_core();
+      struct Release {
+        std::function<void()> fn;
+        ~Release() { fn(); }
+      } release{[&] { release_core(own); }};
       say(fmt::format("reference: booting {} bare on {} to learn its test names ...", r.guest->image,
                       emu_name(r.emu)));
       r.result = run_one(*r.rubric, *r.guest, r.emu, "_reference", true);

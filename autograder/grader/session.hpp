@@ -48,6 +48,11 @@ struct SessionOptions {
   /// Calibrations measured earlier (a batch measures once): an emulator found here is not
   /// calibrated again.
   std::vector<Calibration> preset_calibration;
+  /// A batch's shared cores: the session's boots run on its own core and on those it can take
+  /// (without waiting) while they are free, up to `jobs` at a time; each is given back after its
+  /// boot. Unset: `jobs` boots at a time.
+  std::function<bool()> try_take_core;
+  std::function<void()> give_core;
   std::function<std::string()> make_nonce;       ///< default: random_nonce
   std::function<std::uint64_t()> make_seed;      ///< default: random (guests with a test table)
   /// The execution-evidence plugin (build/autograder/plugins/libhvlab_evidence.so) for QEMU
