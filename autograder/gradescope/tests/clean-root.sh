@@ -43,8 +43,10 @@ if [ ! -f "$pristine" ]; then
   debootstrap --variant=minbase --include=unzip,ca-certificates bookworm "$cache/root-new" "$mirror" \
     >"$cache/debootstrap.log" 2>&1 || { tail -n 20 "$cache/debootstrap.log"; die "debootstrap failed"; }
   # The same apt sources as this machine (Gradescope's image has its distribution's).
-  cp /etc/apt/sources.list.d/debian.sources "$cache/root-new/etc/apt/sources.list.d/" 2>/dev/null || true
-  [ ! -f /etc/apt/sources.list ] || cp /etc/apt/sources.list "$cache/root-new/etc/apt/sources.list"
+  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    cp /etc/apt/sources.list.d/debian.sources "$cache/root-new/etc/apt/sources.list.d/"
+    rm -f "$cache/root-new/etc/apt/sources.list"
+  fi
   tar -C "$cache/root-new" -cf "$pristine.new" . && mv "$pristine.new" "$pristine"
   rm -rf "$cache/root-new"
   say "root made in $(( $(now) - t0 )) s"
@@ -66,7 +68,7 @@ for cap in CHOWN DAC_OVERRIDE FSETID FOWNER MKNOD NET_RAW SETGID SETUID SETFCAP 
            SYS_CHROOT KILL AUDIT_WRITE; do caps="$caps --cap-add CAP_$cap"; done
 container() {
   # shellcheck disable=SC2086
-  bwrap --bind "$root" / --dev /dev --proc /proc --ro-bind /sys /sys --tmpfs /run --tmpfs /tmp \
+  bwrap --bind "$root" / --dev /dev --proc /proc --ro-bind /sys /sys --tmpfs /run --perms 1777 --tmpfs /tmp \
     --bind "$cache/apt-archives" /var/cache/apt/archives \
     --unshare-pid --unshare-ipc --unshare-uts --hostname gradescope --die-with-parent $caps \
     --clearenv --setenv HOME /root --setenv PATH /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
