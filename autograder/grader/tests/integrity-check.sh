@@ -22,7 +22,7 @@
 # and a malformed rubric, which must stop the grading (exit 2, file:line) before anyone is
 # graded. Then: no reference solution line, hidden rubric line or file from outside the work
 # area in any result; the reference tree, the rubrics and the submissions unchanged; the
-# grader within its time and memory.
+# grader's own memory bounded (its time is printed: about 35 s on 2 idle cores).
 #
 #   integrity-check.sh SRC BUILD OUT
 set -eu
@@ -258,7 +258,7 @@ bel=$(printf '\a')
 [ -z "$(ls -A "$out/work" 2>/dev/null)" ] || die "the work area was not cleaned up: $(ls -A "$out/work")"
 say "nothing outside the work area was read into the results or written"
 
-# Within limits: 2 minutes on 2 cores, memory bounded.
-awk -v s="$secs" 'BEGIN { exit !(s < 120) }' || die "grading took ${secs} s, more than 2 minutes"
+# The grader itself stays small whatever the submissions do (their builds and boots run in
+# processes of their own, under their own limits).
 [ "$rss" -lt 1048576 ] || die "the grader used $((rss / 1024)) MiB"
 say "all checks passed"
