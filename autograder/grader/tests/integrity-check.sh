@@ -210,6 +210,21 @@ grep -q "lab01.toml:$line" "$out/bad.txt" || { tail -n 5 "$out/bad.txt"; die "a 
   die "a malformed rubric: results were written"
 say "malformed rubric: exit 2, $(grep -o "lab01.toml:$line[^ ]*" "$out/bad.txt" | head -n 1), nobody graded"
 
+# A sandbox that cannot be made is said in one line, and nobody is graded (here: the `user`
+# mode, which needs a root grader, asked of an ordinary one).
+if [ "$(id -u)" = 0 ]; then
+  set +e
+  setpriv --reuid=65534 --regid=65534 --clear-groups "$grade" --build-dir "$build" --rubric-dir "$rubrics" \
+    --source-dir "$src" --handout "$h" --submissions "$subs" --out "$fx/tmp/results-nobox" --lab lab01 --emu qemu \
+    --sandbox user >"$out/nobox.txt" 2>&1
+  status=$?
+  set -e
+  [ "$status" = 2 ] && grep -q 'cannot make the sandbox .*refusing to grade' "$out/nobox.txt" ||
+    { cat "$out/nobox.txt"; die "no sandbox: exit status $status, expected 2 and a refusal"; }
+  [ ! -e "$fx/tmp/results-nobox/gradebook.csv" ] || die "no sandbox: results were written"
+  say "no sandbox: exit 2, '$(grep -o 'cannot make the sandbox[^;]*' "$out/nobox.txt" | head -n 1)'"
+fi
+
 # The hostile class.
 set +e
 /usr/bin/time -o "$out/time.txt" -f '%e %M' \
