@@ -134,6 +134,11 @@ std::uint64_t ticks_to_tsc(std::uint64_t ticks, std::uint64_t hz, std::uint64_t 
 
 }  // namespace
 
+void Board::on_entry(std::uint64_t host_tsc) {
+  if (prepared_ && hide_monitor_time_ && host_tsc > prepared_host_tsc_) time_offset_ -= host_tsc - prepared_host_tsc_;
+  prepared_ = false;
+}
+
 std::uint64_t Board::next_timer_deadline() const {
   std::uint64_t best = 0;
   // A masked interrupt wakes nobody: no need for timer exits then. The PIT's IRQ0 reaches
@@ -199,6 +204,8 @@ EntryPlan Board::prepare_entry(VCpu& vcpu, std::uint64_t host_tsc) {
     if (hide_monitor_time_ && host_tsc > exit_host_tsc_) time_offset_ -= host_tsc - exit_host_tsc_;
     in_monitor_ = false;
   }
+  prepared_ = true;
+  prepared_host_tsc_ = host_tsc;
   advance_to(guest_time(host_tsc));
   poll_console_input();
 

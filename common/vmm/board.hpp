@@ -173,6 +173,11 @@ class Board final {
   /// Whether the monitor's time is taken out of guest time (the default). Off: the guest's
   /// clocks include the monitor's work (lab01's clock=host).
   void set_hide_monitor_time(bool on) { hide_monitor_time_ = on; }
+  /// The guest is about to run, at host TSC `host_tsc` (the back end's last reading before
+  /// VMRESUME, VMRUN or IRET): the monitor's work since prepare_entry() (writing the VMCS,
+  /// arming its timer) is hidden from the guest too. A back end calls it from enter(); one
+  /// that does not leaves that work in the guest's time.
+  void on_entry(std::uint64_t host_tsc);
   /// Guest time the devices have reached (their notion of "now").
   std::uint64_t device_time() const { return device_time_; }
   /// Brings the devices up to guest time `t` (never backwards).
@@ -344,6 +349,8 @@ class Board final {
   bool hide_monitor_time_ = true;
   bool in_monitor_ = false;
   std::uint64_t exit_host_tsc_ = 0;
+  bool prepared_ = false;  // prepare_entry() ran and the guest has not entered since
+  std::uint64_t prepared_host_tsc_ = 0;
   std::uint64_t last_progress_ = 0;
   std::uint64_t pit_rem_ = 0;  // remainders of the TSC -> device-clock conversions
   std::uint64_t rtc_rem_ = 0;

@@ -71,8 +71,11 @@ Result<Controls> choose_controls(const Capabilities& caps, char* why, unsigned w
   if (!((caps.procbased >> 32) & proc::INTERRUPT_WINDOW_EXITING)) return fail("interrupt-window", proc::INTERRUPT_WINDOW_EXITING);
   // Secondary: EPT maps guest-physical memory, VPID tags its TLB entries, unrestricted
   // guest lets it run with paging off (its multiboot entry state), SDM 25.6.2.
+  // "Enable RDTSCP" where the processor has RDTSCP (without it RDTSCP is #UD in the guest,
+  // which CPUID would then say it has, SDM 25.6.2); the guest's IA32_TSC_AUX is loaded into
+  // the real MSR (handlers.cpp).
   const std::uint32_t proc2_required = proc2::ENABLE_EPT | proc2::ENABLE_VPID | proc2::UNRESTRICTED_GUEST;
-  c.proc2 = adjust_controls(caps.procbased2, 0, proc2_required, &missing);
+  c.proc2 = adjust_controls(caps.procbased2, proc2::ENABLE_RDTSCP, proc2_required, &missing);
   if (missing) return fail("secondary processor-based", missing);
   if (!caps.ept_walk4() || !caps.ept_wb()) return fail("EPT (4-level walk, write-back)", 0);
   // Exit: save and load EFER and PAT so guest and host keep their own. A 32-bit host
@@ -359,6 +362,7 @@ void load_vcpu(Vmcs& v, vmm::VCpu& c) {
   c.cr0 = (cr0 & ~kCr0Owned) | (v.read(field::CR0_READ_SHADOW) & kCr0Owned);
   c.cr4 = (cr4 & ~kCr4Owned) | (v.read(field::CR4_READ_SHADOW) & kCr4Owned);
   c.cr3 = v.read(field::GUEST_CR3);
+  c.cs_base = v.read(field::GUEST_CS_BASE);
   c.cpl = static_cast<std::uint8_t>((v.read(field::GUEST_SS_AR_BYTES) >> 5) & 3);
   const std::uint32_t blocking = v.read(field::GUEST_INTERRUPTIBILITY_INFO);
   c.interrupt_shadow = (blocking & (interruptibility::BLOCKING_BY_STI | interruptibility::BLOCKING_BY_MOV_SS)) != 0;

@@ -31,12 +31,16 @@ vmm::Event VmxBackend::enter(vmm::VCpu& vcpu) {
   vmx::store_vcpu(vmcs_, caps_, before_, vcpu, true);
   if (vcpu.cr2 != before_.cr2) x86::write_cr2(vcpu.cr2);  // CR2 is not in the VMCS
   vmx::set_interrupt_window(vmcs_, ctls_, window_);
+  // From here on the guest's clock runs: the monitor's work since the Board decided this
+  // entry is hidden from it, like the rest of the monitor's time.
+  const std::uint64_t t = now();
+  board_.on_entry(t);
+  const std::uint64_t guest_now = board_.guest_time(t);
   vmcs_.write(vmx::field::TSC_OFFSET, board_.tsc_offset());
   // The preemption timer counts host time: aim at the nearer of the next timer edge and the
   // watchdog, both in guest time, which runs at the host's rate while the guest runs.
   std::uint64_t deadline = deadline_;
   if (watchdog_ && (!deadline || watchdog_ < deadline)) deadline = watchdog_;
-  const std::uint64_t t = now(), guest_now = board_.guest_time(t);
   vmx::arm_preemption_timer(vmcs_, caps_, ctls_, deadline ? (deadline > guest_now ? deadline - guest_now : 1) : 0);
 
   vmm::GeneralRegisters regs = vcpu.regs;

@@ -37,9 +37,19 @@ TEST(Controls, ChooseForBochs) {
   EXPECT_FALSE(c.value().proc & vmx::proc::CR3_LOAD_EXITING);
   EXPECT_FALSE(c.value().proc & vmx::proc::USE_MSR_BITMAPS);
   EXPECT_EQ(c.value().proc2 & 0xa2u, 0xa2u);  // EPT, VPID, unrestricted guest
+  EXPECT_TRUE(c.value().proc2 & vmx::proc2::ENABLE_RDTSCP);  // or the guest's RDTSCP is #UD
   EXPECT_TRUE(c.value().preemption_timer());
   EXPECT_FALSE(c.value().exit & vmx::exit_ctl::HOST_ADDRESS_SPACE_SIZE);
   EXPECT_EQ(c.value().proc, 0x850061fau);  // what the monitor printed under Bochs
+}
+
+TEST(Controls, RdtscpIsWantedNotRequired) {
+  auto caps = bochs_capabilities();
+  caps.procbased2 &= ~(std::uint64_t{vmx::proc2::ENABLE_RDTSCP} << 32);  // a processor without RDTSCP
+  char why[96] = "";
+  auto c = vmx::choose_controls(caps, why, sizeof why);
+  ASSERT_TRUE(c.ok()) << why;
+  EXPECT_FALSE(c.value().proc2 & vmx::proc2::ENABLE_RDTSCP);
 }
 
 TEST(Controls, MissingEptIsReported) {

@@ -300,6 +300,18 @@ TEST_F(BoardTest, MonitorTimeIsHiddenFromTheGuest) {
   EXPECT_EQ(board.guest_tsc(400), 150u);  // the guest's clock resumes where it stopped
 }
 
+TEST_F(BoardTest, TheBackEndsWorkBeforeTheEntryIsHiddenToo) {
+  board.set_tsc_hz(1000);
+  board.prepare_entry(vcpu, 100);
+  board.on_entry(130);             // writing the VMCS took 30
+  board.on_exit(180);              // the guest ran 50
+  board.prepare_entry(vcpu, 400);
+  board.on_entry(420);
+  EXPECT_EQ(board.guest_tsc(420), 150u);  // 100 + 50: none of the monitor's 30 + 220 + 20
+  board.on_entry(500);                    // a second call without a new decision changes nothing
+  EXPECT_EQ(board.guest_tsc(500), 230u);
+}
+
 TEST_F(BoardTest, MonitorTimeCountsWhenNotHidden) {
   board.set_tsc_hz(1000);
   board.set_hide_monitor_time(false);
