@@ -9,7 +9,12 @@
 //   port 0xE9     the debug console (monitor diagnostics, and the exit marker below)
 // Stopping: a kernel writes "hvlab-exit: N" on its own line to port 0xE9, then writes N to
 // the isa-debug-exit port 0xf4 (QEMU exits with (N<<1)|1), then "Shutdown" to port 0x8900
-// (Bochs exits, always with status 1). The marker is what the runner trusts on both.
+// (Bochs exits, always with status 1). The marker is what the runner trusts on both. A
+// kernel that never stops (xv6) can be driven by a console script instead, ending when COM1
+// shows a given text (BootSpec::console_script, stop_when_com1).
+//
+// Disks: the IDE primary slave holds BootSpec::disk, or by default the kit's test disk, so a
+// guest's disk test reads the same sectors bare and under a monitor that serves that disk.
 //
 // What the kernel is given, the same on both emulators: the command line
 // "boot/kernel.elf CMDLINE" and, for each module, the string "boot/NAME ARGS", where NAME is
@@ -42,6 +47,13 @@ struct Module {
   std::string cmdline;  ///< passed to the kernel after the module's path
 };
 
+/// One step of a console script: once COM1 shows `expect` (in what arrived after the
+/// previous step's match), `send` is typed on COM1.
+struct ConsoleStep {
+  std::string expect;
+  std::string send;
+};
+
 struct BootSpec {
   Emulator emu = Emulator::qemu;
   std::filesystem::path kernel;  ///< multiboot1 ELF
@@ -67,6 +79,19 @@ struct BootSpec {
   bool interactive = false;
   /// The emulator program; empty: "qemu-system-i386" or "bochs", searched in PATH.
   std::filesystem::path emulator_binary;
+  /// Typed on COM1, step by step, while the kernel runs (a shell's commands). With a script,
+  /// or when interactive (our stdin is typed on COM1 as it comes), the emulator's COM1 is a
+  /// pseudo-terminal instead of a file, so the guest can read from it; everything else stays
+  /// the same. Under Bochs its output may then end lines with "\r\n".
+  std::vector<ConsoleStep> console_script;
+  /// Once every step is typed and COM1 then shows this text, the run is complete: the
+  /// emulator is stopped and the boot counts as exited with status 0 (for kernels such as
+  /// xv6 that never stop by themselves). Empty: the kernel must write the exit marker.
+  std::string stop_when_com1;
+  /// A raw disk image for the emulator's IDE primary slave (read-only: the guest's writes
+  /// are kept in a temporary overlay); empty: the kit's test disk
+  /// (common/devices/test_disk.hpp), written to the work directory.
+  std::filesystem::path disk;
 };
 
 enum class Outcome {
@@ -95,6 +120,10 @@ struct BootResult {
   bool output_truncated = false;  ///< some channel held more than output_limit
   /// Time from the start of boot() to the first "KTAP version" on COM1, if it came.
   std::optional<std::chrono::milliseconds> first_ktap_line;
+  /// Console script steps whose `expect` COM1 showed (and whose `send` was typed).
+  std::size_t script_steps_done = 0;
+  /// The run ended because COM1 showed BootSpec::stop_when_com1 after the script.
+  bool stopped_on_text = false;
 };
 
 /// Boots spec.kernel and waits for it to stop. Never throws for guest misbehaviour; throws

@@ -278,6 +278,20 @@ Action emulate_mmio_instruction(Machine& m, VCpu& vcpu, const decoder::Instructi
 
 Action emulate_mmio(Machine& m, VCpu& vcpu, const Event& e) {
   const GuestPhysAddr gpa = e.memory.physical;
+  if (e.memory.has_value) {
+    // The mechanism completed the instruction and reports the value written: only the
+    // device's side is left (the guest is already past the instruction).
+    Status s = e.memory.write && dev::valid_access_size(e.memory.size)
+                   ? m.board().mmio().write(gpa, e.memory.size, e.memory.value)
+                   : Status{Error::invalid_argument};
+    if (!s.ok()) {
+      m.board().contain("the device at guest-physical 0x%llx refused a %u-byte write of 0x%x (%s, eip %08x)",
+                        static_cast<unsigned long long>(gpa.value()), e.memory.size, e.memory.value,
+                        error_name(s.error()), vcpu.eip);
+      return Action::stop;
+    }
+    return Action::resume;
+  }
   if (e.memory.fetch) {
     m.board().contain("the guest executed from device memory at guest-physical 0x%llx (eip %08x)",
                       static_cast<unsigned long long>(gpa.value()), vcpu.eip);

@@ -31,9 +31,11 @@ namespace hvlab::vmm {
 class Machine;
 
 /// A handler for an access to guest-physical e.memory.physical, a page the Board's MMIO bus
-/// claims (Reason::ept_violation or Reason::mmio without a value): fetches the instruction
-/// at CS:EIP through the guest's own page tables, decodes it and emulates it with
-/// emulate_mmio_instruction(). Returns Action::resume with EIP past the instruction, or
+/// claims (Reason::ept_violation, or Reason::mmio). Without a value (e.memory.has_value
+/// clear) it fetches the instruction at CS:EIP through the guest's own page tables, decodes
+/// it and emulates it with emulate_mmio_instruction(); with one (a write the mechanism
+/// completed and reported, as VT-x's APIC-write exit or KVM's MMIO exit do) it only writes
+/// the value to the device. Returns Action::resume with EIP past the instruction, or
 /// Action::stop with the reason on the Board.
 Action emulate_mmio(Machine& m, VCpu& vcpu, const Event& e);
 

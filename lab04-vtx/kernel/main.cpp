@@ -212,10 +212,18 @@ int kernel_main(const BootInfo& boot) {
   dprintf("lab04: VMM starting, cmdline \"%s\"\n", boot.cmdline);
   if (boot.module_count < 1) return refuse(diag, "no guest: boot the monitor with the guest image as its first module");
 
-  // Copy what the loader left in memory the monitor is about to hand out.
+  // Copy what the loader left in memory the monitor is about to hand out (a loader may
+  // keep the module strings in frames the allocator does not know are taken).
   static char guest_cmdline[2048];
   const char* mod_string = boot.modules[0].cmdline ? boot.modules[0].cmdline : "";
   rt::mem_copy(guest_cmdline, mod_string, rt::str_length_bounded(mod_string, sizeof guest_cmdline - 1));
+  int disk_slot[BootInfo::kMaxModules];  // disk=N of each module, or -1
+  for (unsigned i = 0; i < boot.module_count; ++i) {
+    char slot[4];
+    disk_slot[i] = -1;
+    if (i > 0 && boot.modules[i].cmdline && find_option(boot.modules[i].cmdline, "disk", slot, sizeof slot))
+      disk_slot[i] = slot[0] == '0' && !slot[1] ? 0 : slot[0] == '1' && !slot[1] ? 1 : 2;
+  }
 
   // The kit's options; lab04's defaults first. The trace leaves through a serial port (about
   // 11 KB per emulated second on Bochs), so by default each kind of exit is recorded a few
@@ -264,18 +272,14 @@ int kernel_main(const BootInfo& boot) {
   // Disk images for the ATA channel; without one, the kit's test disk on the primary slave.
   bool have_disk = false;
   for (unsigned i = 1; i < boot.module_count; ++i) {
-    char drive[4];
-    const char* args = boot.modules[i].cmdline ? boot.modules[i].cmdline : "";
-    if (!find_option(args, "disk", drive, sizeof drive)) continue;
-    const unsigned n = drive[0] == '0' ? 0 : drive[0] == '1' ? 1 : 2;
-    if (drive[1] != '\0' || !attach_disk_module(board, frames, boot.modules[i], n).ok()) {
-      char msg[128];
-      format(msg, sizeof msg, "module %u (\"%s\"): disk=%s is not a free slot 0 or 1, or no memory for its overlay", i,
-             args, drive);
+    if (disk_slot[i] < 0) continue;
+    if (disk_slot[i] > 1 || !attach_disk_module(board, frames, boot.modules[i], static_cast<unsigned>(disk_slot[i])).ok()) {
+      char msg[96];
+      format(msg, sizeof msg, "module %u: disk= names no free ATA slot (0 or 1), or no memory for its overlay", i);
       return refuse(diag, msg);
     }
-    dprintf("lab04: disk image of %u bytes on ATA slot %u (copy-on-write)\n", boot.modules[i].end - boot.modules[i].start,
-            n);
+    dprintf("lab04: disk image of %u bytes on ATA slot %d (copy-on-write)\n", boot.modules[i].end - boot.modules[i].start,
+            disk_slot[i]);
     have_disk = true;
   }
   static dev::TestDisk test_disk;

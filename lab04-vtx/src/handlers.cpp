@@ -202,6 +202,7 @@ void install_handlers(vmm::Dispatcher& d) {
   d.set(Reason::privileged_instruction, handle_privileged_instruction);
   d.set(Reason::hypercall, handle_hypercall);
   d.set(Reason::ept_violation, handle_ept_violation);
+  d.set(Reason::mmio, vmm::emulate_mmio);  // VT-x APIC-access and APIC-write exits
   d.set(Reason::ept_misconfig, handle_ept_misconfig);
   d.set(Reason::triple_fault, handle_triple_fault);
   d.set(Reason::entry_failure, handle_entry_failure);

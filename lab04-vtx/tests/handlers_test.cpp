@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -304,6 +306,50 @@ TEST_F(VmxBackendTest, InjectionWindowAndTscOffsetReachTheVmcs) {
   EXPECT_EQ(vmcs[vmx::Field::VM_ENTRY_INTR_INFO_FIELD], 0x80000021u);
   EXPECT_TRUE(vmcs[vmx::Field::CPU_BASED_VM_EXEC_CONTROL] & vmx::proc::INTERRUPT_WINDOW_EXITING);
   EXPECT_EQ(vmcs[vmx::Field::TSC_OFFSET], fm.board.tsc_offset());
+}
+
+// APIC virtualization: the guest's accesses to its APIC page, as the processor would report
+// them. The first entry: the guest writes SVR (virtualized, then an APIC-write exit); the
+// second: it lowers its TPR (no exit) and executes WBINVD; the third: it reads the APIC ID
+// from the virtual-APIC page and writes 0 to port 0xf4.
+std::uint32_t g_vapic[1024];
+std::uint32_t g_id_seen = 0;
+
+int apic_vmx_run(vmm::GeneralRegisters* regs, int) {
+  auto& v = *g_vmcs;
+  v[vmx::Field::VM_EXIT_INSTRUCTION_LEN] = 2;
+  switch (g_runs++) {
+    case 0:
+      g_vapic[0xf0 / 4] = 0x1ff;
+      v[vmx::Field::VM_EXIT_REASON] = vmx::exit_reason::APIC_WRITE;
+      v[vmx::Field::EXIT_QUALIFICATION] = 0xf0;
+      break;
+    case 1:
+      g_vapic[0x80 / 4] = 0x20;
+      v[vmx::Field::VM_EXIT_REASON] = vmx::exit_reason::WBINVD;
+      v[vmx::Field::EXIT_QUALIFICATION] = 0;
+      break;
+    default:
+      g_id_seen = g_vapic[0x20 / 4];
+      v[vmx::Field::VM_EXIT_REASON] = vmx::exit_reason::IO_INSTRUCTION;
+      v[vmx::Field::EXIT_QUALIFICATION] = vmx::io_qual::make(0xf4, 1, false);
+      regs->eax = 0;
+  }
+  return 0;
+}
+
+TEST_F(VmxBackendTest, WithApicVirtualizationThePageMirrorsTheApicAndWritesReachIt) {
+  ASSERT_TRUE(ctls.apic_virtualization());
+  std::fill(std::begin(g_vapic), std::end(g_vapic), 0u);
+  VmxBackend backend(fm.board, vmcs, caps, ctls, apic_vmx_run, diag);
+  backend.enable_apic_virtualization(g_vapic);
+  vmm::Machine m("lab04", fm.board, backend, fm.dispatcher, fm.trace, fm.diag);
+  backend.load_initial_state(m.vcpu());
+  EXPECT_EQ(vmm::run(m, vmm::RunOptions{}), 0) << fm.board.stop_reason();
+  EXPECT_EQ(fm.board.lapic().read(0xf0, 4).value_or(0), 0x1ffu);  // the APIC-write exit's value
+  EXPECT_EQ(fm.board.lapic().tpr(), 0x20u);                        // the TPR write without an exit
+  EXPECT_EQ(g_id_seen, std::uint32_t{fm.board.lapic().id()} << 24);
+  EXPECT_EQ(fm.dispatcher.count(vmm::Reason::mmio), 1u);
 }
 
 int failing_vmx_run(vmm::GeneralRegisters*, int) { return 2; }

@@ -229,6 +229,26 @@ TEST_F(MmioTest, TheInstructionIsFetchedThroughTheGuestsPageTablesUpToAPageEnd) 
   EXPECT_EQ(vcpu.eip, 0x401000u);
 }
 
+TEST_F(MmioTest, AWriteTheMechanismReportedOnlyReachesTheDevice) {
+  // VT-x's APIC-write exit or KVM's MMIO exit: the instruction is done, its value known.
+  Event e;
+  e.reason = Reason::mmio;
+  e.memory.physical = GuestPhysAddr(kDevice + 0x380);
+  e.memory.has_physical = true;
+  e.memory.write = true;
+  e.memory.size = 4;
+  e.memory.has_value = true;
+  e.memory.value = 10'000'000;
+  vcpu.eip = 0x2000;  // already past the instruction; no bytes there to decode
+  EXPECT_EQ(emulate_mmio(fm.machine, vcpu, e), Action::resume);
+  ASSERT_EQ(dev.log.size(), 1u);
+  EXPECT_EQ(dev.log[0].offset, 0x380u);
+  EXPECT_EQ(dev.log[0].value, 10'000'000u);
+  EXPECT_EQ(vcpu.eip, 0x2000u);
+  e.memory.size = 3;
+  EXPECT_EQ(emulate_mmio(fm.machine, vcpu, e), Action::stop);
+}
+
 TEST(AluFlags, MatchTheSdm) {
   std::uint32_t r = 0;
   // 0x7fffffff + 1: signed overflow, no carry.
