@@ -57,6 +57,7 @@ constexpr std::string_view kDebugconName = "the debug console (port 0xE9)";
 constexpr std::size_t kLogKeep = 256 * 1024;     // emulator logs: the last this many bytes
 constexpr std::size_t kBannerSlack = 64 * 1024;  // Bochs' stdout beyond the guest's bytes
 constexpr milliseconds kIsoTimeout{60000};
+constexpr milliseconds kBochsTypingPace{15};
 constexpr const char* kGrubPcDir = "/usr/lib/grub/i386-pc";
 
 // Names this runner writes in a work directory (removed first from one it is given).
@@ -541,6 +542,9 @@ BootResult boot(const BootSpec& spec) {
     return finish(Outcome::launch_failed, *why);
   }
   Channel& com1 = l.channels[static_cast<std::size_t>(l.com1)];
+  // Bochs' UART drops what arrives while its 16-byte FIFO is full; a guest that polls it
+  // (or a monitor that relays it) only every few milliseconds needs a typist's pace.
+  if (!qemu) com1.input_pace = kBochsTypingPace;
   if (spec.interactive) {
     com1.echo_fd = STDOUT_FILENO;
     com1.forward_fd = STDIN_FILENO;  // what a person types reaches the guest's COM1

@@ -82,7 +82,8 @@ struct BootSpec {
   /// Typed on COM1, step by step, while the kernel runs (a shell's commands). With a script,
   /// or when interactive (our stdin is typed on COM1 as it comes), the emulator's COM1 is a
   /// pseudo-terminal instead of a file, so the guest can read from it; everything else stays
-  /// the same. Under Bochs its output may then end lines with "\r\n".
+  /// the same. Under Bochs the bytes are typed at a typist's pace (one every 15 ms): its UART
+  /// drops what arrives while its receive FIFO is full.
   std::vector<ConsoleStep> console_script;
   /// Once every step is typed and COM1 then shows this text, the run is complete: the
   /// emulator is stopped and the boot counts as exited with status 0 (for kernels such as

@@ -413,6 +413,7 @@ RunResult run(const Command& cmd, std::vector<Channel>& channels, const Limits& 
     if (channels[i].terminal) forward[i] = channels[i].forward_fd;
   }
   constexpr std::size_t kForwardBase = 1u << 20;  // `which` tags for forward_fd entries
+  std::vector<Clock::time_point> next_input(channels.size(), start);  // input_pace
 
   // Reads what is available on each open channel and writes what is queued for it; returns
   // false on a flood.
@@ -421,7 +422,8 @@ RunResult run(const Command& cmd, std::vector<Channel>& channels, const Limits& 
     std::vector<std::size_t> which;
     for (std::size_t i = 0; i < channels.size(); ++i) {
       if (read_ends[i].fd >= 0) {
-        const bool out = channels[i].terminal && channels[i].input && !channels[i].input->empty();
+        const bool out = channels[i].terminal && channels[i].input && !channels[i].input->empty() &&
+                         Clock::now() >= next_input[i];
         fds.push_back({read_ends[i].fd, static_cast<short>(POLLIN | (out ? POLLOUT : 0)), 0});
         which.push_back(i);
       }
@@ -441,6 +443,10 @@ RunResult run(const Command& cmd, std::vector<Channel>& channels, const Limits& 
     if (fds.empty()) {
       if (timeout_ms > 0) std::this_thread::sleep_for(milliseconds(timeout_ms));
       return true;
+    }
+    for (std::size_t i = 0; i < channels.size(); ++i) {
+      if (channels[i].input && !channels[i].input->empty() && channels[i].input_pace.count() > 0)
+        timeout_ms = std::min<int>(timeout_ms, static_cast<int>(channels[i].input_pace.count()));
     }
     int n = ::poll(fds.data(), fds.size(), timeout_ms);
     if (n <= 0) return true;
@@ -465,8 +471,10 @@ RunResult run(const Command& cmd, std::vector<Channel>& channels, const Limits& 
       }
       Channel& ch = channels[i];
       if ((fds[k].revents & POLLOUT) && ch.input && !ch.input->empty()) {
-        ssize_t put = ::write(read_ends[i].fd, ch.input->data(), ch.input->size());
+        const std::size_t n = ch.input_pace.count() > 0 ? 1 : ch.input->size();
+        ssize_t put = ::write(read_ends[i].fd, ch.input->data(), n);
         if (put > 0) ch.input->erase(0, static_cast<std::size_t>(put));
+        next_input[i] = Clock::now() + ch.input_pace;
       }
       if (!(fds[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       ssize_t got = ::read(read_ends[i].fd, buf.data(), buf.size());

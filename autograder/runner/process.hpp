@@ -34,6 +34,10 @@ struct Channel {
   /// the keyboard) are queued for the child as they arrive; -1 for none. At its end of file
   /// forwarding stops.
   int forward_fd = -1;
+  /// Terminal channels: at most one byte of input per this interval (0: as fast as the
+  /// terminal takes them). A typist's pace, for a child whose serial port drops what arrives
+  /// while its receive FIFO is full (Bochs) instead of holding it back (QEMU).
+  std::chrono::milliseconds input_pace{0};
 
   // Filled in by run().
   std::string data;

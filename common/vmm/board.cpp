@@ -97,7 +97,13 @@ CpuidContext Board::cpuid_context(const VCpu& vcpu) const {
 void Board::poll_console_input() {
   if (!console_input_) return;
   std::uint8_t b;
-  while (com1_.rx_space() > 0 && console_input_->get(&b)) com1_.receive(b);
+  while (input_count_ < kConsoleInputBuffer && console_input_->get(&b))
+    input_buf_[(input_head_ + input_count_++) % kConsoleInputBuffer] = b;
+  while (input_count_ > 0 && com1_.rx_space() > 0) {
+    com1_.receive(input_buf_[input_head_]);
+    input_head_ = (input_head_ + 1) % kConsoleInputBuffer;
+    --input_count_;
+  }
 }
 
 // ---- Time ------------------------------------------------------------------------------

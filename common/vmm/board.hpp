@@ -141,8 +141,11 @@ class Board final {
   CpuidContext cpuid_context(const VCpu& vcpu) const;
 
   /// Bytes typed on the monitor's own console, polled before every entry and fed to the
-  /// guest's COM1 as far as its receiver has room (null: none).
+  /// guest's COM1 as far as its receiver has room (null: none). The Board drains the source
+  /// into a buffer of its own (kConsoleInputBuffer bytes) at every entry, so a source with a
+  /// small FIFO (a real UART) loses nothing while the guest reads a byte at a time.
   void set_console_input(dev::ByteSource* input) { console_input_ = input; }
+  static constexpr unsigned kConsoleInputBuffer = 4096;
 
   /// Guest RAM at guest-physical 0: `bytes` at host pointer `host`, host-physical `hpa`.
   /// Also tells the CMOS the memory size (what a BIOS would have recorded).
@@ -336,6 +339,8 @@ class Board final {
   dev::FwCfg fw_cfg_;
   dev::CgaText cga_;
   dev::ByteSource* console_input_ = nullptr;
+  std::uint8_t input_buf_[kConsoleInputBuffer] = {};
+  unsigned input_head_ = 0, input_count_ = 0;  // a ring: bytes taken, not yet received by COM1
   TraceWriter* trace_ = nullptr;
   Budgets budgets_;
   Status wiring_;

@@ -6,7 +6,7 @@
 
 namespace hvlab::guest {
 extern const TestGroup kPrivGroup, kSensGroup, kIntrGroup, kExcGroup, kPagingGroup, kUserGroup, kDevGroup,
-    kSmcGroup, kTscGroup;
+    kSmcGroup, kTscGroup, kPcGroup;
 
 namespace {
 
@@ -57,6 +57,6 @@ int kernel_main(const hvlab::BootInfo& boot) {
   if (top) g_ram_top = static_cast<std::uint32_t>(top);  // else assume 16 MiB
 
   static const TestGroup groups[] = {kPrivGroup, kSensGroup,  kIntrGroup, kExcGroup, kPagingGroup,
-                                     kUserGroup, kDevGroup,   kSmcGroup,  kTscGroup};
+                                     kUserGroup, kDevGroup,   kSmcGroup,  kTscGroup, kPcGroup};
   return run_suite(groups, sizeof groups / sizeof groups[0], opt, nonce, init);
 }

@@ -175,6 +175,36 @@ TEST_F(BoardPlatformTest, TheIoApicRoutesTypedKeysFromCom1ToTheirVector) {
   EXPECT_FALSE(board.prepare_entry(vcpu, 0).inject.valid);
 }
 
+// A real UART behind the source: a 16-byte FIFO that drops what arrives when full.
+struct SmallFifo final : dev::ByteSource {
+  std::string line, fifo;
+  std::size_t sent = 0;
+  void arrive(std::size_t n) {  // n more bytes come down the wire
+    for (; n > 0 && sent < line.size(); --n, ++sent)
+      if (fifo.size() < 16) fifo += line[sent];
+  }
+  bool get(std::uint8_t* b) override {
+    if (fifo.empty()) return false;
+    *b = static_cast<std::uint8_t>(fifo[0]);
+    fifo.erase(0, 1);
+    return true;
+  }
+};
+
+TEST_F(BoardPlatformTest, ALongTypedLineIsKeptWhileTheGuestReadsAByteAtATime) {
+  SmallFifo uart;
+  uart.line = "mkdir d; echo x > d/f; cat d/f; rm d/f\n";
+  board.set_console_input(&uart);
+  out(0x3f8 + 2, 0);  // the guest's UART without FIFO: one byte at a time
+  std::string got;
+  for (int entry = 0; entry < 200 && got.size() < uart.line.size(); ++entry) {
+    uart.arrive(8);  // faster than the guest reads
+    board.prepare_entry(vcpu, 0);
+    if (in(0x3f8 + 5) & 1) got += static_cast<char>(in(0x3f8));
+  }
+  EXPECT_EQ(got, uart.line);
+}
+
 TEST_F(BoardPlatformTest, AnAttachedDiskAnswersOnTheSlaveWithIrq14) {
   std::vector<std::uint8_t> image(4 * dev::kSectorSize);
   image[2 * dev::kSectorSize] = 0x5a;
