@@ -294,6 +294,7 @@ std::optional<std::string> plan_qemu(const BootSpec& spec, const fs::path& progr
                      "-device",    "isa-debug-exit,iobase=0xf4,iosize=4",
                      "-d",         "cpu_reset",
                      "-D",         "qemu.log"});
+  if (spec.vga) a.insert(a.end(), {"-device", "VGA"});
   if (spec.icount) a.insert(a.end(), {"-icount", "shift=0,sleep=off"});
   if (spec.gdb_port) {
     a.insert(a.end(), {"-gdb", fmt::format("tcp:127.0.0.1:{}", *spec.gdb_port), "-S"});

@@ -89,6 +89,10 @@ struct BootSpec {
   /// emulator is stopped and the boot counts as exited with status 0 (for kernels such as
   /// xv6 that never stop by themselves). Empty: the kernel must write the exit marker.
   std::string stop_when_com1;
+  /// QEMU: a VGA card (-device VGA), as a PC has; without it the CGA text buffer and the CRT
+  /// controller are absent, which guests that print to the screen (xv6) do not survive. Bochs
+  /// always has one.
+  bool vga = false;
   /// A raw disk image for the emulator's IDE primary slave (read-only: the guest's writes
   /// are kept in a temporary overlay); empty: the kit's test disk
   /// (common/devices/test_disk.hpp), written to the work directory.

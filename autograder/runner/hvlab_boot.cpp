@@ -107,6 +107,8 @@ int main(int argc, char** argv) {
   app.add_option("--until", until,
                  "After the typing, stop the run once COM1 shows this text; the run then counts as "
                  "exited with status 0 (for kernels that never stop by themselves)");
+  bool vga = false;
+  app.add_flag("--vga", vga, "QEMU: a VGA card, as a PC has (xv6 needs its text display)");
   app.add_option("--disk", disk, "Raw disk image for the IDE primary slave (read-only; default: the kit's test disk)")
       ->check(CLI::ExistingFile);
   CLI11_PARSE(app, argc, argv);
@@ -128,6 +130,7 @@ int main(int argc, char** argv) {
   spec.output_limit = output_limit;
   spec.gdb_port = gdb_port;
   spec.disk = disk;
+  spec.vga = vga;
   for (std::size_t i = 0; i + 1 < type_pairs.size(); i += 2)
     spec.console_script.push_back({runner::detail::unescape(type_pairs[i]), runner::detail::unescape(type_pairs[i + 1])});
   spec.stop_when_com1 = runner::detail::unescape(until);

@@ -9,7 +9,8 @@
 // module whose string has disk=N (0 the primary master, 1 the primary slave) is a disk image
 // for the guest's ATA channel, read-only: the guest's writes go to a copy-on-write overlay
 // as large as the image. With no disk, the primary slave is the kit's test disk
-// (common/devices/test_disk.hpp), the one the runner gives the emulator itself.
+// (common/devices/test_disk.hpp), the one the runner gives the emulator itself. Any other
+// module is the guest's own: copied above its image and listed in its multiboot information.
 //
 // Kernel command line (all optional), besides the kit's common options (common/vmm/options.hpp:
 // events=, seconds=, output_kib=, guest_mib=, trace=all|quiet|off, trace_cap=):
@@ -218,10 +219,13 @@ int kernel_main(const BootInfo& boot) {
   const char* mod_string = boot.modules[0].cmdline ? boot.modules[0].cmdline : "";
   rt::mem_copy(guest_cmdline, mod_string, rt::str_length_bounded(mod_string, sizeof guest_cmdline - 1));
   int disk_slot[BootInfo::kMaxModules];  // disk=N of each module, or -1
+  static char module_strings[BootInfo::kMaxModules][256];
   for (unsigned i = 0; i < boot.module_count; ++i) {
     char slot[4];
     disk_slot[i] = -1;
-    if (i > 0 && boot.modules[i].cmdline && find_option(boot.modules[i].cmdline, "disk", slot, sizeof slot))
+    const char* str = boot.modules[i].cmdline ? boot.modules[i].cmdline : "";
+    rt::mem_copy(module_strings[i], str, rt::str_length_bounded(str, sizeof module_strings[i] - 1));
+    if (i > 0 && find_option(str, "disk", slot, sizeof slot))
       disk_slot[i] = slot[0] == '0' && !slot[1] ? 0 : slot[0] == '1' && !slot[1] ? 1 : 2;
   }
 
@@ -295,8 +299,19 @@ int kernel_main(const BootInfo& boot) {
     format_to(diag, "lab04: cannot load the guest image: %s\n", why);
     return exit_status::kFailure;
   }
-  auto info = vmm::build_multiboot_info(board.memory(), ram, guest_cmdline);
-  if (!info.ok()) return refuse(diag, "cannot write the guest's multiboot information");
+  // The other modules are the guest's own, passed on as a multiboot loader would.
+  vmm::GuestModule guest_modules[vmm::kMaxGuestModules];
+  unsigned guest_module_count = 0;
+  for (unsigned i = 1; i < boot.module_count; ++i) {
+    if (disk_slot[i] >= 0) continue;
+    if (guest_module_count == vmm::kMaxGuestModules) return refuse(diag, "more than 8 modules for the guest");
+    guest_modules[guest_module_count++] = {reinterpret_cast<const void*>(static_cast<std::uintptr_t>(boot.modules[i].start)),
+                                           boot.modules[i].end - boot.modules[i].start, module_strings[i]};
+  }
+  auto info = vmm::build_multiboot_info(board.memory(), ram, guest_cmdline,
+                                        std::span<const vmm::GuestModule>(guest_modules, guest_module_count),
+                                        image.value().highest);
+  if (!info.ok()) return refuse(diag, "cannot write the guest's multiboot information (or its modules do not fit)");
   // What a PC BIOS leaves in low memory: the BIOS data area and the MP tables (xv6 finds its
   // APICs there), with the processor's signature and features in the MP processor entry.
   const x86::CpuidResult id = x86::read_cpuid(x86::cpuid::kFeatures);

@@ -257,6 +257,15 @@ TEST(Qemu, TheIdeSlaveIsTheTestDiskOrTheOneGiven) {
   std::filesystem::remove_all(r.workdir);
 }
 
+TEST(Qemu, AVgaCardOnRequest) {
+  auto s = spec_for(Emulator::qemu, "hello");
+  s.vga = true;
+  auto r = boot(s);
+  ASSERT_EQ(r.outcome, Outcome::exited) << describe(r);
+  EXPECT_EQ(r.com1, "hello\n");
+  EXPECT_NE(std::find(r.command.begin(), r.command.end(), "VGA"), r.command.end());
+}
+
 TEST(Qemu, SilentKernelExits) {
   auto r = boot(spec_for(Emulator::qemu, "silent"));
   ASSERT_EQ(r.outcome, Outcome::exited) << describe(r);
