@@ -125,6 +125,11 @@ void Board::advance_to(std::uint64_t t) {
   if (ns) lapic_.advance_ns(ns);
 }
 
+void Board::on_entry(std::uint64_t host_tsc) {
+  if (prepared_ && hide_monitor_time_ && host_tsc > prepared_host_tsc_) time_offset_ -= host_tsc - prepared_host_tsc_;
+  prepared_ = false;
+}
+
 void Board::on_exit(std::uint64_t host_tsc) {
   advance_to(guest_time(host_tsc));
   exit_host_tsc_ = host_tsc;
@@ -139,11 +144,6 @@ std::uint64_t ticks_to_tsc(std::uint64_t ticks, std::uint64_t hz, std::uint64_t 
 }
 
 }  // namespace
-
-void Board::on_entry(std::uint64_t host_tsc) {
-  if (prepared_ && hide_monitor_time_ && host_tsc > prepared_host_tsc_) time_offset_ -= host_tsc - prepared_host_tsc_;
-  prepared_ = false;
-}
 
 std::uint64_t Board::next_timer_deadline() const {
   std::uint64_t best = 0;
@@ -210,9 +210,9 @@ EntryPlan Board::prepare_entry(VCpu& vcpu, std::uint64_t host_tsc) {
     if (hide_monitor_time_ && host_tsc > exit_host_tsc_) time_offset_ -= host_tsc - exit_host_tsc_;
     in_monitor_ = false;
   }
-  prepared_ = true;
-  prepared_host_tsc_ = host_tsc;
   advance_to(guest_time(host_tsc));
+  prepared_host_tsc_ = host_tsc;
+  prepared_ = true;
   poll_console_input();
 
   // A halted vCPU waits for an interrupt it can take. Rather than spin, move the guest's

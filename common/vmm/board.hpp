@@ -176,18 +176,25 @@ class Board final {
   /// Whether the monitor's time is taken out of guest time (the default). Off: the guest's
   /// clocks include the monitor's work (lab01's clock=host).
   void set_hide_monitor_time(bool on) { hide_monitor_time_ = on; }
-  /// The guest is about to run, at host TSC `host_tsc` (the back end's last reading before
-  /// VMRESUME, VMRUN or IRET): the monitor's work since prepare_entry() (writing the VMCS,
-  /// arming its timer) is hidden from the guest too. A back end calls it from enter(); one
-  /// that does not leaves that work in the guest's time.
-  void on_entry(std::uint64_t host_tsc);
   /// Guest time the devices have reached (their notion of "now").
   std::uint64_t device_time() const { return device_time_; }
   /// Brings the devices up to guest time `t` (never backwards).
   void advance_to(std::uint64_t t);
+  /// The guest started running at host TSC `host_tsc`, some time after prepare_entry(): the
+  /// monitor's work in between (injecting, arming the timer, the back end's own switch) is
+  /// hidden from the guest too.
+  void on_entry(std::uint64_t host_tsc);
   /// The guest stopped running at host TSC `host_tsc`: the devices catch up to that moment
   /// before a handler looks at them, and the monitor's time starts counting.
   void on_exit(std::uint64_t host_tsc);
+  /// What an emulated RDTSC (or RDMSR of the TSC) returns at host TSC `host_now`: while the
+  /// monitor runs and hides its time, the guest's TSC as it was when the guest stopped, so
+  /// the guest never sees its TSC jump by the monitor's work and then fall back.
+  std::uint64_t read_guest_tsc(std::uint64_t host_now) const { return guest_tsc(guest_clock_host_tsc(host_now)); }
+  /// An emulated WRMSR of the TSC at host TSC `host_now` (the same moment as read_guest_tsc).
+  void write_guest_tsc(std::uint64_t value, std::uint64_t host_now) {
+    set_guest_tsc(value, guest_clock_host_tsc(host_now));
+  }
   /// Guest time of the next timer interrupt that can reach the processor: the PIT's next
   /// IRQ0 edge (unless both the 8259 and the I/O APIC mask it) or the local APIC timer's
   /// next expiry (unless masked), whichever is nearer; 0 if none is coming.
@@ -315,6 +322,11 @@ class Board final {
   bool can_wake(const VCpu& vcpu) const;
   std::uint8_t take_interrupt();  // the acknowledge cycle of what the local APIC has pending
   void poll_console_input();
+  /// The host TSC that stands for "now" on the guest's clocks: the exit, while the monitor
+  /// runs and hides its time.
+  std::uint64_t guest_clock_host_tsc(std::uint64_t host_now) const {
+    return in_monitor_ && hide_monitor_time_ ? exit_host_tsc_ : host_now;
+  }
 
   mem::GuestMemory memory_;
   dev::PortBus ports_;
@@ -354,8 +366,8 @@ class Board final {
   bool hide_monitor_time_ = true;
   bool in_monitor_ = false;
   std::uint64_t exit_host_tsc_ = 0;
-  bool prepared_ = false;  // prepare_entry() ran and the guest has not entered since
-  std::uint64_t prepared_host_tsc_ = 0;
+  std::uint64_t prepared_host_tsc_ = 0;  // prepare_entry()'s reading, for on_entry()
+  bool prepared_ = false;
   std::uint64_t last_progress_ = 0;
   std::uint64_t pit_rem_ = 0;  // remainders of the TSC -> device-clock conversions
   std::uint64_t rtc_rem_ = 0;

@@ -126,7 +126,8 @@ void SvmBackend::request_interrupt_window(vmm::VCpu&, bool on) {
 
 vmm::Event SvmBackend::enter(vmm::VCpu& vcpu) {
   store_vcpu(vcpu);
-  board_.on_entry(now());  // the monitor's work since the Board decided this entry is hidden too
+  entry_time_ = now();
+  board_.on_entry(entry_time_);  // before TSC_OFFSET is written: this entry's offset hides it already
   v_.set<std::uint64_t>(vmcb::TSC_OFFSET, board_.tsc_offset());
   v_.set<std::uint32_t>(vmcb::CLEAN, 0);  // everything may have changed
   vmm::GeneralRegisters regs = vcpu.regs;

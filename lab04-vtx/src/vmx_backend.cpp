@@ -43,7 +43,8 @@ vmm::Event VmxBackend::enter(vmm::VCpu& vcpu) {
   // From here on the guest's clock runs: the monitor's work since the Board decided this
   // entry is hidden from it, like the rest of the monitor's time.
   const std::uint64_t t = now();
-  board_.on_entry(t);
+  entry_time_ = t;
+  board_.on_entry(t);  // before the TSC offset is written: this entry's offset hides it already
   const std::uint64_t guest_now = board_.guest_time(t);
   vmcs_.write(vmx::field::TSC_OFFSET, board_.tsc_offset());
   // The preemption timer counts host time: aim at the nearer of the next timer edge and the
