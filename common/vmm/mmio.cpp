@@ -310,9 +310,10 @@ Action emulate_mmio(Machine& m, VCpu& vcpu, const Event& e) {
                       static_cast<unsigned long long>(gpa.value()));
     return Action::stop;
   }
-  // One instruction at a time per monitor: a static keeps the ~1 KiB out of a kernel's stack.
+  // One instruction at a time per monitor: statics keep the ~1 KiB out of a kernel's stack,
+  // and the decoder is set up once.
   static decoder::Instruction insn;
-  const decoder::Decoder dec(decoder::Mode::k32);
+  static const decoder::Decoder dec(decoder::Mode::k32);
   if (!dec.decode_into(bytes, count, insn).ok()) {
     m.board().contain("cannot decode the instruction at eip %08x (bytes %02x %02x %02x %02x) that touched device "
                       "memory at 0x%llx",
