@@ -3,8 +3,10 @@
 #   make test                 build everything and run every test (unit, boot, grader)
 #   make grade [LAB=..] [EMU=qemu|bochs|both]
 #                             grade the reference labs (default: all labs, both emulators)
-#   make run LAB=native GUEST=suite [EMU=qemu]
-#                             boot one guest with its console on the terminal
+#   make run LAB=native GUEST=suite [EMU=qemu] [MODULES='a.bin b.bin=args'] [DISK=fs.img]
+#            [MONITOR_ARGS='trace=all'] [MEMORY=MiB]
+#                             boot one guest with its console on the terminal (keys reach
+#                             it); GUEST is a built guest, xv6, or any multiboot kernel file
 #   make gdb LAB=lab01        the same under QEMU's GDB stub, GDB attached with symbols
 #   make census               classify x86 instructions by running them deprivileged (lab01)
 #   make bench                boot and grading times, and each lab's measurements
@@ -31,6 +33,10 @@ JOBS  ?= 2
 LAB   ?= all
 EMU   ?= both
 GUEST ?= suite
+MODULES ?=
+DISK ?=
+MONITOR_ARGS ?=
+MEMORY ?=
 UPTO  ?=
 HANDOUT ?= $(BUILD)/handout
 export CMAKE_BUILD_PARALLEL_LEVEL := $(JOBS)
@@ -67,7 +73,9 @@ grade: build
 
 run: build
 	autograder/run --build-dir $(BUILD) --lab $(or $(filter-out all,$(LAB)),native) \
-	  --guest $(GUEST) --emu $(if $(filter both,$(EMU)),qemu,$(EMU))
+	  --guest '$(GUEST)' --emu $(if $(filter both,$(EMU)),qemu,$(EMU)) \
+	  $(foreach m,$(MODULES),--module '$(m)') $(if $(DISK),--disk '$(DISK)') \
+	  $(if $(MONITOR_ARGS),--monitor-args '$(MONITOR_ARGS)') $(if $(MEMORY),--memory '$(MEMORY)')
 
 gdb: build
 	autograder/gdb --build-dir $(BUILD) --lab $(or $(filter-out all,$(LAB)),native) --guest $(GUEST)
