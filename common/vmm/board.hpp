@@ -16,6 +16,7 @@
 // skips ahead to the next timer interrupt, so an idle guest costs no time at all.
 
 #include <cstdarg>
+#include <cstddef>
 #include <cstdint>
 
 #include "common/devices/bus.hpp"
@@ -168,6 +169,11 @@ class Board final {
 
   // ---- Output ------------------------------------------------------------------------
   std::uint64_t console_bytes() const { return console_bytes_; }
+  /// Console output that does not pass through the UART (a paravirtual guest's console
+  /// hypercall): the same sink, output budget and KTAP notes as COM1's bytes.
+  void console_output(const char* bytes, std::size_t n) {
+    for (std::size_t i = 0; i < n && running(); ++i) console_sink_.put(static_cast<std::uint8_t>(bytes[i]));
+  }
 
   // ---- Stopping ----------------------------------------------------------------------
   RunState state() const { return state_; }
