@@ -11,6 +11,7 @@ PACKAGES="
   libgtest-dev googletest doxygen graphviz
   nlohmann-json3-dev libcli11-dev libfmt-dev libtomlplusplus-dev libexpat1-dev
   ccache zip unzip
+  clang libclang-rt-14-dev
 "
 
 # Zydis runs inside the kernels, so the build compiles it from Debian's source package:

@@ -34,6 +34,11 @@ std::uint32_t PvMmu::read_entry(std::uint32_t gfn, unsigned index) const {
   return v.ok() ? v.value() : 0;
 }
 
+const std::uint32_t* PvMmu::table(std::uint32_t gfn) const {
+  auto p = memory_.host_ptr(GuestPhysAddr(std::uint64_t{gfn} * kPageSize), kPageSize);
+  return p.ok() ? static_cast<const std::uint32_t*>(p.value()) : nullptr;
+}
+
 void PvMmu::write_entry(std::uint32_t gfn, unsigned index, std::uint32_t v) {
   (void)memory_.write<std::uint32_t>(GuestPhysAddr(std::uint64_t{gfn} * kPageSize + index * 4u), v);
 }
@@ -132,8 +137,10 @@ void PvMmu::put_type(std::uint32_t gfn) {
 
 int PvMmu::validate_table(std::uint32_t gfn, PageType level) {
   ++stats_.validations;
+  const std::uint32_t* t = table(gfn);
+  if (t == nullptr) return err(HVLAB_PV_EPERM);
   for (unsigned i = 0; i < kEntries; ++i) {
-    const std::uint32_t e = read_entry(gfn, i);
+    const std::uint32_t e = t[i];
     int rc = level == PageType::l1 ? check_l1e(e) : check_l2e(i, e);
     if (rc == 0) rc = get_entry_refs(level, i, e);
     if (rc < 0) {
@@ -145,7 +152,9 @@ int PvMmu::validate_table(std::uint32_t gfn, PageType level) {
 }
 
 void PvMmu::release_entries(std::uint32_t gfn, PageType level, unsigned upto) {
-  for (unsigned i = 0; i < upto; ++i) put_entry_refs(level, i, read_entry(gfn, i));
+  const std::uint32_t* t = table(gfn);
+  if (t == nullptr) return;
+  for (unsigned i = 0; i < upto; ++i) put_entry_refs(level, i, t[i]);
 }
 
 // ---- Requests ------------------------------------------------------------------------------------

@@ -99,6 +99,9 @@ class PvMmu {
   const char* check_invariants(std::uint32_t* gfn) const;
   /// The raw entry `index` of the table in frame `gfn` (which must be owned).
   std::uint32_t read_entry(std::uint32_t gfn, unsigned index) const;
+  /// The 1024 entries of the table in frame `gfn` as the monitor sees them (an owned frame
+  /// lies in one region of guest memory), or nullptr.
+  const std::uint32_t* table(std::uint32_t gfn) const;
 
   struct Stats {
     std::uint64_t updates = 0;      ///< entries written through mmu_update/update_va_mapping

@@ -40,8 +40,9 @@ const char* PvMmu::check_invariants(std::uint32_t* bad) const {
   for (std::uint32_t gfn = 0; gfn < nr_pages_; ++gfn) {
     const FrameInfo& f = frames_[gfn];
     if (f.count == 0 || (f.type != PageType::l1 && f.type != PageType::l2)) continue;
-    for (unsigned i = 0; i < kEntries; ++i) {
-      const std::uint32_t e = read_entry(gfn, i);
+    const std::uint32_t* t = table(gfn);
+    for (unsigned i = 0; t && i < kEntries; ++i) {
+      const std::uint32_t e = t[i];
       if (!(e & page::P)) continue;
       *bad = gfn;
       if (!owns(e >> 12)) return "a live table maps a frame the guest does not own";
