@@ -98,7 +98,10 @@ enum hvlab_pv_error {
 
 /* ---- Structures in guest memory --------------------------------------------------------------- */
 
-/* In the guest's image, 4-byte aligned within its first 8 KiB. */
+/* In the guest's image, 4-byte aligned within its first 8 KiB (common/boot/kernel.ld keeps
+ * the section .hvlab_pv_header there). The page addresses are link-time symbols, which no
+ * relocation can add up into a checksum: the header is closed by the inverted magic instead,
+ * and the monitor checks each page it names. */
 #define HVLAB_PV_HEADER_MAGIC 0x56506876u /* "hvPV" */
 struct hvlab_pv_header {
   uint32_t magic;          /* HVLAB_PV_HEADER_MAGIC */
@@ -106,7 +109,7 @@ struct hvlab_pv_header {
   uint32_t hypercall_page; /* guest-physical, page-aligned */
   uint32_t shared_info;    /* guest-physical, page-aligned */
   uint32_t start_info;     /* guest-physical, page-aligned */
-  uint32_t checksum;       /* the six words add up to 0 (mod 2^32) */
+  uint32_t magic_end;      /* ~HVLAB_PV_HEADER_MAGIC */
 };
 
 #define HVLAB_PV_START_MAGIC "hvlab-pv-1"

@@ -85,15 +85,14 @@ void write_hypercall_page(std::uint8_t (&page)[HVLAB_PV_PAGE_SIZE]) {
 const char* start_domain(PvMachine& m, GuestPhysAddr image, std::uint32_t tsc_khz) {
   Domain& d = m.domain();
   mem::GuestMemory& memory = m.board().memory();
-  // The header: 4-byte aligned in the image's first 8 KiB, its six words adding up to 0.
+  // The header: 4-byte aligned in the image's first 8 KiB, closed by the inverted magic.
   hvlab_pv_header h{};
   bool found = false;
   for (std::uint32_t off = 0; off + sizeof h <= 8192 && !found; off += 4) {
     auto r = memory.read<hvlab_pv_header>(image + off);
     if (!r.ok()) break;
     h = r.value();
-    found = h.magic == HVLAB_PV_HEADER_MAGIC &&
-            h.magic + h.abi_version + h.hypercall_page + h.shared_info + h.start_info + h.checksum == 0;
+    found = h.magic == HVLAB_PV_HEADER_MAGIC && h.magic_end == ~HVLAB_PV_HEADER_MAGIC;
   }
   if (!found) return "the guest has no paravirtual header (hvlab_pv_header) in its first 8 KiB: not a paravirtual build";
   if ((h.abi_version >> 16) != (HVLAB_PV_ABI_VERSION >> 16)) return "the guest was built for another major ABI version";

@@ -4,7 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <fstream>
+#include <iterator>
+#include <vector>
 
+#include "common/vmm/guest_loader.hpp"
 #include "lab03-paravirt/src/errors.hpp"
 #include "lab03-paravirt/tests/pv_fixture.hpp"
 
@@ -37,8 +41,7 @@ TEST(Abi, NamesComeFromTheLists) {
 // A guest image at 1 MiB with its header at `offset`.
 void put_header(PvFixture& f, std::uint32_t offset, std::uint32_t hc, std::uint32_t si, std::uint32_t st,
                 std::uint32_t version = HVLAB_PV_ABI_VERSION) {
-  hvlab_pv_header h{HVLAB_PV_HEADER_MAGIC, version, hc, si, st, 0};
-  h.checksum = 0u - (h.magic + h.abi_version + h.hypercall_page + h.shared_info + h.start_info);
+  hvlab_pv_header h{HVLAB_PV_HEADER_MAGIC, version, hc, si, st, ~HVLAB_PV_HEADER_MAGIC};
   f.put(0x100000 + offset, h);
 }
 
@@ -71,7 +74,7 @@ TEST(Abi, StartOfDayRefusesABadHeader) {
   {
     PvFixture f(512);
     put_header(f, 0, 0x20000, 0x21000, 0x22000);
-    f.put(0x100000 + 20, 0u);  // checksum broken
+    f.put(0x100000 + 20, 0u);  // not closed
     EXPECT_NE(start_domain(f.machine, GuestPhysAddr(0x100000), 1000), nullptr);
   }
   {
@@ -122,6 +125,44 @@ TEST(Abi, PublishedTimeIsVersionedAndAdvances) {
   EXPECT_GT(t2.version, t1.version);
   EXPECT_EQ(t2.tsc_timestamp - t1.tsc_timestamp, 1'000'000u);
   EXPECT_EQ(t2.system_time - t1.system_time, 1'000'000'000u);
+}
+
+}  // namespace
+}  // namespace hvlab::lab03
+
+// The real paravirtual builds: the monitor finds their header and fills their pages, and the
+// native builds are refused (they have no header).
+namespace hvlab::lab03 {
+namespace {
+
+std::vector<char> read_file(const char* path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+const char* start_image(testing::PvFixture& f, const char* path) {
+  std::vector<char> elf = read_file(path);
+  EXPECT_FALSE(elf.empty()) << path;
+  char why[128] = "";
+  auto loaded = vmm::load_elf32(f.board.memory(), elf.data(), elf.size(), 0, 0, why, sizeof why);
+  EXPECT_TRUE(loaded.ok()) << why;
+  if (!loaded.ok()) return "not loaded";
+  return start_domain(f.machine, GuestPhysAddr(loaded.value().lowest), 1000);
+}
+
+TEST(Abi, TheParavirtualBuildsCarryAHeaderTheMonitorAccepts) {
+  for (const char* path : {HVLAB_SUITE_PV_ELF, HVLAB_NANOBENCH_PV_ELF}) {
+    PvFixture f(2048);  // 8 MiB
+    EXPECT_EQ(start_image(f, path), nullptr) << path;
+    EXPECT_TRUE(f.domain.started);
+    EXPECT_EQ(f.ram[f.domain.layout.hypercall_page.value()], 0xb8) << "the stubs are in";
+  }
+}
+
+TEST(Abi, TheNativeBuildIsNotParavirtual) {
+  PvFixture f(2048);
+  EXPECT_STREQ(start_image(f, HVLAB_SUITE_ELF),
+               "the guest has no paravirtual header (hvlab_pv_header) in its first 8 KiB: not a paravirtual build");
 }
 
 }  // namespace

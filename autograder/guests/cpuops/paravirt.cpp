@@ -1,0 +1,334 @@
+// The paravirtual flavour of the CPU-operations layer, for lab03's monitor: the guest asks
+// instead of trapping (lab03-paravirt/abi/hvlab_pv.h is the contract).
+//
+//   interrupt flag     a store into the shared info page (evtchn_upcall_mask), never a trap;
+//                      re-enabling checks evtchn_upcall_pending and then makes a hypercall
+//                      so that what waits is delivered
+//   halt               sched_op(block) with events enabled; HLT itself when they are masked
+//   port I/O, EOI      port_io hypercalls
+//   page tables        mmu_update batches, mmuext_op (pin, new base, INVLPG); entries of
+//                      frames that are not page tables are plain stores
+//   IDT                set_trap_table, converted from the gates; TSS.ESP0: stack_switch
+//   CR2                read from the shared info page, where the monitor puts it
+// The rest (CR0 and CR4 writes, descriptor-table loads, MSRs, debug registers, RDTSC) are
+// rare and stay instructions, which the monitor emulates when they trap, as Xen does for
+// its paravirtual guests.
+//
+// Page tables follow the monitor's rules: a page table is never mapped writable, so before
+// a frame becomes a table (a directory loaded into CR3, or a table a directory entry names)
+// the layer makes the kernel's own mapping of it read-only. The kernel identity-maps its RAM
+// (virtual = guest-physical), which is how the layer finds that mapping and an entry's
+// guest-physical address. Directories are pinned on first use and stay pinned.
+//
+// Built on bare hardware, the guest finds no start info and says so at once.
+
+#include "autograder/guests/cpuops/cpuops.hpp"
+#include "autograder/guests/cpuops/instructions.hpp"
+
+#include "common/arch/intrinsics.hpp"
+#include "common/arch/paging.hpp"
+#include "common/boot/console.hpp"
+#include "common/boot/trap.hpp"
+#include "lab03-paravirt/abi/hvlab_pv.h"
+
+extern "C" char hvlab_pv_hypercall_page[];
+extern "C" char hvlab_pv_shared_page[], hvlab_pv_start_page[];
+
+// The three pages, and the header that names them, in the first 8 KiB (common/boot/kernel.ld).
+// The hypercall page holds INT3s until the monitor writes its stubs.
+asm(R"(
+        .pushsection .text.hvlab_pv, "ax"
+        .balign 4096
+        .globl hvlab_pv_hypercall_page
+hvlab_pv_hypercall_page:
+        .fill 4096, 1, 0xcc
+        .popsection
+        .pushsection .bss.hvlab_pv, "aw", @nobits
+        .balign 4096
+        .globl hvlab_pv_shared_page, hvlab_pv_start_page
+hvlab_pv_shared_page:
+        .skip 4096
+hvlab_pv_start_page:
+        .skip 4096
+        .popsection
+        .pushsection .hvlab_pv_header, "a"
+        .balign 4
+        .long 0x56506876, 0x00010000
+        .long hvlab_pv_hypercall_page, hvlab_pv_shared_page, hvlab_pv_start_page
+        .long ~0x56506876
+        .popsection
+)");
+static_assert(HVLAB_PV_HEADER_MAGIC == 0x56506876u && HVLAB_PV_ABI_VERSION == 0x00010000u,
+              "the header in the asm block above spells these out");
+
+namespace hvlab::guest::cpu {
+
+namespace {
+
+namespace page = x86::page;
+
+auto& shared() { return *reinterpret_cast<volatile hvlab_pv_shared_info*>(hvlab_pv_shared_page); }
+auto& vcpu_info() { return shared().vcpu_info[0]; }
+const hvlab_pv_start_info& start_info() { return *reinterpret_cast<const hvlab_pv_start_info*>(hvlab_pv_start_page); }
+
+/// Calls stub `nr` of the hypercall page with the ABI's registers.
+int hypercall(unsigned nr, std::uint32_t a1 = 0, std::uint32_t a2 = 0, std::uint32_t a3 = 0, std::uint32_t a4 = 0,
+              std::uint32_t a5 = 0) {
+  std::uint32_t eax = reinterpret_cast<std::uint32_t>(hvlab_pv_hypercall_page) + nr * HVLAB_PV_STUB_SIZE;
+  asm volatile("call *%%eax"
+               : "+a"(eax), "+b"(a1), "+c"(a2), "+d"(a3), "+S"(a4), "+D"(a5)
+               :
+               : "memory", "cc");
+  return static_cast<int>(eax);
+}
+
+/// A call the layer cannot do without: its failure stops the guest with the reason.
+void must(int rc, const char* what) {
+  if (rc >= 0) return;
+  kprintf("# paravirt: %s refused by the monitor: error %d\nBail out! paravirtual cpuops failed\n", what, rc);
+  machine_exit(exit_status::kFailure);
+}
+
+// ---- Events ---------------------------------------------------------------------------------
+
+void events_on() {
+  vcpu_info().evtchn_upcall_mask = 0;
+  asm volatile("" ::: "memory");
+  // Something arrived while masked: any hypercall delivers it on its way back.
+  if (vcpu_info().evtchn_upcall_pending) hypercall(HVLAB_PV_version);
+}
+
+// The kernel's traps return through the boot code's IRET, which cannot change the event
+// mask: restore it from the frame's IF (the monitor saved "events enabled" there).
+void trap_entry(TrapFrame* f) {
+  hvlab_trap_entry(f);
+  if (f->eflags & x86::eflags::IF) events_on();
+}
+
+// ---- Page tables ----------------------------------------------------------------------------
+
+// Frames the layer made into tables (their kernel mapping is read-only): writes to them go
+// through the monitor. One bit per frame of the first GiB.
+constexpr std::uint32_t kTrackedFrames = 1u << 18;
+std::uint32_t g_table[kTrackedFrames / 32], g_directory[kTrackedFrames / 32], g_pinned[kTrackedFrames / 32];
+bool test(const std::uint32_t* set, std::uint32_t f) { return f < kTrackedFrames && (set[f / 32] >> (f % 32)) & 1; }
+void mark(std::uint32_t* set, std::uint32_t f) {
+  if (f < kTrackedFrames) set[f / 32] |= 1u << (f % 32);
+}
+
+bool g_paging = false;    // the layer has turned paging on: tables are the monitor's
+std::uint32_t g_cr3 = 0;  // the directory in use, once the layer has loaded one
+
+// Requests wait here and go in one mmu_update.
+hvlab_pv_mmu_update g_queue[64];
+unsigned g_queued = 0;
+
+void flush_queue() {
+  if (!g_queued) return;
+  std::uint32_t done = 0;
+  must(hypercall(HVLAB_PV_mmu_update, reinterpret_cast<std::uint32_t>(g_queue), g_queued,
+                 reinterpret_cast<std::uint32_t>(&done)),
+       "mmu_update");
+  g_queued = 0;
+}
+
+// Writes an entry: through the monitor when it lies in a table and paging is on, else a store.
+void write_entry(std::uint32_t gpa, std::uint32_t value) {
+  if (g_paging && test(g_table, gpa >> 12)) {
+    if (g_queued == sizeof g_queue / sizeof g_queue[0]) flush_queue();
+    g_queue[g_queued++] = {gpa, value};
+  } else {
+    *reinterpret_cast<volatile std::uint32_t*>(gpa) = value;
+  }
+}
+
+// The kernel's own mapping of frame `f` (identity: virtual = physical) in directory `pd`.
+volatile std::uint32_t* identity_pte(std::uint32_t pd, std::uint32_t f) {
+  const std::uint32_t va = f << 12;
+  const std::uint32_t pde = reinterpret_cast<volatile std::uint32_t*>(pd)[va >> 22];
+  if (!(pde & page::P) || (pde & page::PS)) return nullptr;
+  return reinterpret_cast<volatile std::uint32_t*>(pde & ~0xfffu) + ((va >> 12) & 0x3ff);
+}
+
+// Makes frame `f` a table: its kernel mapping (in `pd`) read-only first.
+void make_table(std::uint32_t pd, std::uint32_t f, bool directory) {
+  if (directory) mark(g_directory, f);
+  if (test(g_table, f)) return;
+  if (volatile std::uint32_t* pte = identity_pte(pd, f); pte && (*pte & page::RW))
+    write_entry(reinterpret_cast<std::uint32_t>(pte), *pte & ~page::RW);
+  mark(g_table, f);
+}
+
+// Directory `pd` and every table it names become tables (before the monitor validates them).
+void make_tables(std::uint32_t pd) {
+  const std::uint32_t map = g_paging ? g_cr3 : pd;  // whose identity map the kernel uses now
+  make_table(map, pd >> 12, true);
+  const unsigned slots = start_info().hypervisor_virt_start >> 22;
+  for (unsigned i = 0; i < slots; ++i) {
+    const std::uint32_t pde = reinterpret_cast<volatile std::uint32_t*>(pd)[i];
+    if ((pde & page::P) && !(pde & page::PS)) make_table(map, pde >> 12, false);
+  }
+}
+
+// Pins `pd` (once) and makes it the base: one mmuext_op.
+void switch_to(std::uint32_t pd) {
+  hvlab_pv_mmuext_op ops[2];
+  unsigned n = 0;
+  if (!test(g_pinned, pd >> 12)) {
+    ops[n++] = {HVLAB_PV_MMUEXT_pin_l2_table, pd};
+    mark(g_pinned, pd >> 12);
+  }
+  ops[n++] = {HVLAB_PV_MMUEXT_new_baseptr, pd};
+  flush_queue();
+  std::uint32_t done = 0;
+  must(hypercall(HVLAB_PV_mmuext_op, reinterpret_cast<std::uint32_t>(ops), n, reinterpret_cast<std::uint32_t>(&done)),
+       "new_baseptr");
+  g_cr3 = pd;
+}
+
+std::uint32_t g_stack_ss = 0, g_stack_esp = 0;
+
+// Before any other code of the kernel runs: are we under lab03's monitor?
+[[gnu::constructor]] void paravirt_init() {
+  const char* magic = start_info().magic;
+  const char want[] = HVLAB_PV_START_MAGIC;
+  for (unsigned i = 0; i < sizeof want; ++i) {
+    if (magic[i] != want[i]) {
+      kprintf("KTAP version 1\n1..0\nBail out! this is the paravirtual build: it runs only under lab03's monitor "
+              "(no hvlab paravirtual start info)\n");
+      machine_exit(exit_status::kFailure);
+    }
+  }
+  if (hypercall(HVLAB_PV_version) >> 16 != HVLAB_PV_ABI_VERSION >> 16) {
+    kprintf("KTAP version 1\n1..0\nBail out! the monitor speaks another paravirtual ABI\n");
+    machine_exit(exit_status::kFailure);
+  }
+  set_trap_entry(trap_entry, 0x10);  // the kernel's data selector, as common/boot's
+}
+
+}  // namespace
+
+const char* flavour() { return "paravirt"; }
+
+void irq_disable() {
+  vcpu_info().evtchn_upcall_mask = 1;
+  asm volatile("" ::: "memory");
+}
+void irq_enable() { events_on(); }
+void restore_flags(std::uint32_t eflags) {
+  x86::write_eflags(eflags & ~x86::eflags::IF);  // POPF cannot change IF here: the mask does
+  if (eflags & x86::eflags::IF)
+    events_on();
+  else
+    irq_disable();
+}
+void halt() {
+  // HLT with events masked waits for nothing a paravirtual guest can receive: as on bare
+  // hardware with IF = 0, the monitor decides (it stops such a guest).
+  if (vcpu_info().evtchn_upcall_mask)
+    x86::hlt();
+  else
+    hypercall(HVLAB_PV_sched_op, HVLAB_PV_SCHEDOP_block);
+}
+
+namespace {
+std::uint32_t port_in(std::uint16_t port, unsigned size) {
+  std::uint32_t v = 0;
+  must(hypercall(HVLAB_PV_port_io, port, size | HVLAB_PV_PORT_IN, 0, reinterpret_cast<std::uint32_t>(&v)), "port_io");
+  return v;
+}
+void port_out(std::uint16_t port, unsigned size, std::uint32_t v) {
+  must(hypercall(HVLAB_PV_port_io, port, size, v), "port_io");
+}
+}  // namespace
+
+std::uint8_t in8(std::uint16_t port) { return static_cast<std::uint8_t>(port_in(port, 1)); }
+std::uint16_t in16(std::uint16_t port) { return static_cast<std::uint16_t>(port_in(port, 2)); }
+std::uint32_t in32(std::uint16_t port) { return port_in(port, 4); }
+void out8(std::uint16_t port, std::uint8_t v) { port_out(port, 1, v); }
+void out16(std::uint16_t port, std::uint16_t v) { port_out(port, 2, v); }
+void out32(std::uint16_t port, std::uint32_t v) { port_out(port, 4, v); }
+
+void pic_eoi(unsigned irq) {
+  if (irq >= 8) out8(0xa0, 0x20);  // OCW2: non-specific EOI
+  out8(0x20, 0x20);
+}
+
+std::uint32_t read_cr0() { return x86::read_cr0(); }
+void write_cr0(std::uint32_t v) { x86::write_cr0(v); }
+std::uint32_t read_cr2() { return vcpu_info().cr2; }
+std::uint32_t read_cr3() { return g_cr3 ? g_cr3 : x86::read_cr3(); }
+std::uint32_t read_cr4() { return x86::read_cr4(); }
+void write_cr4(std::uint32_t v) { x86::write_cr4(v); }
+
+void load_cr3(std::uint32_t pd) {
+  make_tables(pd);
+  switch_to(pd);
+}
+
+void enable_paging(std::uint32_t pd, std::uint32_t cr0_extra) {
+  make_tables(pd);  // paging is off: plain stores
+  switch_to(pd);
+  g_paging = true;
+  write_cr0(read_cr0() | x86::cr0::PG | cr0_extra);  // the monitor validates the pinned tables now
+}
+
+void set_pte(volatile std::uint32_t* entry, std::uint32_t value) {
+  const std::uint32_t gpa = reinterpret_cast<std::uint32_t>(entry);
+  // A directory entry that names a table: that table's mapping goes read-only first.
+  if (g_paging && test(g_directory, gpa >> 12) && (value & page::P) && !(value & page::PS))
+    make_table(g_cr3, value >> 12, false);
+  write_entry(gpa, value);
+  flush_queue();
+}
+
+void invlpg(std::uint32_t linear) {
+  hvlab_pv_mmuext_op op{HVLAB_PV_MMUEXT_invlpg_local, linear};
+  must(hypercall(HVLAB_PV_mmuext_op, reinterpret_cast<std::uint32_t>(&op), 1, 0), "invlpg_local");
+}
+
+void load_gdt(const x86::DescriptorTableRegister& gdtr, std::uint16_t code, std::uint16_t data) {
+  // LGDT and the far return trap; the monitor emulates them (as its trap back end does).
+  insn::load_gdt(gdtr, code, data);
+}
+
+void load_idt(const x86::DescriptorTableRegister& idtr) {
+  // Every vector the IDT covers, converted: present interrupt and trap gates become entries
+  // (an interrupt gate masks events, as it clears IF), the rest are removed.
+  static hvlab_pv_trap_info table[256];
+  const unsigned vectors = (idtr.limit + 1u) / 8u;
+  const auto* gates = reinterpret_cast<const x86::GateDescriptor*>(idtr.base);
+  for (unsigned v = 0; v < 256; ++v) {
+    table[v] = {static_cast<std::uint8_t>(v), 0, 0, 0};
+    if (v >= vectors) continue;
+    const x86::GateDescriptor& g = gates[v];
+    const unsigned type = g.type;
+    if (!g.p || (type != x86::desc_type::kInterruptGate32 && type != x86::desc_type::kTrapGate32)) continue;
+    table[v].flags = static_cast<std::uint8_t>(g.dpl | (type == x86::desc_type::kInterruptGate32 ? HVLAB_PV_TI_MASK_EVENTS : 0));
+    table[v].cs = static_cast<std::uint16_t>(g.selector);
+    table[v].address = g.offset();
+  }
+  flush_queue();
+  must(hypercall(HVLAB_PV_set_trap_table, reinterpret_cast<std::uint32_t>(table), 256), "set_trap_table");
+}
+void load_ldt(std::uint16_t selector) { x86::lldt(selector); }
+void load_tr(std::uint16_t selector, x86::Tss32*) { x86::ltr(selector); }
+void write_descriptor(volatile std::uint64_t* slot, std::uint64_t value) { *slot = value; }
+void set_kernel_stack(std::uint16_t ss0, std::uint32_t esp0) {
+  if (ss0 == g_stack_ss && esp0 == g_stack_esp) return;
+  must(hypercall(HVLAB_PV_stack_switch, ss0, esp0), "stack_switch");
+  g_stack_ss = ss0;
+  g_stack_esp = esp0;
+}
+void load_data_segments(std::uint16_t data) { insn::load_data_segments(data); }
+
+std::uint64_t rdmsr(std::uint32_t msr) { return x86::rdmsr(msr); }
+void wrmsr(std::uint32_t msr, std::uint64_t v) { x86::wrmsr(msr, v); }
+std::uint64_t rdtsc() { return x86::rdtsc(); }
+
+std::uint32_t read_dr(unsigned n) { return insn::read_dr(n); }
+void write_dr(unsigned n, std::uint32_t v) { insn::write_dr(n, v); }
+
+void enter_user(void* frame) { hvlab_enter_frame(static_cast<TrapFrame*>(frame)); }
+
+}  // namespace hvlab::guest::cpu
