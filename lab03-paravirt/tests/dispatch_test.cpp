@@ -30,13 +30,14 @@ TEST(E1Dispatch, UnknownNumbersAreENOSYSWhateverTheirValue) {
   EXPECT_NE(f.trace_out.text.find("\"refused\""), std::string::npos) << "a refusal leaves a trace note";
 }
 
-TEST(E1Dispatch, ArgumentsComeFromEbxEcxEdxEsiEdi) {
+TEST(E1Dispatch, ArgumentsComeFromEbxEcxEdxEsi) {
   PvFixture f;
-  f.put(0x2000, 'h');
-  f.put(0x2001, 'i');
-  // console_write(buf = EBX, len = ECX); the other registers must not matter.
-  EXPECT_EQ(f.call(HVLAB_PV_console_write, 0x2000, 2, 0xdead, 0xbeef, 0xf00d), 2);
-  EXPECT_EQ(f.console.bytes, "hi");
+  // set_callbacks(event cs = EBX, event eip = ECX, failsafe cs = EDX, failsafe eip = ESI).
+  EXPECT_EQ(f.call(HVLAB_PV_set_callbacks, 0x09, 0x1234, 0x11, 0x5678, 0xdead), 0);
+  EXPECT_EQ(f.domain.event_callback.cs, 0x09u);
+  EXPECT_EQ(f.domain.event_callback.eip, 0x1234u);
+  EXPECT_EQ(f.domain.failsafe_callback.cs, 0x11u);
+  EXPECT_EQ(f.domain.failsafe_callback.eip, 0x5678u);
 }
 
 TEST(E1Dispatch, AUserModeCallerGetsAGeneralProtectionFault) {
@@ -76,7 +77,7 @@ TEST(E2Console, RefusesLengthsAboveTheLimitAndBadPointersAndPrintsNothing) {
   EXPECT_EQ(f.call(HVLAB_PV_console_write, 0x2000, 0), 0);
 }
 
-TEST(E2Console, PointersGoThroughTheGuestsPageTables) {
+TEST(E4PageTables, HypercallPointersGoThroughTheGuestsTables) {
   PvFixture f;
   f.build_identity();
   ASSERT_EQ(f.start_paging(), 0);

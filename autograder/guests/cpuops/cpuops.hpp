@@ -6,7 +6,7 @@
 // One header, one implementation file per flavour, chosen at link time:
 //   native.cpp       each operation is the instruction itself (bare metal, lab01, lab02,
 //                    lab04, lab05 all run this flavour: the guest is unmodified);
-//   (lab03)          a paravirtual flavour that makes hypercalls instead.
+//   paravirt.cpp     lab03's paravirtual flavour: hypercalls and the shared info page instead.
 // The test sources never change between flavours. Tests that check an INSTRUCTION's
 // architectural behaviour execute that instruction themselves with inline assembly; this
 // layer is only for the scaffolding around them.
