@@ -148,6 +148,13 @@ class Board final {
   }
   /// Guest time at which the PIT's next IRQ0 edge falls; 0 if none is coming.
   std::uint64_t next_timer_deadline() const;
+  /// A second source of wake-ups besides the PIT: guest time at which a timer the monitor
+  /// keeps itself fires (a paravirtual one-shot timer, lab03); 0 for none. A halted vCPU's
+  /// clock skips no further than it, the entry plan's timer deadline is the earlier of the
+  /// two, and once guest time reaches it wake_due() holds until the monitor clears it.
+  void set_wake_deadline(std::uint64_t t) { wake_deadline_ = t; }
+  std::uint64_t wake_deadline() const { return wake_deadline_; }
+  bool wake_due() const { return wake_deadline_ != 0 && device_time_ >= wake_deadline_; }
   /// The last event showed progress (anything but a bare timer interrupt).
   void note_progress() { last_progress_ = device_time_; }
   /// True when the guest has run budgets().spin_seconds of its own time with interrupts
@@ -260,6 +267,8 @@ class Board final {
   };
 
   Status wire_devices();
+  /// The earlier of two deadlines, 0 standing for none.
+  static std::uint64_t earliest(std::uint64_t a, std::uint64_t b);
   void stop(RunState s, const char* fmt, va_list ap);
   /// The host TSC that stands for "now" on the guest's clocks: the exit, while the monitor
   /// runs and hides its time.
@@ -298,6 +307,7 @@ class Board final {
   std::uint64_t prepared_host_tsc_ = 0;  // prepare_entry()'s reading, for on_entry()
   bool prepared_ = false;
   std::uint64_t last_progress_ = 0;
+  std::uint64_t wake_deadline_ = 0;
   std::uint64_t pit_rem_ = 0;  // remainders of the TSC -> device-clock conversions
   std::uint64_t rtc_rem_ = 0;
 

@@ -24,6 +24,13 @@ std::uint64_t Domain::system_ns(std::uint64_t guest_time) const {
   return scale_ticks(guest_time - time_base_, mul_, shift_);
 }
 
+std::uint64_t Domain::guest_time_at(std::uint64_t ns) const {
+  if (!time_started_ || tsc_hz_ == 0) return 0;
+  // ns * hz / 1e9 without overflow: whole seconds first, then the rest.
+  const std::uint64_t s = ns / 1'000'000'000u, rest = ns % 1'000'000'000u;
+  return time_base_ + s * tsc_hz_ + (rest * (tsc_hz_ / 1000u)) / 1'000'000u;
+}
+
 void Domain::publish_time(vmm::Board& board, std::uint64_t host_tsc) {
   const std::uint64_t t = board.guest_time(host_tsc);
   if (!time_started_ || tsc_hz_ != board.tsc_hz()) {
@@ -35,6 +42,7 @@ void Domain::publish_time(vmm::Board& board, std::uint64_t host_tsc) {
   now_ns_ = system_ns(t);
   shared.update_time(board.guest_tsc(host_tsc), now_ns_, mul_, shift_);
   check_timer(now_ns_);
+  if (timer_deadline_ns == 0) board.set_wake_deadline(0);
 }
 
 void Domain::check_timer(std::uint64_t now_ns) {
@@ -125,7 +133,8 @@ const char* start_domain(PvMachine& m, GuestPhysAddr image, std::uint32_t tsc_kh
 
 // ---- Delivery through the trap table -----------------------------------------------------------
 
-bool deliver(PvMachine& m, unsigned vector, Delivery kind, bool has_error, std::uint32_t error) {
+bool deliver(PvMachine& m, unsigned vector, Delivery kind, bool has_error, std::uint32_t error,
+             std::uint8_t insn_length) {
   Domain& d = m.domain();
   vmm::VCpu& v = m.vcpu();
   // BEGIN SOLUTION lab03-e3
@@ -135,6 +144,10 @@ bool deliver(PvMachine& m, unsigned vector, Delivery kind, bool has_error, std::
   } else {
     target = d.traps[vector & 0xff];
   }
+  // INT n with no entry is a #GP naming the vector, as for a vector beyond the IDT's limit
+  // (SDM 6.12.1.1); an exception or interrupt with nowhere to go stops the guest.
+  if (!target.valid() && kind == Delivery::software && vector != x86::vector::GP)
+    return deliver(m, x86::vector::GP, Delivery::exception, true, vector * 8 + 2);
   if (!target.valid()) {
     m.board().contain("the guest has no handler for %s %u in its trap table (eip %08x)",
                       kind == Delivery::upcall ? "its event callback, vector" : "vector", vector, v.eip);
@@ -162,7 +175,7 @@ bool deliver(PvMachine& m, unsigned vector, Delivery kind, bool has_error, std::
   std::uint32_t frame[6];
   unsigned n = 0;
   if (has_error) frame[n++] = error;
-  frame[n++] = v.eip;
+  frame[n++] = v.eip + insn_length;
   frame[n++] = v.cs;
   frame[n++] = flags;
   if (from_user) {
@@ -183,7 +196,7 @@ bool deliver(PvMachine& m, unsigned vector, Delivery kind, bool has_error, std::
   if (target.flags & HVLAB_PV_TI_MASK_EVENTS) d.shared.set_upcall_mask(1);
   v.eflags = d.shared.upcall_mask() ? (v.eflags & ~fl::IF) : (v.eflags | fl::IF);
   if (vector == x86::vector::PF && kind == Delivery::exception) d.shared.set_cr2(v.cr2);
-  // STUB: (void)d, (void)v, (void)vector, (void)kind, (void)has_error, (void)error;
+  // STUB: (void)d, (void)v, (void)vector, (void)kind, (void)has_error, (void)error, (void)insn_length;
   // STUB: return false;
   // END SOLUTION
   v.halted = false;
@@ -197,7 +210,10 @@ bool deliver(PvMachine& m, const vmm::PendingEvent& e) {
     case T::external_interrupt:
       return deliver(m, e.vector, Delivery::external);
     case T::software_interrupt:
-      return deliver(m, e.vector, Delivery::software);
+    case T::software_exception:
+    case T::privileged_software_exception:
+      // INT n, INT3, INTO return after the instruction; a #GP from the DPL check points at it.
+      return deliver(m, e.vector, Delivery::software, false, 0, e.insn_length);
     default:
       return deliver(m, e.vector, Delivery::exception, e.has_error_code, e.error_code);
   }

@@ -45,6 +45,20 @@ struct PvLayout {
   GuestPhysAddr hypercall_page, shared_info, start_info;
 };
 
+class Domain;
+
+/// What the back end does when the guest names new handlers or a new kernel stack: a trap
+/// back end points real IDT gates straight at the guest's system-call handlers (Xen's direct
+/// trap) and the real TSS at its kernel stack. Host tests leave it unset.
+class TrapObserver {
+ public:
+  virtual void trap_table_changed(const Domain& d) = 0;
+  virtual void kernel_stack_changed(const Domain& d) = 0;
+
+ protected:
+  ~TrapObserver() = default;
+};
+
 class Domain {
  public:
   /// `frames`: one zeroed FrameInfo per guest frame, `nr_pages` of them.
@@ -67,6 +81,7 @@ class Domain {
   bool blocked = false;                 ///< sched_op(block) until an event is pending
   PvLayout layout{};
   bool started = false;  ///< the start-of-day pages are in place
+  TrapObserver* trap_observer = nullptr;
 
   // ---- Time ------------------------------------------------------------------------------
   /// The guest's system time (ns since it started) at guest time `guest_time` (TSC ticks).
@@ -78,6 +93,9 @@ class Domain {
   void check_timer(std::uint64_t now_ns);
   /// The system time of the last publish_time(): "now" for the hypercalls of this entry.
   std::uint64_t now_ns() const { return now_ns_; }
+  /// The guest time (TSC ticks, the Board's clock) at which system time reaches `ns`: where
+  /// the Board must wake a guest blocked on the one-shot timer.
+  std::uint64_t guest_time_at(std::uint64_t ns) const;
 
   // ---- Counters for the trace's closing records ---------------------------------------------
   std::uint64_t calls[HVLAB_PV_MAX_HYPERCALLS] = {};    ///< by number, multicall entries included
@@ -141,8 +159,10 @@ enum class Delivery : std::uint8_t {
 /// user mode), a frame of EIP, CS, EFLAGS (IF = events not masked) and the error code, then
 /// the handler. A handler entry with HVLAB_PV_TI_MASK_EVENTS (and the upcall) masks events.
 /// Returns false when the guest cannot take it: no handler, no kernel stack, a stack it
-/// cannot write; the machine is then contained with the reason.
-bool deliver(PvMachine& m, unsigned vector, Delivery kind, bool has_error = false, std::uint32_t error = 0);
+/// cannot write; the machine is then contained with the reason. `insn_length` (INT n): the
+/// frame's EIP is that far past v.eip, after the instruction.
+bool deliver(PvMachine& m, unsigned vector, Delivery kind, bool has_error = false, std::uint32_t error = 0,
+             std::uint8_t insn_length = 0);
 
 /// The kit's pending event (a reflected exception, a PIC interrupt) through the trap table.
 bool deliver(PvMachine& m, const vmm::PendingEvent& e);

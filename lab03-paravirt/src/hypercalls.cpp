@@ -47,7 +47,7 @@ int hc_console_write(Call& c) {
   // END SOLUTION
 }
 
-int hc_set_trap_table(Call& c) {
+int set_trap_table(Call& c) {
   const std::uint32_t table = c.a[0], count = c.a[1];
   // BEGIN SOLUTION lab03-e3
   // Xen's rules: a null table clears every entry; otherwise each named vector is replaced.
@@ -74,6 +74,12 @@ int hc_set_trap_table(Call& c) {
   // STUB: (void)table, (void)count;
   // STUB: return err(HVLAB_PV_ENOSYS);
   // END SOLUTION
+}
+
+int hc_set_trap_table(Call& c) {
+  const int rc = set_trap_table(c);
+  if (rc >= 0 && c.d.trap_observer) c.d.trap_observer->trap_table_changed(c.d);
+  return rc;
 }
 
 int hc_mmu_update(Call& c) {
@@ -122,6 +128,7 @@ int hc_stack_switch(Call& c) {
   c.d.kernel_ss = static_cast<std::uint16_t>(ss);
   c.d.kernel_esp = esp;
   c.d.kernel_stack_set = true;
+  if (c.d.trap_observer) c.d.trap_observer->kernel_stack_changed(c.d);
   return 0;
 }
 
@@ -138,8 +145,10 @@ int hc_set_callbacks(Call& c) {
 
 int hc_set_timer_op(Call& c) {
   c.d.timer_deadline_ns = std::uint64_t{c.a[1]} << 32 | c.a[0];
-  // A deadline already past fires at once (as Xen's).
+  // A deadline already past fires at once (as Xen's); a later one is where the Board wakes
+  // a guest that blocks in the meantime.
   if (c.d.timer_deadline_ns) c.d.check_timer(c.d.now_ns());
+  c.m.board().set_wake_deadline(c.d.timer_deadline_ns ? c.d.guest_time_at(c.d.timer_deadline_ns) : 0);
   return 0;
 }
 

@@ -121,6 +121,7 @@ int PvMmu::get_type(std::uint32_t gfn, PageType want) {
       f.count = 0;
       return rc;
     }
+    if (observer_) observer_->table_validated(gfn, want);
   }
   return 0;
 }

@@ -52,6 +52,12 @@ class MmuObserver {
   virtual void base_changed(GuestPhysAddr directory) = 0;
   /// Flush the TLB entry for `linear`, or all non-global entries if `all`.
   virtual void flush(std::uint32_t linear, bool all) = 0;
+  /// Frame `gfn` has just become a table of `level` (l1 or l2), its entries checked: what the
+  /// guest wrote there while it was ordinary memory is what counts from now on.
+  virtual void table_validated(std::uint32_t gfn, PageType level) {
+    (void)gfn;
+    (void)level;
+  }
 
  protected:
   ~MmuObserver() = default;

@@ -123,12 +123,20 @@ std::uint32_t g_cr3 = 0;  // the directory in use, once the layer has loaded one
 hvlab_pv_mmu_update g_queue[64];
 unsigned g_queued = 0;
 
+// A refused entry is the guest's mistake, not the layer's: it is reported (the monitor
+// changed nothing for it) and the rest of the batch goes on, as on bare hardware the store
+// would have happened and whatever follows would show it.
 void flush_queue() {
-  if (!g_queued) return;
-  std::uint32_t done = 0;
-  must(hypercall(HVLAB_PV_mmu_update, reinterpret_cast<std::uint32_t>(g_queue), g_queued,
-                 reinterpret_cast<std::uint32_t>(&done)),
-       "mmu_update");
+  for (unsigned start = 0; start < g_queued;) {
+    std::uint32_t done = 0;
+    const int rc = hypercall(HVLAB_PV_mmu_update, reinterpret_cast<std::uint32_t>(g_queue + start), g_queued - start,
+                             reinterpret_cast<std::uint32_t>(&done));
+    if (rc >= 0) break;
+    const hvlab_pv_mmu_update& bad = g_queue[start + done];
+    kprintf("# paravirt: mmu_update of the entry at 0x%08x to 0x%08x refused by the monitor: error %d\n", bad.ptr,
+            bad.val, rc);
+    start += done + 1;
+  }
   g_queued = 0;
 }
 
@@ -329,6 +337,12 @@ std::uint64_t rdtsc() { return x86::rdtsc(); }
 std::uint32_t read_dr(unsigned n) { return insn::read_dr(n); }
 void write_dr(unsigned n, std::uint32_t v) { insn::write_dr(n, v); }
 
-void enter_user(void* frame) { hvlab_enter_frame(static_cast<TrapFrame*>(frame)); }
+void enter_user(void* frame) {
+  // The IRET to ring 3 runs at ring 1, where it cannot load IF: the frame's IF becomes the
+  // event mask first, as on the way back from a trap.
+  auto* f = static_cast<TrapFrame*>(frame);
+  if (f->eflags & x86::eflags::IF) events_on();
+  hvlab_enter_frame(f);
+}
 
 }  // namespace hvlab::guest::cpu
