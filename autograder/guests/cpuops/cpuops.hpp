@@ -61,6 +61,16 @@ void enable_paging(std::uint32_t pd, std::uint32_t cr0_extra);
 void set_pte(volatile std::uint32_t* entry, std::uint32_t value);
 void invlpg(std::uint32_t linear);
 
+// ---- Batching ---------------------------------------------------------------------------
+/// Between batch_begin() and batch_end() a flavour may hold back page-table writes (set_pte)
+/// and port writes (out8/16/32) and make them together, in order, at batch_end() or at the
+/// next operation that returns a value (an IN), whichever comes first (Linux's lazy MMU mode
+/// is the model). The caller promises not to read back, before batch_end(), an entry it wrote
+/// inside the batch, nor to rely on a port write's effect before that. Batches nest. Native:
+/// no effect.
+void batch_begin();
+void batch_end();
+
 // ---- Descriptor tables and tasks ---------------------------------------------------------
 /// LGDT, then reloads CS with `code` and DS, ES, FS, GS, SS with `data`.
 void load_gdt(const x86::DescriptorTableRegister& gdtr, std::uint16_t code, std::uint16_t data);

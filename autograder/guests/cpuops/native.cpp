@@ -47,6 +47,8 @@ void enable_paging(std::uint32_t pd, std::uint32_t cr0_extra) {
 
 void set_pte(volatile std::uint32_t* entry, std::uint32_t value) { *entry = value; }
 void invlpg(std::uint32_t linear) { x86::invlpg(linear); }
+void batch_begin() {}
+void batch_end() {}
 
 void load_gdt(const x86::DescriptorTableRegister& gdtr, std::uint16_t code, std::uint16_t data) {
   insn::load_gdt(gdtr, code, data);

@@ -100,9 +100,13 @@ void events_on() {
 
 // The kernel's traps return through the boot code's IRET, which cannot change the event
 // mask: restore it from the frame's IF (the monitor saved "events enabled" there).
+// A frame the monitor built for the kernel holds its CS as the kernel believes it (RPL 0),
+// which an IRET at ring 1 refuses: the return goes with RPL 1, the ring the kernel really
+// runs in, so returning from a trap to the kernel costs no monitor entry either.
 void trap_entry(TrapFrame* f) {
   hvlab_trap_entry(f);
   if (f->eflags & x86::eflags::IF) events_on();
+  if ((f->cs & 3) == 0 && (f->cs & ~3u) != 0) f->cs |= 1;
 }
 
 // ---- Page tables ----------------------------------------------------------------------------
@@ -119,32 +123,77 @@ void mark(std::uint32_t* set, std::uint32_t f) {
 bool g_paging = false;    // the layer has turned paging on: tables are the monitor's
 std::uint32_t g_cr3 = 0;  // the directory in use, once the layer has loaded one
 
-// Requests wait here and go in one mmu_update.
-hvlab_pv_mmu_update g_queue[64];
+// ---- Calls held back ------------------------------------------------------------------------
+// A page-table write (and, inside batch_begin()/batch_end(), a port write) waits here and
+// goes to the monitor with the calls around it: one hypercall, or one multicall for several.
+// Consecutive page-table writes share one mmu_update.
+constexpr unsigned kMaxCalls = 16, kMaxUpdates = 64;
+hvlab_pv_multicall_entry g_calls[kMaxCalls];
+std::uint32_t g_done[kMaxCalls];
+unsigned g_ncalls = 0;
+hvlab_pv_mmu_update g_queue[kMaxUpdates];
 unsigned g_queued = 0;
+unsigned g_batch_depth = 0;
 
-// A refused entry is the guest's mistake, not the layer's: it is reported (the monitor
-// changed nothing for it) and the rest of the batch goes on, as on bare hardware the store
-// would have happened and whatever follows would show it.
-void flush_queue() {
-  for (unsigned start = 0; start < g_queued;) {
-    std::uint32_t done = 0;
-    const int rc = hypercall(HVLAB_PV_mmu_update, reinterpret_cast<std::uint32_t>(g_queue + start), g_queued - start,
-                             reinterpret_cast<std::uint32_t>(&done));
-    if (rc >= 0) break;
-    const hvlab_pv_mmu_update& bad = g_queue[start + done];
+// A refused page-table write is the guest's mistake, not the layer's: it is reported (the
+// monitor changed nothing for it) and the writes after it go on, as on bare hardware the
+// store would have happened and whatever follows would show it.
+void retry_after_refusal(const hvlab_pv_multicall_entry& c, std::uint32_t done, int rc) {
+  auto* req = reinterpret_cast<hvlab_pv_mmu_update*>(c.args[0]);
+  for (std::uint32_t start = 0, count = c.args[1];;) {
+    const hvlab_pv_mmu_update& bad = req[start + done];
     kprintf("# paravirt: mmu_update of the entry at 0x%08x to 0x%08x refused by the monitor: error %d\n", bad.ptr,
             bad.val, rc);
     start += done + 1;
+    if (start >= count) return;
+    done = 0;
+    rc = hypercall(HVLAB_PV_mmu_update, reinterpret_cast<std::uint32_t>(req + start), count - start,
+                   reinterpret_cast<std::uint32_t>(&done));
+    if (rc >= 0) return;
+  }
+}
+
+void flush_calls() {
+  if (g_ncalls == 0) return;
+  if (g_ncalls == 1) {
+    hvlab_pv_multicall_entry& c = g_calls[0];
+    c.result = hypercall(c.op, c.args[0], c.args[1], c.args[2], c.args[3], c.args[4]);
+  } else {
+    must(hypercall(HVLAB_PV_multicall, reinterpret_cast<std::uint32_t>(g_calls), g_ncalls), "multicall");
+  }
+  const unsigned n = g_ncalls;
+  g_ncalls = 0;
+  for (unsigned i = 0; i < n; ++i) {
+    const hvlab_pv_multicall_entry& c = g_calls[i];
+    if (c.result >= 0) continue;
+    if (c.op == HVLAB_PV_mmu_update) retry_after_refusal(c, g_done[i], c.result);
+    else must(c.result, c.op == HVLAB_PV_port_io ? "port_io" : "mmuext_op");
   }
   g_queued = 0;
+}
+
+void hold(std::uint32_t op, std::uint32_t a1 = 0, std::uint32_t a2 = 0, std::uint32_t a3 = 0, std::uint32_t a4 = 0) {
+  if (g_ncalls == kMaxCalls) flush_calls();
+  g_calls[g_ncalls] = {op, 0, {a1, a2, a3, a4, 0, 0}};
+  ++g_ncalls;
+}
+
+void hold_update(std::uint32_t gpa, std::uint32_t value) {
+  if (g_queued == kMaxUpdates) flush_calls();
+  hvlab_pv_multicall_entry* last = g_ncalls ? &g_calls[g_ncalls - 1] : nullptr;
+  const std::uint32_t at = reinterpret_cast<std::uint32_t>(&g_queue[g_queued]);
+  if (last && last->op == HVLAB_PV_mmu_update && last->args[0] + last->args[1] * sizeof g_queue[0] == at) {
+    ++last->args[1];
+  } else {
+    hold(HVLAB_PV_mmu_update, at, 1, reinterpret_cast<std::uint32_t>(&g_done[g_ncalls == kMaxCalls ? 0 : g_ncalls]));
+  }
+  g_queue[g_queued++] = {gpa, value};
 }
 
 // Writes an entry: through the monitor when it lies in a table and paging is on, else a store.
 void write_entry(std::uint32_t gpa, std::uint32_t value) {
   if (g_paging && test(g_table, gpa >> 12)) {
-    if (g_queued == sizeof g_queue / sizeof g_queue[0]) flush_queue();
-    g_queue[g_queued++] = {gpa, value};
+    hold_update(gpa, value);
   } else {
     *reinterpret_cast<volatile std::uint32_t*>(gpa) = value;
   }
@@ -178,23 +227,32 @@ void make_tables(std::uint32_t pd) {
   }
 }
 
-// Pins `pd` (once) and makes it the base: one mmuext_op.
+// Pins `pd` (once) and makes it the base: one mmuext_op, with the writes before it.
 void switch_to(std::uint32_t pd) {
-  hvlab_pv_mmuext_op ops[2];
+  static hvlab_pv_mmuext_op ops[2];
   unsigned n = 0;
   if (!test(g_pinned, pd >> 12)) {
     ops[n++] = {HVLAB_PV_MMUEXT_pin_l2_table, pd};
     mark(g_pinned, pd >> 12);
   }
   ops[n++] = {HVLAB_PV_MMUEXT_new_baseptr, pd};
-  flush_queue();
-  std::uint32_t done = 0;
-  must(hypercall(HVLAB_PV_mmuext_op, reinterpret_cast<std::uint32_t>(ops), n, reinterpret_cast<std::uint32_t>(&done)),
-       "new_baseptr");
+  hold(HVLAB_PV_mmuext_op, reinterpret_cast<std::uint32_t>(ops), n);
+  flush_calls();
   g_cr3 = pd;
 }
 
 std::uint32_t g_stack_ss = 0, g_stack_esp = 0;
+
+// The kernel's console (kprintf) through console_write: a hypercall per piece of text
+// instead of two port accesses per character. A monitor without it gets the UART.
+class HypercallConsole final : public FormatSink {
+ public:
+  void put(char c) override { write(&c, 1); }
+  void write(const char* s, std::size_t n) override {
+    if (hypercall(HVLAB_PV_console_write, reinterpret_cast<std::uint32_t>(s), n) >= 0) return;
+    for (std::size_t i = 0; i < n; ++i) com1().put(s[i]);
+  }
+};
 
 // Before any other code of the kernel runs: are we under lab03's monitor?
 [[gnu::constructor]] void paravirt_init() {
@@ -212,6 +270,8 @@ std::uint32_t g_stack_ss = 0, g_stack_esp = 0;
     machine_exit(exit_status::kFailure);
   }
   set_trap_entry(trap_entry, 0x10);  // the kernel's data selector, as common/boot's
+  static HypercallConsole console;
+  set_console(&console);
 }
 
 }  // namespace
@@ -240,15 +300,23 @@ void halt() {
 }
 
 namespace {
+// An IN goes with whatever is held back; an OUT waits inside a batch.
 std::uint32_t port_in(std::uint16_t port, unsigned size) {
   std::uint32_t v = 0;
-  must(hypercall(HVLAB_PV_port_io, port, size | HVLAB_PV_PORT_IN, 0, reinterpret_cast<std::uint32_t>(&v)), "port_io");
+  hold(HVLAB_PV_port_io, port, size | HVLAB_PV_PORT_IN, 0, reinterpret_cast<std::uint32_t>(&v));
+  flush_calls();
   return v;
 }
 void port_out(std::uint16_t port, unsigned size, std::uint32_t v) {
-  must(hypercall(HVLAB_PV_port_io, port, size, v), "port_io");
+  hold(HVLAB_PV_port_io, port, size, v);
+  if (!g_batch_depth) flush_calls();
 }
 }  // namespace
+
+void batch_begin() { ++g_batch_depth; }
+void batch_end() {
+  if (g_batch_depth && --g_batch_depth == 0) flush_calls();
+}
 
 std::uint8_t in8(std::uint16_t port) { return static_cast<std::uint8_t>(port_in(port, 1)); }
 std::uint16_t in16(std::uint16_t port) { return static_cast<std::uint16_t>(port_in(port, 2)); }
@@ -287,13 +355,13 @@ void set_pte(volatile std::uint32_t* entry, std::uint32_t value) {
   if (g_paging && test(g_directory, gpa >> 12) && (value & page::P) && !(value & page::PS))
     make_table(g_cr3, value >> 12, false);
   write_entry(gpa, value);
-  flush_queue();
+  if (!g_batch_depth) flush_calls();
 }
 
-void invlpg(std::uint32_t linear) {
-  hvlab_pv_mmuext_op op{HVLAB_PV_MMUEXT_invlpg_local, linear};
-  must(hypercall(HVLAB_PV_mmuext_op, reinterpret_cast<std::uint32_t>(&op), 1, 0), "invlpg_local");
-}
+// An mmu_update has taken effect when it returns (the ABI: the monitor's shadows follow at
+// once and every entry into the guest flushes the TLB), so no INVLPG needs the monitor.
+// Inside a batch the write has not been made yet: the batch's end makes it.
+void invlpg(std::uint32_t) {}
 
 void load_gdt(const x86::DescriptorTableRegister& gdtr, std::uint16_t code, std::uint16_t data) {
   // LGDT and the far return trap; the monitor emulates them (as its trap back end does).
@@ -302,8 +370,12 @@ void load_gdt(const x86::DescriptorTableRegister& gdtr, std::uint16_t code, std:
 
 void load_idt(const x86::DescriptorTableRegister& idtr) {
   // Every vector the IDT covers, converted: present interrupt and trap gates become entries
-  // (an interrupt gate masks events, as it clears IF), the rest are removed.
-  static hvlab_pv_trap_info table[256];
+  // (an interrupt gate masks events, as it clears IF), the rest are removed. A gate user mode
+  // may use (DPL 3: the system call) does not mask events, whatever its type: the monitor can
+  // then let INT 0x80 go straight to the kernel (Xen's direct trap), and the handler runs with
+  // events on, as Linux's system calls do. The same table again is not sent again.
+  static hvlab_pv_trap_info table[256], sent[256];
+  static bool have_sent = false;
   const unsigned vectors = (idtr.limit + 1u) / 8u;
   const auto* gates = reinterpret_cast<const x86::GateDescriptor*>(idtr.base);
   for (unsigned v = 0; v < 256; ++v) {
@@ -312,18 +384,28 @@ void load_idt(const x86::DescriptorTableRegister& idtr) {
     const x86::GateDescriptor& g = gates[v];
     const unsigned type = g.type;
     if (!g.p || (type != x86::desc_type::kInterruptGate32 && type != x86::desc_type::kTrapGate32)) continue;
-    table[v].flags = static_cast<std::uint8_t>(g.dpl | (type == x86::desc_type::kInterruptGate32 ? HVLAB_PV_TI_MASK_EVENTS : 0));
+    const bool masks = type == x86::desc_type::kInterruptGate32 && g.dpl != 3;
+    table[v].flags = static_cast<std::uint8_t>(g.dpl | (masks ? HVLAB_PV_TI_MASK_EVENTS : 0));
     table[v].cs = static_cast<std::uint16_t>(g.selector);
     table[v].address = g.offset();
   }
-  flush_queue();
+  if (have_sent && __builtin_memcmp(table, sent, sizeof table) == 0) return;
+  flush_calls();
   must(hypercall(HVLAB_PV_set_trap_table, reinterpret_cast<std::uint32_t>(table), 256), "set_trap_table");
+  __builtin_memcpy(sent, table, sizeof table);
+  have_sent = true;
 }
 void load_ldt(std::uint16_t selector) { x86::lldt(selector); }
-void load_tr(std::uint16_t selector, x86::Tss32*) { x86::ltr(selector); }
+// The monitor emulates LTR, but the CPU switches to the stack stack_switch named: a TSS's
+// ring-0 stack becomes the kernel stack (Xen's guests do the same on a task switch).
+void load_tr(std::uint16_t selector, x86::Tss32* tss) {
+  x86::ltr(selector);
+  if (tss && tss->esp0) set_kernel_stack(tss->ss0, tss->esp0);
+}
 void write_descriptor(volatile std::uint64_t* slot, std::uint64_t value) { *slot = value; }
 void set_kernel_stack(std::uint16_t ss0, std::uint32_t esp0) {
   if (ss0 == g_stack_ss && esp0 == g_stack_esp) return;
+  flush_calls();
   must(hypercall(HVLAB_PV_stack_switch, ss0, esp0), "stack_switch");
   g_stack_ss = ss0;
   g_stack_esp = esp0;
