@@ -24,6 +24,7 @@
 
 #include "autograder/guests/cpuops/cpuops.hpp"
 #include "autograder/guests/cpuops/instructions.hpp"
+#include "autograder/guests/cpuops/paravirt.hpp"
 
 #include "common/arch/intrinsics.hpp"
 #include "common/arch/paging.hpp"
@@ -61,19 +62,12 @@ hvlab_pv_start_page:
 static_assert(HVLAB_PV_HEADER_MAGIC == 0x56506876u && HVLAB_PV_ABI_VERSION == 0x00010000u,
               "the header in the asm block above spells these out");
 
-namespace hvlab::guest::cpu {
+namespace hvlab::guest::pv {
 
-namespace {
-
-namespace page = x86::page;
-
-auto& shared() { return *reinterpret_cast<volatile hvlab_pv_shared_info*>(hvlab_pv_shared_page); }
-auto& vcpu_info() { return shared().vcpu_info[0]; }
+volatile hvlab_pv_shared_info& shared() { return *reinterpret_cast<volatile hvlab_pv_shared_info*>(hvlab_pv_shared_page); }
 const hvlab_pv_start_info& start_info() { return *reinterpret_cast<const hvlab_pv_start_info*>(hvlab_pv_start_page); }
 
-/// Calls stub `nr` of the hypercall page with the ABI's registers.
-int hypercall(unsigned nr, std::uint32_t a1 = 0, std::uint32_t a2 = 0, std::uint32_t a3 = 0, std::uint32_t a4 = 0,
-              std::uint32_t a5 = 0) {
+int hypercall(unsigned nr, std::uint32_t a1, std::uint32_t a2, std::uint32_t a3, std::uint32_t a4, std::uint32_t a5) {
   std::uint32_t eax = reinterpret_cast<std::uint32_t>(hvlab_pv_hypercall_page) + nr * HVLAB_PV_STUB_SIZE;
   asm volatile("call *%%eax"
                : "+a"(eax), "+b"(a1), "+c"(a2), "+d"(a3), "+S"(a4), "+D"(a5)
@@ -81,6 +75,19 @@ int hypercall(unsigned nr, std::uint32_t a1 = 0, std::uint32_t a2 = 0, std::uint
                : "memory", "cc");
   return static_cast<int>(eax);
 }
+
+}  // namespace hvlab::guest::pv
+
+namespace hvlab::guest::cpu {
+
+namespace {
+
+namespace page = x86::page;
+using pv::hypercall;
+using pv::shared;
+using pv::start_info;
+
+auto& vcpu_info() { return shared().vcpu_info[0]; }
 
 /// A call the layer cannot do without: its failure stops the guest with the reason.
 void must(int rc, const char* what) {
