@@ -26,6 +26,10 @@ namespace hvlab::guest::cpu {
 
 /// "native", "paravirt", ...: printed in the suite's KTAP header.
 const char* flavour();
+/// Why this flavour cannot run on this machine (the paravirtual build on bare hardware, where
+/// no monitor wrote its start info), or nullptr. The test runner then lists its tests as
+/// failed with that reason and bails out, before any other operation.
+const char* unavailable();
 
 // ---- Interrupt flag and halting ---------------------------------------------------------
 void irq_disable();                    ///< CLI

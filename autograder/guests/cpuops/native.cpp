@@ -13,6 +13,7 @@ x86::Tss32* g_tss = nullptr;  // the TSS TR names, for set_kernel_stack
 }
 
 const char* flavour() { return "native"; }
+const char* unavailable() { return nullptr; }
 
 // Each operation is the kit's wrapper of that instruction (common/arch/intrinsics.hpp).
 void irq_disable() { x86::cli(); }

@@ -261,15 +261,16 @@ class HypercallConsole final : public FormatSink {
   }
 };
 
+const char* g_unavailable = nullptr;
+
 // Before any other code of the kernel runs: are we under lab03's monitor?
 [[gnu::constructor]] void paravirt_init() {
   const char* magic = start_info().magic;
   const char want[] = HVLAB_PV_START_MAGIC;
   for (unsigned i = 0; i < sizeof want; ++i) {
     if (magic[i] != want[i]) {
-      kprintf("KTAP version 1\n1..0\nBail out! this is the paravirtual build: it runs only under lab03's monitor "
-              "(no hvlab paravirtual start info)\n");
-      machine_exit(exit_status::kFailure);
+      g_unavailable = "this is the paravirtual build: it runs only under lab03's monitor (no hvlab paravirtual start info)";
+      return;  // the runner says so, with the names of the tests that cannot run
     }
   }
   if (hypercall(HVLAB_PV_version) >> 16 != HVLAB_PV_ABI_VERSION >> 16) {
@@ -284,6 +285,7 @@ class HypercallConsole final : public FormatSink {
 }  // namespace
 
 const char* flavour() { return "paravirt"; }
+const char* unavailable() { return g_unavailable; }
 
 void irq_disable() {
   vcpu_info().evtchn_upcall_mask = 1;
