@@ -4,7 +4,8 @@
 #   make grade [LAB=..] [EMU=qemu|bochs|both]
 #                             grade the reference labs (default: all labs, both emulators)
 #   make run LAB=native GUEST=suite [EMU=qemu]
-#                             boot one guest with its console on the terminal
+#                             boot one guest with its console on the terminal (under
+#                             LAB=lab03 the default guest is suite_pv, its paravirtual build)
 #   make gdb LAB=lab01        the same under QEMU's GDB stub, GDB attached with symbols
 #   make census               classify x86 instructions by running them deprivileged (lab01)
 #   make bench                boot and grading times, and each lab's measurements
@@ -24,7 +25,8 @@ BUILD ?= build
 JOBS  ?= 2
 LAB   ?= all
 EMU   ?= both
-GUEST ?= suite
+# lab03 runs the paravirtual build of a guest (suite_pv): the unmodified one cannot run there.
+GUEST ?= $(if $(filter lab03,$(LAB)),suite_pv,suite)
 UPTO  ?=
 HANDOUT ?= $(BUILD)/handout
 export CMAKE_BUILD_PARALLEL_LEVEL := $(JOBS)
