@@ -32,6 +32,9 @@
  *   interrupt's: EIP, CS, EFLAGS (EFLAGS.IF = !mask before delivery), and the mask set. After
  *   clearing the mask the guest checks evtchn_upcall_pending and, if set, makes any
  *   hypercall (version is the cheapest): the monitor delivers what waits on its way back.
+ *   User mode always runs with events enabled: the guest kernel returns to user mode with
+ *   its own IRET and the mask still set, and the monitor clears the mask at its first entry
+ *   from user mode, so what waits is taken in user mode, as after an IRET that sets IF.
  */
 #ifndef HVLAB_PV_H
 #define HVLAB_PV_H

@@ -42,6 +42,10 @@ vmm::Event PvBackend::enter(vmm::VCpu& v) {
   vmm::Board& b = board();
   Domain& d = domain_;
   d.publish_time(b, now());
+  // User mode runs with events enabled (the ABI): the guest kernel's IRET to ring 3 cannot
+  // load IF, so a return made with the mask set unmasks here, at the first entry from user
+  // mode, and what waits is taken in user mode, as after a native IRET that sets IF.
+  if (d.shared.attached() && v.cpl == 3) v.eflags |= fl::IF;
   // The vCPU's IF and the event mask are one flag: a handler may have changed either (an
   // emulated CLI or IRET the IF, a hypercall or a delivery both).
   if (d.shared.attached()) d.shared.set_upcall_mask(v.interrupts_enabled() ? 0 : 1);
@@ -63,6 +67,7 @@ vmm::Event PvBackend::enter(vmm::VCpu& v) {
   shadow_.sync(v);
   vmm::Event e = TrapBackend::enter(v);
   if (d.shared.attached()) {
+    if (v.cpl == 3) d.shared.set_upcall_mask(0);  // an exit from user mode: events enabled
     if (d.shared.upcall_mask())
       v.eflags &= ~fl::IF;
     else

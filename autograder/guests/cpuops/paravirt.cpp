@@ -110,9 +110,12 @@ void events_on() {
 // A frame the monitor built for the kernel holds its CS as the kernel believes it (RPL 0),
 // which an IRET at ring 1 refuses: the return goes with RPL 1, the ring the kernel really
 // runs in, so returning from a trap to the kernel costs no monitor entry either.
+// A return to user mode leaves the mask set: the monitor clears it at its first entry from
+// user mode (the ABI: user mode runs with events enabled), so an event that waits is taken
+// in user mode, after the IRET, as the CPU takes an interrupt after an IRET that sets IF.
 void trap_entry(TrapFrame* f) {
   hvlab_trap_entry(f);
-  if (f->eflags & x86::eflags::IF) events_on();
+  if ((f->eflags & x86::eflags::IF) && !f->from_user()) events_on();
   if ((f->cs & 3) == 0 && (f->cs & ~3u) != 0) f->cs |= 1;
 }
 
@@ -429,11 +432,9 @@ std::uint32_t read_dr(unsigned n) { return insn::read_dr(n); }
 void write_dr(unsigned n, std::uint32_t v) { insn::write_dr(n, v); }
 
 void enter_user(void* frame) {
-  // The IRET to ring 3 runs at ring 1, where it cannot load IF: the frame's IF becomes the
-  // event mask first, as on the way back from a trap.
-  auto* f = static_cast<TrapFrame*>(frame);
-  if (f->eflags & x86::eflags::IF) events_on();
-  hvlab_enter_frame(f);
+  // The IRET to ring 3 runs at ring 1, where it cannot load IF. Unmasking here would let an interrupt that waits be taken before the IRET, in the kernel:
+  // the monitor unmasks at its first entry from user mode instead (see trap_entry).
+  hvlab_enter_frame(static_cast<TrapFrame*>(frame));
 }
 
 }  // namespace hvlab::guest::cpu
