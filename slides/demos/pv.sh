@@ -27,16 +27,23 @@ trap 'exit 130' INT TERM
 
 # measure LAB MONITOR GUEST OP: one boot; writes LAB.OP with "entries ops instructions_per_op".
 # trace=0 and clock=host: the monitor writes no per-event records and the guest's clock is
-# the real TSC, so under -icount its figures count the monitor's instructions too.
+# the real TSC, so under -icount its figures count the monitor's instructions too. MONITOR
+# "-": the guest boots bare (no monitor entries).
 measure() {
   out="$work/$1.$4"
-  if ! "$boot" --emu qemu --icount --kernel "$2" --cmdline "trace=0 clock=host" --module "$3=only=$4 n=$n" \
+  if [ "$2" = - ]; then
+    set -- "$1" "$3" "$3" "$4" --cmdline "only=$4 n=$n"
+  else
+    set -- "$1" "$2" "$3" "$4" --cmdline "trace=0 clock=host" --module "$3=only=$4 n=$n"
+  fi
+  if ! "$boot" --emu qemu --icount --kernel "$2" "$5" "$6" ${7:+"$7"} ${8:+"$8"} \
     --timeout 120 --workdir "$out.run" >"$out.log" 2>&1; then
     sed -n 's/^hvlab-boot: //p' "$out.log" | head -n 3 >&2
     echo "failed" >"$out"
     return
   fi
   entries=$(grep -o '"kind":"accounting","entries":[0-9]*' "$out.run/com2.txt" | grep -o '[0-9]*$')
+  [ "$1" = bare ] && entries=0
   line=$(tr -d '\r' <"$out.run/com1.txt" | grep -E "^ok [0-9]+ $4 #")
   per_op=$(echo "$line" | sed -n 's/.*cycles_per_op=\([0-9.]*\).*/\1/p')
   count=$(echo "$line" | sed -n 's/.* ops=\([0-9]*\).*/\1/p')
@@ -46,25 +53,26 @@ measure() {
   rm -rf "$out.run"
 }
 
-# Two boots at a time (the machine's two cores): lab01's and lab03's of the same operation.
+# The boots of one operation side by side: bare, lab01's and lab03's.
 for op in call_ret $ops; do
+  [ "$op" = call_ret ] || measure bare - "$native_nb" "$op" &
   measure lab01 "$lab01" "$native_nb" "$op" &
   measure lab03 "$lab03" "$pv_nb" "$op" &
   wait
 done
-for f in "$work"/lab0*.*; do
+for f in "$work"/bare.* "$work"/lab0*.*; do
   case "$f" in *.log | *.hypercalls | *.base_hypercalls) continue ;; esac
   grep -q '^[0-9]* [0-9]* [0-9.]*$' "$f" || die "a run did not report its figures (${f##*/})"
 done
 
 # The table: entries per operation above the plain-call run, instructions per operation.
 table=$(for op in $ops; do
-  echo "$op $(cat "$work/lab01.call_ret") $(cat "$work/lab01.$op") $(cat "$work/lab03.call_ret") $(cat "$work/lab03.$op")"
+  echo "$op $(cat "$work/lab01.call_ret") $(cat "$work/lab01.$op") $(cat "$work/lab03.call_ret") $(cat "$work/lab03.$op") $(cat "$work/bare.$op")"
 done | awk '{
   e1 = ($5 - $2) / $6; e3 = ($11 - $8) / $12
   if (e1 < 0) e1 = 0
   if (e3 < 0) e3 = 0
-  printf "%-12s %7.1f %7.1f %11.0f %11.0f\n", $1, e1, e3, $7, $13
+  printf "%-12s %6.1f %6.1f %9.0f %9.0f %9.0f\n", $1, e1, e3, $16, $7, $13
 }')
 # Page-table updates carried per mmu_update hypercall in the macro workload (above the
 # plain-call run), and the largest batch.
@@ -79,8 +87,8 @@ fi
 echo "${bold}The same operations as traps (lab01) and as hypercalls (lab03)${off}"
 echo "${dim}QEMU -icount, $n operations each; macro_procs: per round of the workload${off}"
 echo
-echo "${bold}                 monitor entries       instructions${off}"
-echo "${bold}operation      lab01   lab03       lab01       lab03${off}"
+echo "${bold}              monitor entries           instructions${off}"
+echo "${bold}operation     lab01  lab03      bare     lab01     lab03${off}"
 echo "$table"
 echo
 echo "macro_procs: page-table updates per mmu_update $batch"
@@ -88,9 +96,9 @@ echo "macro_procs: page-table updates per mmu_update $batch"
 if [ -n "$figures" ]; then
   mkdir -p "$figures" || die "cannot write $figures"
   {
-    echo "| operation | entries, lab01 (traps) | entries, lab03 (hypercalls) | instructions, lab01 | instructions, lab03 |"
-    echo "|---|--:|--:|--:|--:|"
-    echo "$table" | awk '{ printf "| `%s` | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5 }'
+    echo "| operation | entries, lab01 (traps) | entries, lab03 (hypercalls) | instructions, bare | instructions, lab01 | instructions, lab03 |"
+    echo "|---|--:|--:|--:|--:|--:|"
+    echo "$table" | awk '{ printf "| `%s` | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6 }'
     echo
     echo "Per operation, QEMU \`-icount\`; \`macro_procs\` per round. Page-table updates per batched hypercall: $batch."
   } >"$figures/counts.md"
