@@ -4,7 +4,7 @@
 // update that would map the monitor or a frame the guest does not own, pointers into the
 // monitor, a flood of events. Each refusal must return its error code and change nothing.
 // KTAP on COM1, as the suite (same kernel, same runner); tests in exercise order (lab03-e1
-// ... e6). Command line: first=K, only=NAME, nonce=HEX.
+// ... e6). Command line: first=K, only=NAME, nonce=HEX, seed=HEX (suite/order.hpp).
 
 #include "autograder/guests/cpuops/paravirt.hpp"
 #include "autograder/guests/suite/suite.hpp"
@@ -286,8 +286,12 @@ GUEST_TEST_GROUP(kPvAbiGroup, kTests);
 
 }  // namespace hvlab::guest
 
+// The tests in the order of the source, as the suite's (the grader reads this table to
+// check the order a seed gives).
+extern "C" const hvlab::guest::TestGroup* const hvlab_suite_groups[] = {&hvlab::guest::kPvAbiGroup};
+
 int kernel_main(const hvlab::BootInfo& boot) {
   using namespace hvlab::guest;
   g_ram_top = usable_ram_top(boot);
-  return run_suite(&kPvAbiGroup, 1, run_options(boot), init);
+  return run_suite(hvlab_suite_groups, 1, run_options(boot), init);
 }
