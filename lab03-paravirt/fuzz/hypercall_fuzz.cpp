@@ -109,7 +109,7 @@ struct Guest : PvFixture {
     for (std::uint32_t f = 0; f < kPages; ++f)
       set_entry(kPt, f, f << 12 | page::P | (f == kPd || f == kPt ? 0 : page::RW));
     set_entry(kPd, 0, kPt << 12 | page::P | page::RW);
-    if (!domain.shared.attach(GuestPhysAddr(kShared << 12))) violation("setup", "shared info");
+    if (!domain.attach_shared(GuestPhysAddr(kShared << 12))) violation("setup", "shared info");
     vcpu().regs.esp = 0x2000;
     if (paging && start_paging(kPd) < 0) violation("setup", "paging");
   }

@@ -24,6 +24,12 @@ std::uint64_t Domain::system_ns(std::uint64_t guest_time) const {
   return scale_ticks(guest_time - time_base_, mul_, shift_);
 }
 
+bool Domain::attach_shared(GuestPhysAddr gpa) {
+  if (!shared.attach(gpa)) return false;
+  mmu.reserve_frame(static_cast<std::uint32_t>(gpa.value() >> 12));
+  return true;
+}
+
 std::uint64_t Domain::guest_time_at(std::uint64_t ns) const {
   if (!time_started_ || tsc_hz_ == 0) return 0;
   // ns * hz / 1e9 without overflow: whole seconds first, then the rest.
@@ -116,7 +122,7 @@ const char* start_domain(PvMachine& m, GuestPhysAddr image, std::uint32_t tsc_kh
   std::uint8_t stubs[HVLAB_PV_PAGE_SIZE];
   write_hypercall_page(stubs);
   if (!memory.copy_in(d.layout.hypercall_page, stubs, sizeof stubs).ok()) return "cannot write the hypercall page";
-  if (!d.shared.attach(d.layout.shared_info)) return "cannot initialise the shared info page";
+  if (!d.attach_shared(d.layout.shared_info)) return "cannot initialise the shared info page";
 
   hvlab_pv_start_info si{};
   rt::mem_copy(si.magic, HVLAB_PV_START_MAGIC, sizeof HVLAB_PV_START_MAGIC);  // NUL-padded: si starts zeroed

@@ -83,6 +83,10 @@ class Domain {
   bool started = false;  ///< the start-of-day pages are in place
   TrapObserver* trap_observer = nullptr;
 
+  /// Attaches the shared info page at `gpa` (zeroed, every event masked) and reserves its
+  /// frame: the monitor writes it before every entry, so it never becomes a page table.
+  bool attach_shared(GuestPhysAddr gpa);
+
   // ---- Time ------------------------------------------------------------------------------
   /// The guest's system time (ns since it started) at guest time `guest_time` (TSC ticks).
   std::uint64_t system_ns(std::uint64_t guest_time) const;

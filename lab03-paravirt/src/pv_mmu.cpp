@@ -102,6 +102,7 @@ void PvMmu::put_entry_refs(PageType level, unsigned index, std::uint32_t e) {
 
 int PvMmu::get_type(std::uint32_t gfn, PageType want) {
   if (!owns(gfn)) return err(HVLAB_PV_EPERM);
+  if (gfn == reserved_ && (want == PageType::l1 || want == PageType::l2)) return err(HVLAB_PV_EBUSY);
   FrameInfo& f = frames_[gfn];
   if (f.count > 0) {
     if (f.type != want) return err(HVLAB_PV_EBUSY);

@@ -82,6 +82,10 @@ class PvMmu {
   std::uint32_t base() const { return base_; }
   const FrameInfo& frame(std::uint32_t gfn) const { return frames_[gfn]; }
   bool owns(std::uint32_t gfn) const { return gfn < nr_pages_; }
+  /// A frame the monitor itself writes while the guest runs (the shared info page): it can
+  /// never become a page table, or the monitor's writes would change entries behind the
+  /// type counts. A request that would make it one is refused with EBUSY.
+  void reserve_frame(std::uint32_t gfn) { reserved_ = gfn; }
 
   // ---- The hypercalls' operations (each returns 0 or a negative error code) --------------
   /// One mmu_update request: write `val` into the entry at guest-physical `ptr` (its low two
@@ -136,6 +140,7 @@ class PvMmu {
   unsigned first_monitor_slot_;
   std::uint32_t hypervisor_virt_start_;
   MmuObserver* observer_ = nullptr;
+  std::uint32_t reserved_ = 0xffffffffu;
   bool paging_ = false;
   bool has_base_ = false;
   std::uint32_t base_ = 0;  // guest-physical page directory

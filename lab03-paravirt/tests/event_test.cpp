@@ -13,7 +13,7 @@ using testing::PvFixture;
 constexpr std::uint32_t kShared = 0x4000, kArg = 0x2000;
 
 struct EventFixture : PvFixture {
-  EventFixture() { EXPECT_TRUE(domain.shared.attach(GuestPhysAddr(kShared))); }
+  EventFixture() { EXPECT_TRUE(domain.attach_shared(GuestPhysAddr(kShared))); }
   hvlab_pv_shared_info shared() const { return get<hvlab_pv_shared_info>(kShared); }
   int bind_virq(std::uint32_t virq, std::uint32_t* port) {
     put(kArg, hvlab_pv_evtchn_bind_virq{virq, 0});

@@ -35,6 +35,25 @@ struct PagingFixture : PvFixture {
   }
 };
 
+// The monitor writes the shared info page before every entry: were it a page table, those
+// writes would change entries behind the type counts (the fuzzer found this).
+TEST(E4PageTables, TheSharedInfoFrameNeverBecomesATable) {
+  PagingFixture f;
+  constexpr std::uint32_t kShared = 12;
+  ASSERT_TRUE(f.domain.attach_shared(GuestPhysAddr(kShared << 12)));
+  // The guest drops its writable mapping of the frame first: nothing else holds it then.
+  f.put(0x3000, hvlab_pv_mmu_update{pte_addr(kPt, kShared), kShared << 12 | page::P});
+  ASSERT_EQ(f.call(HVLAB_PV_mmu_update, 0x3000, 1, 0), 0);
+  ASSERT_EQ(f.frames[kShared].count, 0u);
+  EXPECT_EQ(f.mmuext(HVLAB_PV_MMUEXT_pin_l1_table, kShared << 12), err(HVLAB_PV_EBUSY));
+  EXPECT_EQ(f.mmuext(HVLAB_PV_MMUEXT_pin_l2_table, kShared << 12), err(HVLAB_PV_EBUSY));
+  EXPECT_EQ(f.mmuext(HVLAB_PV_MMUEXT_new_baseptr, kShared << 12), err(HVLAB_PV_EBUSY));
+  f.expect_refused(pte_addr(kPd, 5), kShared << 12 | page::P | page::RW, err(HVLAB_PV_EBUSY),
+                   "a directory entry naming the shared info frame as a table");
+  EXPECT_EQ(f.frames[kShared].count, 0u);
+  EXPECT_EQ(f.invariants(), "");
+}
+
 TEST(E4PageTables, PinningAndTheBasePointerTypeTheTables) {
   PagingFixture f;
   EXPECT_EQ(f.frames[kPd].type, PageType::l2);

@@ -15,7 +15,7 @@ namespace fl = x86::eflags;
 // A guest whose shared info page is frame 4, with a trap table set through the hypercall.
 struct TrapFixture : PvFixture {
   TrapFixture() {
-    EXPECT_TRUE(domain.shared.attach(GuestPhysAddr(0x4000)));
+    EXPECT_TRUE(domain.attach_shared(GuestPhysAddr(0x4000)));
     domain.shared.set_upcall_mask(0);
   }
   int set_table(std::initializer_list<hvlab_pv_trap_info> entries) {
