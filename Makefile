@@ -6,7 +6,8 @@
 #   make run LAB=native GUEST=suite [EMU=qemu] [MODULES='a.bin b.bin=args'] [DISK=fs.img]
 #            [MONITOR_ARGS='trace=all'] [MEMORY=MiB]
 #                             boot one guest with its console on the terminal (keys reach
-#                             it); GUEST is a built guest, xv6, or any multiboot kernel file
+#                             it); GUEST is a built guest, xv6, or any multiboot kernel file (under
+#                             LAB=lab03 the default guest is suite_pv, its paravirtual build)
 #   make gdb LAB=lab01        the same under QEMU's GDB stub, GDB attached with symbols
 #   make census               classify x86 instructions by running them deprivileged (lab01)
 #   make bench                boot and grading times, and each lab's measurements
@@ -32,7 +33,8 @@ BUILD ?= build
 JOBS  ?= 2
 LAB   ?= all
 EMU   ?= both
-GUEST ?= suite
+# lab03 runs the paravirtual build of a guest (suite_pv): the unmodified one cannot run there.
+GUEST ?= $(if $(filter lab03,$(LAB)),suite_pv,suite)
 MODULES ?=
 DISK ?=
 MONITOR_ARGS ?=

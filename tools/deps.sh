@@ -14,6 +14,7 @@ PACKAGES="
   libgtest-dev googletest doxygen graphviz
   nlohmann-json3-dev libcli11-dev libfmt-dev libtomlplusplus-dev libexpat1-dev
   ccache zip unzip bubblewrap time
+  clang libclang-rt-14-dev
   pandoc chromium nodejs poppler-utils fonts-dejavu-core
 "
 for extra in "$@"; do

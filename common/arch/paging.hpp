@@ -362,7 +362,11 @@ constexpr bool check() {
   if (Pde64Large::from(1ull << 63).execute_disable != 1) return false;
   return true;
 }
+// clang 14 cannot bit_cast bit-fields in a constant expression (the lab03 fuzzer builds with
+// clang); GCC, which builds everything else, checks the layout.
+#if !defined(__clang__)
 static_assert(check(), "paging-structure bit-field layout does not match the SDM");
+#endif
 }  // namespace paging_layout_check
 
 }  // namespace hvlab::x86

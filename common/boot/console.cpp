@@ -55,9 +55,39 @@ class CrlfSink final : public FormatSink {
  private:
   FormatSink& s_;
 };
+
+// Collects text and passes it on in pieces (one write() per piece).
+class PieceSink final : public FormatSink {
+ public:
+  explicit PieceSink(FormatSink& s) : s_(s) {}
+  ~PieceSink() { flush(); }
+  void put(char c) override {
+    if (n_ == sizeof buf_) flush();
+    buf_[n_++] = c;
+  }
+  void flush() {
+    if (n_) s_.write(buf_, n_);
+    n_ = 0;
+  }
+
+ private:
+  FormatSink& s_;
+  char buf_[256];
+  std::size_t n_ = 0;
+};
+
+FormatSink* g_console = nullptr;
 }  // namespace
 
+void set_console(FormatSink* sink) { g_console = sink; }
+
 void kvprintf(const char* fmt, va_list ap) {
+  if (g_console) {
+    PieceSink pieces(*g_console);
+    CrlfSink sink(pieces);
+    vformat_to(sink, fmt, ap);
+    return;
+  }
   CrlfSink sink(com1());
   vformat_to(sink, fmt, ap);
 }

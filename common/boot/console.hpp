@@ -35,9 +35,13 @@ SerialPort& com1();
 SerialPort& com2();
 DebugConsole& debugcon();
 
-/// printf to the console (COM1).
+/// printf to the console (COM1, or the sink of set_console()).
 void kprintf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void kvprintf(const char* fmt, va_list ap);
+/// Sends kprintf's text to `sink` instead of COM1 (nullptr: COM1 again): a paravirtual
+/// guest's console hypercall. Each kprintf reaches it in a few write() calls of whole pieces
+/// of text (CR LF line ends included), not a put() per character.
+void set_console(FormatSink* sink);
 /// printf to the debug console (port 0xE9).
 void dprintf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -145,6 +145,11 @@ std::uint64_t ticks_to_tsc(std::uint64_t ticks, std::uint64_t hz, std::uint64_t 
 
 }  // namespace
 
+std::uint64_t Board::earliest(std::uint64_t a, std::uint64_t b) {
+  if (a == 0) return b;
+  return b == 0 || a < b ? a : b;
+}
+
 std::uint64_t Board::next_timer_deadline() const {
   std::uint64_t best = 0;
   // A masked interrupt wakes nobody: no need for timer exits then. The PIT's IRQ0 reaches
@@ -218,14 +223,14 @@ EntryPlan Board::prepare_entry(VCpu& vcpu, std::uint64_t host_tsc) {
   // A halted vCPU waits for an interrupt it can take. Rather than spin, move the guest's
   // clock to the next timer interrupt (bounded, in case it is masked on the way).
   if (vcpu.halted && !pending_.valid) {
-    for (unsigned round = 0; !can_wake(vcpu); ++round) {
-      std::uint64_t deadline = next_timer_deadline();
+    for (unsigned round = 0; !can_wake(vcpu) && !wake_due(); ++round) {
+      std::uint64_t deadline = earliest(next_timer_deadline(), wake_deadline_);
       if (!vcpu.interrupts_enabled() || deadline == 0 || round > 10000) break;
-      time_offset_ += deadline - guest_time(host_tsc);
+      if (deadline > guest_time(host_tsc)) time_offset_ += deadline - guest_time(host_tsc);
       ++idle_skips_;
       advance_to(guest_time(host_tsc));
     }
-    if (!can_wake(vcpu)) {
+    if (!can_wake(vcpu) && !(vcpu.interrupts_enabled() && wake_due())) {
       contain("the guest halted with %s: nothing can wake it (eip %08x)",
               vcpu.interrupts_enabled() ? "no timer running" : "interrupts disabled", vcpu.eip);
       plan.stop = true;
@@ -264,7 +269,7 @@ EntryPlan Board::prepare_entry(VCpu& vcpu, std::uint64_t host_tsc) {
     }
   }
   if (plan.inject.valid) vcpu.halted = false;
-  plan.timer_deadline = next_timer_deadline();
+  plan.timer_deadline = earliest(next_timer_deadline(), wake_deadline_);
   // Even with no timer running the monitor looks in now and then (a quarter second of
   // guest time), so a guest spinning with interrupts off is noticed.
   plan.watchdog = device_time_ + tsc_hz_ / 4;

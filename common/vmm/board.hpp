@@ -26,6 +26,7 @@
 // skips ahead to the next timer interrupt, so an idle guest costs no time at all.
 
 #include <cstdarg>
+#include <cstddef>
 #include <cstdint>
 
 #include "common/devices/ata.hpp"
@@ -199,6 +200,13 @@ class Board final {
   /// IRQ0 edge (unless both the 8259 and the I/O APIC mask it) or the local APIC timer's
   /// next expiry (unless masked), whichever is nearer; 0 if none is coming.
   std::uint64_t next_timer_deadline() const;
+  /// A second source of wake-ups besides the PIT: guest time at which a timer the monitor
+  /// keeps itself fires (a paravirtual one-shot timer, lab03); 0 for none. A halted vCPU's
+  /// clock skips no further than it, the entry plan's timer deadline is the earlier of the
+  /// two, and once guest time reaches it wake_due() holds until the monitor clears it.
+  void set_wake_deadline(std::uint64_t t) { wake_deadline_ = t; }
+  std::uint64_t wake_deadline() const { return wake_deadline_; }
+  bool wake_due() const { return wake_deadline_ != 0 && device_time_ >= wake_deadline_; }
   /// The last event showed progress (anything but a bare timer interrupt).
   void note_progress() {
     last_progress_ = device_time_;
@@ -244,6 +252,11 @@ class Board final {
 
   // ---- Output ------------------------------------------------------------------------
   std::uint64_t console_bytes() const { return console_bytes_; }
+  /// Console output that does not pass through the UART (a paravirtual guest's console
+  /// hypercall): the same sink, output budget and KTAP notes as COM1's bytes.
+  void console_output(const char* bytes, std::size_t n) {
+    for (std::size_t i = 0; i < n && running(); ++i) console_sink_.put(static_cast<std::uint8_t>(bytes[i]));
+  }
 
   // ---- Stopping ----------------------------------------------------------------------
   RunState state() const { return state_; }
@@ -318,6 +331,8 @@ class Board final {
   };
 
   Status wire_devices();
+  /// The earlier of two deadlines, 0 standing for none.
+  static std::uint64_t earliest(std::uint64_t a, std::uint64_t b);
   void stop(RunState s, const char* fmt, va_list ap);
   bool can_wake(const VCpu& vcpu) const;
   std::uint8_t take_interrupt();  // the acknowledge cycle of what the local APIC has pending
@@ -369,6 +384,7 @@ class Board final {
   std::uint64_t prepared_host_tsc_ = 0;  // prepare_entry()'s reading, for on_entry()
   bool prepared_ = false;
   std::uint64_t last_progress_ = 0;
+  std::uint64_t wake_deadline_ = 0;
   std::uint64_t pit_rem_ = 0;  // remainders of the TSC -> device-clock conversions
   std::uint64_t rtc_rem_ = 0;
   std::uint64_t lapic_rem_ = 0;

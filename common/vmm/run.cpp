@@ -33,7 +33,7 @@ void reflect(Machine& m, VCpu& vcpu, const Event& e) {
 namespace {
 
 /// Which events reach the trace: in quiet mode the first `cap` of each kind (reason, or the
-/// instruction when one was decoded) per guest test, so every test's piece of the trace shows
+/// instruction when one was decoded, or the hypercall's number) per guest test, so every test's piece of the trace shows
 /// each kind of event it caused while the channel (a serial line) stays short. Stops and
 /// reflected exceptions are always recorded.
 class TraceFilter {
@@ -48,8 +48,10 @@ class TraceFilter {
       epoch_ = trace_.ktap_notes();
       for (auto& s : slots_) s = Slot{};
     }
-    std::uint32_t key = static_cast<std::uint32_t>(e.reason) << 16 |
-                        (e.insn ? static_cast<std::uint32_t>(e.insn->mnemonic()) : static_cast<std::uint32_t>(e.op));
+    // A kind: the reason, with the instruction when one was decoded, or the hypercall.
+    std::uint32_t detail = e.insn ? static_cast<std::uint32_t>(e.insn->mnemonic()) : static_cast<std::uint32_t>(e.op);
+    if (e.reason == Reason::hypercall) detail = e.hypercall & 0xffff;
+    std::uint32_t key = static_cast<std::uint32_t>(e.reason) << 16 | detail;
     for (unsigned i = 0; i < kSlots; ++i) {
       Slot& s = slots_[(key * 2654435761u + i) % kSlots];
       if (s.used && s.key != key) continue;

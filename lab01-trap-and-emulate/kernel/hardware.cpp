@@ -80,8 +80,10 @@ Status KernelTrapHardware::install(CpuTables& t, std::uint64_t ram_top, mem::Fra
   t.gdt[kMonitorTssSlot] = SegmentDescriptor::make(alias(&t.tss), sizeof(x86::Tss32) - 1, dt::kTss32Available, 0,
                                                    false, false);
   t.gdt[kMonitorLdtSlot] = SegmentDescriptor::make(alias(t.ldt), sizeof t.ldt - 1, dt::kLdt, 0, false, false);
+  // Every vector to the monitor; a hypercall vector the back end added before (its DPL 1)
+  // keeps that DPL.
   for (unsigned v = 0; v < 256; ++v)
-    t.idt[v] = x86::GateDescriptor::make(hvlab_isr_table[v], kTrapCS, dt::kInterruptGate32, 0);
+    t.idt[v] = x86::GateDescriptor::make(hvlab_isr_table[v], kTrapCS, dt::kInterruptGate32, t.idt[v].dpl == 1 ? 1 : 0);
 
   // The GDT through its writable identity mapping first: LTR marks the TSS busy in it.
   x86::DescriptorTableRegister gdtr{sizeof t.gdt - 1, address(t.gdt)};

@@ -110,7 +110,7 @@ void ShadowDescriptors::sync(const vmm::VCpu& v, GuestReader& guest) {
   if (!guest_gdt_) return;
   unsigned n = (v.gdtr.limit + 1u) / 8;
   if (n > kGuestSlots) n = kGuestSlots;
-  bool hide = v.cpl == 0;
+  bool hide = hide_user_code_ && v.cpl == 0;
   bool all = !valid_ || hide != hid_user_;
   if (!mirror(t_.gdt, gdt_raw_, &gdt_n_, 1, v.gdtr.base, n, all, hide, guest)) return;
   valid_ = true;

@@ -96,6 +96,10 @@ class ShadowDescriptors final : public SegmentBases {
   /// mode then traps (#NP), so the monitor sees the IF and IOPL it loads. A part of the
   /// guest's table that is not mapped now keeps its last mirror.
   void sync(const vmm::VCpu& v, GuestReader& guest);
+  /// Whether ring-3 code is hidden while the guest kernel runs (the default). A paravirtual
+  /// guest (lab03) keeps its interrupt flag in memory it shares with the monitor and needs no
+  /// IOPL, so its kernel may return to user mode with a native IRET.
+  void set_hide_user_code(bool on) { hide_user_code_ = on; }
 
   std::uint32_t segment_base(std::uint16_t sel) const override;
   /// The guest's own view of segment `sel` (base, limit in bytes, expand-up): the flat boot
@@ -124,6 +128,7 @@ class ShadowDescriptors final : public SegmentBases {
   std::uint64_t ldt_raw_[kLdtSlots] = {};
   unsigned gdt_n_ = 3, ldt_n_ = 0;  // slots that may be non-null
   bool hid_user_ = false, valid_ = false;
+  bool hide_user_code_ = true;
 };
 
 }  // namespace hvlab::lab01

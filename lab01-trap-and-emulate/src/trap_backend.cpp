@@ -353,9 +353,41 @@ bool TrapBackend::inject(vmm::VCpu& v, const vmm::PendingEvent& e) {
 }
 
 bool TrapBackend::add_hypercall_vector(std::uint8_t vector) {
-  if (vector < kIrqBase + 16) return false;
+  if (vector < kIrqBase + 16 || (direct_gates_[vector / 8] & (1u << (vector % 8)))) return false;
   hypercall_vectors_[vector / 8] |= static_cast<std::uint8_t>(1u << (vector % 8));
   tables_.idt[vector].dpl = 1;
+  return true;
+}
+
+namespace {
+/// A selector of the guest's part of the real GDT (never one of the monitor's five slots).
+bool guest_gdt_selector(std::uint16_t sel) { return !(sel & 4) && (sel >> 3) != 0 && (sel >> 3) < kGuestSlots; }
+}  // namespace
+
+bool TrapBackend::set_direct_gate(std::uint8_t vector, std::uint16_t cs, std::uint32_t eip) {
+  const std::uint8_t bit = static_cast<std::uint8_t>(1u << (vector % 8));
+  if (vector < kIrqBase + 16 || (hypercall_vectors_[vector / 8] & bit) || !guest_gdt_selector(cs) ||
+      eip >= kMonitorBase)
+    return false;
+  if (!(direct_gates_[vector / 8] & bit)) monitor_gates_[vector] = tables_.idt[vector];
+  direct_gates_[vector / 8] |= bit;
+  // The guest's kernel code segment as the CPU holds it (RPL 1, its mirror has DPL 1): a gate
+  // can never lead to ring 0 or into the monitor's segments.
+  tables_.idt[vector] = x86::GateDescriptor::make(eip, to_real_selector(cs), x86::desc_type::kTrapGate32, 3);
+  return true;
+}
+
+void TrapBackend::clear_direct_gate(std::uint8_t vector) {
+  const std::uint8_t bit = static_cast<std::uint8_t>(1u << (vector % 8));
+  if (!(direct_gates_[vector / 8] & bit)) return;
+  tables_.idt[vector] = monitor_gates_[vector];
+  direct_gates_[vector / 8] &= static_cast<std::uint8_t>(~bit);
+}
+
+bool TrapBackend::set_ring1_stack(std::uint16_t ss, std::uint32_t esp) {
+  if (!guest_gdt_selector(ss)) return false;
+  tables_.tss.ss1 = to_real_selector(ss);
+  tables_.tss.esp1 = esp;
   return true;
 }
 

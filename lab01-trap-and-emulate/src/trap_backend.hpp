@@ -82,6 +82,20 @@ class TrapBackend : public vmm::Backend, public SegmentBases, public GuestReader
   /// the INT reaches the monitor as itself instead of as a #GP). Vectors 0x30 and up: the
   /// exceptions and the real IRQs have theirs. False for a vector below that.
   bool add_hypercall_vector(std::uint8_t vector);
+  /// A gate that takes INT `vector` from user mode straight to the guest kernel's handler at
+  /// `eip` in its code segment `cs`, on the ring-1 stack of set_ring1_stack(), without
+  /// entering the monitor (Xen's direct trap for a paravirtual guest's system calls). A trap
+  /// gate: the real IF stays 1. Vectors 0x30 and up that are not hypercall vectors, and `cs`
+  /// a guest GDT selector; false otherwise (the gate stays the monitor's).
+  bool set_direct_gate(std::uint8_t vector, std::uint16_t cs, std::uint32_t eip);
+  /// Gives the vector back to the monitor (as after install).
+  void clear_direct_gate(std::uint8_t vector);
+  /// The stack the CPU switches to for a direct gate: TSS.SS1:ESP1 (`ss` a guest GDT data
+  /// selector, made RPL 1). False for a selector outside the guest's slots.
+  bool set_ring1_stack(std::uint16_t ss, std::uint32_t esp);
+  /// Drops the monitor's cached translations of guest-linear addresses (its soft TLB): the
+  /// guest's page tables changed where the monitor cannot tell which addresses they map.
+  void flush_guest_translations() { soft_tlb_flush(); }
 
   /// The hardware tables, for the kernel side to load (kernel/hardware.cpp).
   CpuTables& tables() { return tables_; }
@@ -133,6 +147,8 @@ class TrapBackend : public vmm::Backend, public SegmentBases, public GuestReader
   // monitor's own work before the IRET never eats the guest's slice.
   std::uint64_t timer_deadline_ = 0, timer_watchdog_ = 0;
   std::uint8_t hypercall_vectors_[256 / 8] = {};
+  x86::GateDescriptor monitor_gates_[256] = {};  // what set_direct_gate replaced
+  std::uint8_t direct_gates_[256 / 8] = {};
 
   // The monitor's TLB for its own accesses to guest memory (instruction fetch, the GDT, the
   // guest's stack for IRET and interrupt frames): guest-linear page -> host pointer, with the

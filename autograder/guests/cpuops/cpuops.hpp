@@ -6,7 +6,7 @@
 // One header, one implementation file per flavour, chosen at link time:
 //   native.cpp       each operation is the instruction itself (bare metal, lab01, lab02,
 //                    lab04, lab05 all run this flavour: the guest is unmodified);
-//   (lab03)          a paravirtual flavour that makes hypercalls instead.
+//   paravirt.cpp     lab03's paravirtual flavour: hypercalls and the shared info page instead.
 // The test sources never change between flavours. Tests that check an INSTRUCTION's
 // architectural behaviour execute that instruction themselves with inline assembly; this
 // layer is only for the scaffolding around them.
@@ -26,6 +26,10 @@ namespace hvlab::guest::cpu {
 
 /// "native", "paravirt", ...: printed in the suite's KTAP header.
 const char* flavour();
+/// Why this flavour cannot run on this machine (the paravirtual build on bare hardware, where
+/// no monitor wrote its start info), or nullptr. The test runner then lists its tests as
+/// failed with that reason and bails out, before any other operation.
+const char* unavailable();
 
 // ---- Interrupt flag and halting ---------------------------------------------------------
 void irq_disable();                    ///< CLI
@@ -60,6 +64,16 @@ void enable_paging(std::uint32_t pd, std::uint32_t cr0_extra);
 /// Writes one paging-structure entry (PDE or PTE) the guest owns. No TLB flush.
 void set_pte(volatile std::uint32_t* entry, std::uint32_t value);
 void invlpg(std::uint32_t linear);
+
+// ---- Batching ---------------------------------------------------------------------------
+/// Between batch_begin() and batch_end() a flavour may hold back page-table writes (set_pte)
+/// and port writes (out8/16/32) and make them together, in order, at batch_end() or at the
+/// next operation that returns a value (an IN), whichever comes first (Linux's lazy MMU mode
+/// is the model). The caller promises not to read back, before batch_end(), an entry it wrote
+/// inside the batch, nor to rely on a port write's effect before that. Batches nest. Native:
+/// no effect.
+void batch_begin();
+void batch_end();
 
 // ---- Descriptor tables and tasks ---------------------------------------------------------
 /// LGDT, then reloads CS with `code` and DS, ES, FS, GS, SS with `data`.

@@ -1,6 +1,7 @@
 // The native flavour of the CPU-operations layer: each operation is the instruction.
 
 #include "autograder/guests/cpuops/cpuops.hpp"
+#include "autograder/guests/cpuops/instructions.hpp"
 
 #include "common/arch/intrinsics.hpp"
 #include "common/boot/trap.hpp"
@@ -12,6 +13,7 @@ x86::Tss32* g_tss = nullptr;  // the TSS TR names, for set_kernel_stack
 }
 
 const char* flavour() { return "native"; }
+const char* unavailable() { return nullptr; }
 
 // Each operation is the kit's wrapper of that instruction (common/arch/intrinsics.hpp).
 void irq_disable() { x86::cli(); }
@@ -46,22 +48,11 @@ void enable_paging(std::uint32_t pd, std::uint32_t cr0_extra) {
 
 void set_pte(volatile std::uint32_t* entry, std::uint32_t value) { *entry = value; }
 void invlpg(std::uint32_t linear) { x86::invlpg(linear); }
+void batch_begin() {}
+void batch_end() {}
 
 void load_gdt(const x86::DescriptorTableRegister& gdtr, std::uint16_t code, std::uint16_t data) {
-  asm volatile(
-      "lgdt %0\n"
-      // A far return reloads CS from the new table.
-      "pushl %k1\n"
-      "pushl $1f\n"
-      "lret\n"
-      "1:\n"
-      "mov %w2, %%ds\n"
-      "mov %w2, %%es\n"
-      "mov %w2, %%fs\n"
-      "mov %w2, %%gs\n"
-      "mov %w2, %%ss\n" ::"m"(gdtr),
-      "r"(static_cast<std::uint32_t>(code)), "r"(static_cast<std::uint32_t>(data))
-      : "memory");
+  insn::load_gdt(gdtr, code, data);
 }
 void load_idt(const x86::DescriptorTableRegister& idtr) { x86::lidt(idtr); }
 void load_ldt(std::uint16_t selector) { x86::lldt(selector); }
@@ -75,43 +66,14 @@ void set_kernel_stack(std::uint16_t ss0, std::uint32_t esp0) {
   g_tss->ss0 = ss0;
   g_tss->esp0 = esp0;
 }
-void load_data_segments(std::uint16_t data) {
-  asm volatile(
-      "mov %w0, %%ds\n"
-      "mov %w0, %%es\n"
-      "mov %w0, %%fs\n"
-      "mov %w0, %%gs\n" ::"r"(static_cast<std::uint32_t>(data))
-      : "memory");
-}
+void load_data_segments(std::uint16_t data) { insn::load_data_segments(data); }
 
 std::uint64_t rdmsr(std::uint32_t msr) { return x86::rdmsr(msr); }
 void wrmsr(std::uint32_t msr, std::uint64_t v) { x86::wrmsr(msr, v); }
 std::uint64_t rdtsc() { return x86::rdtsc(); }
 
-std::uint32_t read_dr(unsigned n) {
-  std::uint32_t v = 0;
-  switch (n) {
-    case 0: asm volatile("mov %%dr0, %0" : "=r"(v)); break;
-    case 1: asm volatile("mov %%dr1, %0" : "=r"(v)); break;
-    case 2: asm volatile("mov %%dr2, %0" : "=r"(v)); break;
-    case 3: asm volatile("mov %%dr3, %0" : "=r"(v)); break;
-    case 6: asm volatile("mov %%dr6, %0" : "=r"(v)); break;
-    case 7: asm volatile("mov %%dr7, %0" : "=r"(v)); break;
-    default: break;
-  }
-  return v;
-}
-void write_dr(unsigned n, std::uint32_t v) {
-  switch (n) {
-    case 0: asm volatile("mov %0, %%dr0" ::"r"(v)); break;
-    case 1: asm volatile("mov %0, %%dr1" ::"r"(v)); break;
-    case 2: asm volatile("mov %0, %%dr2" ::"r"(v)); break;
-    case 3: asm volatile("mov %0, %%dr3" ::"r"(v)); break;
-    case 6: asm volatile("mov %0, %%dr6" ::"r"(v)); break;
-    case 7: asm volatile("mov %0, %%dr7" ::"r"(v)); break;
-    default: break;
-  }
-}
+std::uint32_t read_dr(unsigned n) { return insn::read_dr(n); }
+void write_dr(unsigned n, std::uint32_t v) { insn::write_dr(n, v); }
 
 void enter_user(void* frame) { hvlab_enter_frame(static_cast<TrapFrame*>(frame)); }
 

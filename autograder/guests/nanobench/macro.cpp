@@ -67,20 +67,26 @@ void on_syscall(TrapFrame& f) {
   const unsigned other = g_current ^ 1;
   switch (f.eax) {
     case NB_SYS_PORT_IO:
+      // The index write and the data read go to the monitor together where a flavour batches.
+      cpu::batch_begin();
       cpu::out8(0x70, kCmosStatusB);
       f.eax = cpu::in8(0x71);
+      cpu::batch_end();
       ++g_count.port_io;
       return;
     case NB_SYS_YIELD:
       if (!g_procs[other].exited) switch_to(f, other);
       return;
     case NB_SYS_RELEASE:
+      // Every entry and its INVLPG in one batch (a paravirtual flavour: one hypercall).
+      cpu::batch_begin();
       for (unsigned page = kHeapFirst; page < kHeapFirst + kHeapPages; ++page) {
         if (!(self.pt[page] & page::P)) continue;
         cpu::set_pte(&self.pt[page], 0);
         cpu::invlpg(page_va(page));
         ++g_count.releases;
       }
+      cpu::batch_end();
       return;
     case NB_SYS_EXIT:
       self.exited = true;

@@ -325,6 +325,13 @@ int run_suite(const TestGroup* const* groups, unsigned ngroups, const RunOptions
   // The plan comes first, before any set-up that could bring the guest down.
   kprintf("KTAP version 1\n1..%u\n", total);
   if (opt.nonce) kprintf("# nonce %s\n", opt.nonce);
+  if (const char* why = cpu::unavailable()) {
+    // Nothing can run, but the names are known: a grader learns them from this list.
+    for (unsigned number = 1; number <= total; ++number)
+      kprintf("not ok %u %s # %s\n", number, tests[perm[number - 1]]->name, why);
+    kprintf("Bail out! %s\n", why);
+    return exit_status::kFailure;
+  }
   init();
   kprintf("# hvlab test guest, cpuops flavour: %s\n", cpu::flavour());
   // Run-to-run noise stays off the console so two good runs print the same KTAP.

@@ -112,11 +112,13 @@ volatile std::uint32_t* kernel_pte(std::uint32_t va) {
 void set_test_pte(unsigned page, std::uint32_t value) { cpu::set_pte(&g_test_pt[page % kTestPages], value); }
 
 void clear_test_mappings() {
+  cpu::batch_begin();
   for (unsigned i = 0; i < kTestPages; ++i) {
     if (g_test_pt[i]) cpu::set_pte(&g_test_pt[i], 0);
   }
   if (g_pd[kLargeTestBase >> 22]) cpu::set_pte(&g_pd[kLargeTestBase >> 22], 0);
   cpu::load_cr3(pd_phys());
+  cpu::batch_end();
 }
 
 void open_to_user(std::uint32_t begin, std::uint32_t end) {

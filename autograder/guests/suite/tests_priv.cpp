@@ -1,7 +1,9 @@
 // priv: privileged instructions (they fault at CPL > 0). Each must have its architectural
 // effect at ring 0, checked by reading the effect back through behaviour or through
 // another privileged instruction, never through a sensitive-but-unprivileged one (so a
-// correct trap-and-emulate monitor passes all of them).
+// correct trap-and-emulate monitor passes all of them). LIDT, LTR and MOV to CR3 go
+// through cpuops, which is the instruction itself natively and the hypercall a paravirtual
+// kernel makes instead in the paravirtual build.
 
 #include "autograder/guests/suite/suite.hpp"
 
@@ -55,9 +57,9 @@ void priv_lidt() {
   for (unsigned v = 0; v < kIdtVectors; ++v) g_idt2[v] = g_idt[v];
   g_idt2[vector::UD] = GateDescriptor::make(isr_stub(kSpareVectorB), sel::kKernelCS, desc_type::kInterruptGate32, 0);
   DescriptorTableRegister idtr{sizeof g_idt2 - 1, reinterpret_cast<std::uint32_t>(g_idt2)};
-  asm volatile("lidt %0" ::"m"(idtr) : "memory");
+  cpu::load_idt(idtr);  // LIDT (the paravirtual flavour: set_trap_table)
   Trap t = catch_trap([] { asm volatile("ud2"); });
-  asm volatile("lidt %0" ::"m"(g_idtr) : "memory");
+  cpu::load_idt(g_idtr);
   EXPECT(t.taken && t.vector == kSpareVectorB,
          "UD2 with the new IDT loaded arrived at vector %u (taken=%d), expected the new gate (stub of vector %u)",
          t.vector, t.taken, kSpareVectorB);
@@ -101,7 +103,7 @@ void priv_ltr() {
                                                 desc_type::kTss32Available, 0, false, false)
                             .raw());
   mark_dirty(dirty::kTr);
-  asm volatile("ltr %w0" ::"r"(static_cast<std::uint32_t>(sel::kTss2)) : "memory");
+  cpu::load_tr(sel::kTss2, &g_tss2);  // LTR (the paravirtual flavour: and stack_switch)
   SegmentDescriptor d = SegmentDescriptor::from(gdt[sel::kTss2 >> 3]);
   UserRun r = run_user(user_exit, {});
   EXPECT_EQ(d.type, desc_type::kTss32Busy, "type of the TSS descriptor after LTR");
@@ -148,10 +150,10 @@ void priv_mov_cr3() {
   cpu::set_pte(&g_pd2[kTestBase >> 22], reinterpret_cast<std::uint32_t>(g_pt2) | page::P | page::RW | page::US);
   std::uint32_t pd2 = reinterpret_cast<std::uint32_t>(g_pd2), cr3_seen, via2, via1;
   volatile std::uint32_t* va = reinterpret_cast<volatile std::uint32_t*>(test_va(0));
-  asm volatile("mov %0, %%cr3" ::"r"(pd2) : "memory");
-  asm volatile("mov %%cr3, %0" : "=r"(cr3_seen));
+  cpu::load_cr3(pd2);  // MOV to CR3 (the paravirtual flavour: a validated new_baseptr)
+  cr3_seen = cpu::read_cr3();
   via2 = *va;
-  asm volatile("mov %0, %%cr3" ::"r"(pd_phys()) : "memory");
+  cpu::load_cr3(pd_phys());
   via1 = *va;
   EXPECT_EQ(cr3_seen & ~0xfffu, pd2, "CR3 read back");
   EXPECT_EQ(via2, in_b, "test page read with the second page directory");
