@@ -21,7 +21,7 @@ class FormatSink;
 
 namespace hvlab::vmm {
 
-class Machine final : public MsrHost {
+class Machine : public MsrHost {
  public:
   /// `name` prefixes the monitor's messages ("lab01", "lab04"); `diag` is where they go (the
   /// debug console, and as KTAP comments on COM1 where the monitor chooses so).
