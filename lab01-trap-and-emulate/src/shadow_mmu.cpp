@@ -151,7 +151,7 @@ void ShadowMmu::protect_watched(std::uint32_t la) {
     for (std::uint32_t off = 0; off < x86::kPage4M && !any; off += kPageSize)
       any = watch_->watched(GuestPhysAddr(big_gpa + off));
     if (!any) return;
-    const HostPhysAddr hpa = tr.phys + ((la & ~0xfffu) - big);
+    const HostPhysAddr hpa = tr.page + ((la & ~0xfffu) - big);
     (void)table_.unmap(GuestVirtAddr(big));
     const bool ro = watch_->watched(GuestPhysAddr(big_gpa + ((la & ~0xfffu) - big)));
     (void)table_.remap(GuestVirtAddr(la & ~0xfffu), hpa, pg::A | pg::US | (ro ? 0u : pg::RW | pg::D));
