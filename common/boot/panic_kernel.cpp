@@ -25,14 +25,7 @@ void panic_at(const char* file, int line, const char* fmt, ...) {
   machine_exit(exit_status::kPanic);
 }
 
-namespace {
-NotImplementedHandler g_not_implemented_handler = nullptr;
-}  // namespace
-
-void set_not_implemented_handler(NotImplementedHandler handler) { g_not_implemented_handler = handler; }
-
 void not_implemented(const char* file, int line, const char* exercise) {
-  if (g_not_implemented_handler) g_not_implemented_handler(exercise);
   panic_at(file, line, "not implemented: %s", exercise);
 }
 

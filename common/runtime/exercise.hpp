@@ -19,13 +19,6 @@ namespace hvlab {
 /// Stops at an exercise the student has not done yet (see above).
 [[noreturn]] void not_implemented(const char* file, int line, const char* exercise);
 
-/// A monitor that can go on without an exercise (lab02's translator copies what it cannot
-/// translate yet, as lab01 would run it) installs a handler: not_implemented() calls it
-/// first, and a handler that does not return resumes at the monitor's fallback. A handler
-/// that returns leaves the stub to stop as above. nullptr: none (the default).
-using NotImplementedHandler = void (*)(const char* exercise);
-void set_not_implemented_handler(NotImplementedHandler handler);
-
 }  // namespace hvlab
 
 #define HV_NOT_IMPLEMENTED(exercise) ::hvlab::not_implemented(__FILE__, __LINE__, exercise)

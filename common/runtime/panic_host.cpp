@@ -21,14 +21,7 @@ void panic_at(const char* file, int line, const char* fmt, ...) {
   std::abort();
 }
 
-namespace {
-NotImplementedHandler g_not_implemented_handler = nullptr;
-}  // namespace
-
-void set_not_implemented_handler(NotImplementedHandler handler) { g_not_implemented_handler = handler; }
-
 void not_implemented(const char* file, int line, const char* exercise) {
-  if (g_not_implemented_handler) g_not_implemented_handler(exercise);
   throw std::logic_error(std::string("not implemented: ") + exercise + " (at " + file + ":" + std::to_string(line) + ")");
 }
 

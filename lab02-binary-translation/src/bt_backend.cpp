@@ -235,7 +235,8 @@ vmm::Event BtBackend::enter(vmm::VCpu& v) {
       c.insn_length = s.length;
       return c;
     }
-    case Pending::none: break;
+    case Pending::none:
+      break;
   }
   return e;
 }
@@ -258,7 +259,8 @@ void BtBackend::finish(vmm::TraceWriter& trace) {
   bool first = true;
   for (unsigned i = 0; i < static_cast<unsigned>(Rule::count); ++i) {
     if (!s.callouts_by_rule[i]) continue;
-    format_to(trace.sink(), "%s\"%s\":%llu", first ? "" : ",", rule_name(static_cast<Rule>(i)), u(s.callouts_by_rule[i]));
+    format_to(trace.sink(), "%s\"%s\":%llu", first ? "" : ",", rule_name(static_cast<Rule>(i)),
+              u(s.callouts_by_rule[i]));
     first = false;
   }
   format_to(trace.sink(), "}}\n");

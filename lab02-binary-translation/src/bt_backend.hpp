@@ -33,7 +33,7 @@ class BtBackend final : public lab01::TrapBackend, public lab01::ShadowMmu::Writ
   struct Config {
     lab01::TrapBackend::Config trap;
     Translator* translator = nullptr;  ///< its cache mapped at kCacheLinear in the guest's directory
-    std::uint8_t* ram = nullptr;    ///< the guest's RAM as the monitor reaches it
+    std::uint8_t* ram = nullptr;       ///< the guest's RAM as the monitor reaches it
     std::uint64_t ram_bytes = 0;
   };
   static constexpr std::uint32_t kMaxWatchedFrames = (512u << 20) >> 12;

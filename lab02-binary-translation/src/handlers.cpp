@@ -62,8 +62,12 @@ Action descriptor_query(Machine& m, VCpu& v, const decoder::Instruction& insn) {
   const bool s = (hi >> 12) & 1, code = (hi >> 11) & 1, rw = (hi >> 9) & 1;
   bool ok = found && s;
   switch (insn.mnemonic()) {
-    case ZYDIS_MNEMONIC_VERR: ok = ok && (!code || rw); break;
-    case ZYDIS_MNEMONIC_VERW: ok = ok && !code && rw; break;
+    case ZYDIS_MNEMONIC_VERR:
+      ok = ok && (!code || rw);
+      break;
+    case ZYDIS_MNEMONIC_VERW:
+      ok = ok && !code && rw;
+      break;
     case ZYDIS_MNEMONIC_LAR:
       if (ok) lab01::write_register(v, insn.operands[0].reg.value, hi & 0x00f0ff00u);
       break;
@@ -109,14 +113,13 @@ Action far_transfer(Machine& m, VCpu& v, const decoder::Instruction& insn) {
   return Action::resume;
 }
 
-}  // namespace
-
-Action emulate(Machine& m, VCpu& v, const decoder::Instruction& insn, Rule r) {
+/// PUSHF, POPF, reads of CS and SS, SGDT/SIDT/SLDT/STR/SMSW, LAR/LSL/VERR/VERW: what the
+/// guest kernel would see at CPL 0, from the virtual CPU (exercise lab02-e4).
+Action emulate_virtual_cpu(Machine& m, VCpu& v, const decoder::Instruction& insn, Rule r) {
+  // BEGIN SOLUTION lab02-e4
   const auto& ops = insn.operands;
-  const std::uint32_t next = v.eip + insn.length();
   lab01::TrapBackend& tb = lab01::trap_backend(m);
   switch (r) {
-    // BEGIN SOLUTION lab02-e4
     case Rule::pushf:
       // The virtual IF and IOPL; VM and RF read as 0 (SDM vol. 2 PUSHF).
       return push32(m, v, (v.eflags & ~(fl::VM | fl::RF)) | fl::FIXED1) ? Action::advance : Action::resume;
@@ -133,37 +136,59 @@ Action emulate(Machine& m, VCpu& v, const decoder::Instruction& insn, Rule r) {
       switch (insn.mnemonic()) {
         case ZYDIS_MNEMONIC_MOV:
           return store_word(m, v, ops[0], lab01::segment_selector(v, ops[1].reg.value)) ? Action::advance
-                                                                                          : Action::resume;
+                                                                                        : Action::resume;
         case ZYDIS_MNEMONIC_PUSH:
           return push32(m, v, lab01::segment_selector(v, ops[0].reg.value)) ? Action::advance : Action::resume;
         case ZYDIS_MNEMONIC_SGDT:
         case ZYDIS_MNEMONIC_SIDT: {
           const auto& r6 = insn.mnemonic() == ZYDIS_MNEMONIC_SGDT ? v.gdtr : v.idtr;
-          std::uint8_t buf[6] = {static_cast<std::uint8_t>(r6.limit), static_cast<std::uint8_t>(r6.limit >> 8),
-                                 static_cast<std::uint8_t>(r6.base), static_cast<std::uint8_t>(r6.base >> 8),
+          std::uint8_t buf[6] = {static_cast<std::uint8_t>(r6.limit),      static_cast<std::uint8_t>(r6.limit >> 8),
+                                 static_cast<std::uint8_t>(r6.base),       static_cast<std::uint8_t>(r6.base >> 8),
                                  static_cast<std::uint8_t>(r6.base >> 16), static_cast<std::uint8_t>(r6.base >> 24)};
           return m.write_linear(GuestVirtAddr(lab01::operand_linear_address(v, ops[0], tb)), buf, 6, false)
                      ? Action::advance
                      : Action::resume;
         }
-        case ZYDIS_MNEMONIC_SLDT: return store_word(m, v, ops[0], v.ldtr) ? Action::advance : Action::resume;
-        case ZYDIS_MNEMONIC_STR: return store_word(m, v, ops[0], v.tr) ? Action::advance : Action::resume;
+        case ZYDIS_MNEMONIC_SLDT:
+          return store_word(m, v, ops[0], v.ldtr) ? Action::advance : Action::resume;
+        case ZYDIS_MNEMONIC_STR:
+          return store_word(m, v, ops[0], v.tr) ? Action::advance : Action::resume;
         case ZYDIS_MNEMONIC_SMSW:
           // A 32-bit register gets CR0 whole (its high half is undefined by the SDM).
-          return store_word(m, v, ops[0], ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER && ops[0].size == 32
-                                              ? v.cr0
-                                              : (v.cr0 & 0xffffu))
+          return store_word(m, v, ops[0],
+                            ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER && ops[0].size == 32 ? v.cr0 : (v.cr0 & 0xffffu))
                      ? Action::advance
                      : Action::resume;
         case ZYDIS_MNEMONIC_LAR:
         case ZYDIS_MNEMONIC_LSL:
         case ZYDIS_MNEMONIC_VERR:
-        case ZYDIS_MNEMONIC_VERW: return descriptor_query(m, v, insn);
-        default: break;
+        case ZYDIS_MNEMONIC_VERW:
+          return descriptor_query(m, v, insn);
+        default:
+          break;
       }
       break;
-    // STUB: (void)ops; (void)tb; HV_NOT_IMPLEMENTED("lab02-e4");
-    // END SOLUTION
+    default:
+      break;
+  }
+  return Action::stop;
+  // STUB: (void)m; (void)v; (void)insn; (void)r;
+  // STUB: return Action::stop;
+  // END SOLUTION
+}
+
+}  // namespace
+
+Action emulate(Machine& m, VCpu& v, const decoder::Instruction& insn, Rule r) {
+  const auto& ops = insn.operands;
+  const std::uint32_t next = v.eip + insn.length();
+  lab01::TrapBackend& tb = lab01::trap_backend(m);
+  switch (r) {
+    case Rule::pushf:
+    case Rule::popf:
+    case Rule::cs_read:
+    case Rule::vcpu:
+      return emulate_virtual_cpu(m, v, insn, r);
     case Rule::ret: {
       std::uint32_t to = 0;
       if (!pop32(m, v, &to)) return Action::resume;
@@ -179,26 +204,30 @@ Action emulate(Machine& m, VCpu& v, const decoder::Instruction& insn, Rule r) {
       v.eip = to;
       return Action::resume;
     }
-    case Rule::far: return far_transfer(m, v, insn);
+    case Rule::far:
+      return far_transfer(m, v, insn);
     case Rule::cs_memory: {
       std::uint32_t value = 0;
       if (!lab01::read_operand(m, v, ops[1], tb, &value)) return Action::resume;
       lab01::write_register(v, ops[0].reg.value, value);
       return Action::advance;
     }
-    default: break;
+    default:
+      break;
   }
   char text[96] = "?";
   (void)tb.decoder().format(insn, v.eip, text, sizeof text);
-  m.board().fail("lab02: the guest kernel's instruction at %08x (%s) has no translation here (rule %s)", v.eip,
-                 text, rule_name(r));
+  m.board().fail("lab02: the guest kernel's instruction at %08x (%s) has no translation here (rule %s)", v.eip, text,
+                 rule_name(r));
   return Action::stop;
 }
 
 Action on_translation(Machine& m, VCpu& v, const vmm::Event& e) {
   switch (static_cast<CalloutKind>(e.raw_reason)) {
-    case CalloutKind::exit: return Action::resume;
-    case CalloutKind::fetch_fault: return Action::reflect;
+    case CalloutKind::exit:
+      return Action::resume;
+    case CalloutKind::fetch_fault:
+      return Action::reflect;
     case CalloutKind::emulate:
       if (!e.insn) break;
       return emulate(m, v, *e.insn, static_cast<Rule>(e.raw_qualification));

@@ -1,5 +1,6 @@
 #include "lab02-binary-translation/src/rules.hpp"
 
+#include "common/runtime/exercise.hpp"
 #include "lab01-trap-and-emulate/src/trap_event.hpp"
 
 namespace hvlab::lab02 {
@@ -51,6 +52,7 @@ const char* rule_description(Rule r) {
 }
 
 Rule rule_for(const decoder::Instruction& insn) {
+  // BEGIN SOLUTION lab02-e1
   const auto& ops = insn.operands;
   const bool wide = insn.info.operand_width == 32;
   const bool far = insn.info.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR;
@@ -70,13 +72,19 @@ Rule rule_for(const decoder::Instruction& insn) {
     case ZYDIS_MNEMONIC_JECXZ:
     case ZYDIS_MNEMONIC_LOOP:
     case ZYDIS_MNEMONIC_LOOPE:
-    case ZYDIS_MNEMONIC_LOOPNE: return wide ? Rule::jcxz_loop : Rule::unsupported;
-    case ZYDIS_MNEMONIC_CLI: return Rule::cli;
-    case ZYDIS_MNEMONIC_STI: return Rule::sti;
-    case ZYDIS_MNEMONIC_PUSHFD: return Rule::pushf;
-    case ZYDIS_MNEMONIC_POPFD: return Rule::popf;
+    case ZYDIS_MNEMONIC_LOOPNE:
+      return wide ? Rule::jcxz_loop : Rule::unsupported;
+    case ZYDIS_MNEMONIC_CLI:
+      return Rule::cli;
+    case ZYDIS_MNEMONIC_STI:
+      return Rule::sti;
+    case ZYDIS_MNEMONIC_PUSHFD:
+      return Rule::pushf;
+    case ZYDIS_MNEMONIC_POPFD:
+      return Rule::popf;
     case ZYDIS_MNEMONIC_PUSHF:  // 16-bit forms: rare, emulated by the monitor
-    case ZYDIS_MNEMONIC_POPF: return Rule::callout;
+    case ZYDIS_MNEMONIC_POPF:
+      return Rule::callout;
     case ZYDIS_MNEMONIC_SGDT:
     case ZYDIS_MNEMONIC_SIDT:
     case ZYDIS_MNEMONIC_SLDT:
@@ -85,7 +93,8 @@ Rule rule_for(const decoder::Instruction& insn) {
     case ZYDIS_MNEMONIC_LAR:
     case ZYDIS_MNEMONIC_LSL:
     case ZYDIS_MNEMONIC_VERR:
-    case ZYDIS_MNEMONIC_VERW: return Rule::vcpu;
+    case ZYDIS_MNEMONIC_VERW:
+      return Rule::vcpu;
     case ZYDIS_MNEMONIC_MOV:
       if (is_segment(ops[1], ZYDIS_REGISTER_CS)) return Rule::cs_read;
       if (is_segment(ops[1], ZYDIS_REGISTER_SS)) return Rule::vcpu;
@@ -94,8 +103,10 @@ Rule rule_for(const decoder::Instruction& insn) {
       if (is_segment(ops[0], ZYDIS_REGISTER_CS)) return Rule::cs_read;
       if (is_segment(ops[0], ZYDIS_REGISTER_SS)) return Rule::vcpu;
       break;
-    case ZYDIS_MNEMONIC_CPUID: return Rule::ident;  // runs at ring 1 as under lab01
-    default: break;
+    case ZYDIS_MNEMONIC_CPUID:
+      return Rule::ident;  // runs at ring 1 as under lab01
+    default:
+      break;
   }
   if (reads_through_cs(insn)) {
     const bool load = insn.mnemonic() == ZYDIS_MNEMONIC_MOV && ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER;
@@ -104,6 +115,9 @@ Rule rule_for(const decoder::Instruction& insn) {
   if (insn.info.meta.category == ZYDIS_CATEGORY_COND_BR) return wide && relative(insn) ? Rule::jcc : Rule::unsupported;
   if (lab01::classify_instruction(insn) != vmm::Reason::exception || insn.is_cpl0_only()) return Rule::callout;
   return Rule::ident;
+  // STUB: (void)insn;
+  // STUB: return Rule::ident;
+  // END SOLUTION
 }
 
 bool rule_ends_block(Rule r) {
@@ -117,8 +131,10 @@ bool rule_ends_block(Rule r) {
     case Rule::call_indirect:
     case Rule::popf:
     case Rule::far:
-    case Rule::undefined: return true;
-    default: return false;
+    case Rule::undefined:
+      return true;
+    default:
+      return false;
   }
 }
 

@@ -137,7 +137,6 @@ Result<std::uint32_t> Translator::translate(std::uint32_t eip, std::uint16_t cs,
       // EIP): the same bytes.
       out.record(at, r);
       for (std::uint32_t i = 0; i < len; ++i) out.put(buf[i]);
-      // STUB: HV_NOT_IMPLEMENTED("lab02-e2");
       // END SOLUTION
       ++b.ident_insns;
       at = next;
@@ -192,7 +191,6 @@ Result<std::uint32_t> Translator::translate(std::uint32_t eip, std::uint16_t cs,
         out.put(kCalloutVector);
         break;
     }
-    // STUB: HV_NOT_IMPLEMENTED("lab02-e3");
     // END SOLUTION
     break;
   }

@@ -45,9 +45,9 @@ enum class Spot : std::uint8_t {
 };
 
 struct Record {
-  std::uint32_t offset = 0;  ///< in the cache
-  std::uint32_t eip = 0;     ///< the guest EIP the guest's state corresponds to there
-  std::uint32_t aux = kNone; ///< exit: its index; callout: its site
+  std::uint32_t offset = 0;   ///< in the cache
+  std::uint32_t eip = 0;      ///< the guest EIP the guest's state corresponds to there
+  std::uint32_t aux = kNone;  ///< exit: its index; callout: its site
   Rule rule = Rule::ident;
   Spot spot = Spot::insn;
 };

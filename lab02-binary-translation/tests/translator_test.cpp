@@ -113,12 +113,14 @@ TEST_F(Fixture, SensitiveInstructionsBecomeCallouts) {
     std::vector<std::uint8_t> bytes;
     Rule rule;
   } cases[] = {
-      {{0x9c}, Rule::pushf},              {{0x9d}, Rule::popf},
-      {{0xfa}, Rule::cli},                {{0xfb}, Rule::sti},
-      {{0x0f, 0x01, 0x00}, Rule::vcpu},   // sgdt (%eax)
-      {{0x8c, 0xc8}, Rule::cs_read},      // mov %cs,%eax
+      {{0x9c}, Rule::pushf},
+      {{0x9d}, Rule::popf},
+      {{0xfa}, Rule::cli},
+      {{0xfb}, Rule::sti},
+      {{0x0f, 0x01, 0x00}, Rule::vcpu},     // sgdt (%eax)
+      {{0x8c, 0xc8}, Rule::cs_read},        // mov %cs,%eax
       {{0x0f, 0x22, 0xd8}, Rule::callout},  // mov %eax,%cr3
-      {{0xcf}, Rule::callout},            // iret
+      {{0xcf}, Rule::callout},              // iret
       {{0xc3}, Rule::ret},
       {{0xff, 0xd0}, Rule::call_indirect},  // call *%eax
   };
