@@ -141,6 +141,37 @@ void BtBackend::guest_state_stored(const vmm::VCpu& v, TrapFrame& f) {
   f.eip = translator_->block(entry_block_).start;
 }
 
+bool BtBackend::unwind(vmm::VCpu& v, const Record& r) {
+  // BEGIN SOLUTION lab02-e6
+  // Inside an inline lookup: the words the sequence saved come off the guest's stack, and
+  // the guest is either before its branch (the pushed words dropped) or after it (at the
+  // block whose cache offset the sequence put where the target was).
+  const Unwind u = Unwind::unpack(r.unwind);
+  std::uint32_t words[4] = {};
+  const std::uint32_t sp = segment_base(v.ss) + v.regs.esp;
+  const unsigned n = u.saved + (u.forward ? 1 : 0);
+  vmm::ExceptionInfo fault;
+  if (n && !read_linear(v, GuestVirtAddr(sp), words, 4 * n, false, &fault)) return false;
+  constexpr std::uint32_t arith = x86::eflags::CF | x86::eflags::PF | x86::eflags::AF | x86::eflags::ZF |
+                                  x86::eflags::SF | x86::eflags::OF;
+  if (u.saved >= 1) v.eflags = (v.eflags & ~arith) | (words[u.saved - 1] & arith);
+  if (u.saved >= 2) v.regs.eax = words[u.saved - 2];
+  if (u.saved >= 3) v.regs.ebx = words[u.saved - 3];
+  if (!u.forward) {
+    v.regs.esp += 4 * (u.saved + u.extra);
+    unwound_eip_ = r.eip;
+    return true;
+  }
+  const Record* to = translator_->locate(words[u.saved]);
+  if (!to) return false;
+  v.regs.esp += 4 * (u.saved + 1) + u.imm;
+  unwound_eip_ = to->eip;
+  return true;
+  // STUB: (void)v; (void)r;
+  // STUB: return false;
+  // END SOLUTION
+}
+
 void BtBackend::guest_state_loaded(vmm::VCpu& v, const TrapFrame& f) {
   if ((f.cs & 0xfff8) != LAB01_EXTENSION_CS) return;
   // BEGIN SOLUTION lab02-e6
@@ -148,18 +179,20 @@ void BtBackend::guest_state_loaded(vmm::VCpu& v, const TrapFrame& f) {
   // at this cache offset. A callout's EIP is just after its `int $0xF0`.
   v.cs = entry_cs_;
   v.cpl = 0;
+  const Record* r = nullptr;
   if ((f.vector & 0xff) == kCalloutVector) {
-    const Record* r = translator_->locate(f.eip - 2);
-    if (r && r->spot != Spot::insn) {
-      v.eip = r->eip;
+    r = translator_->locate(f.eip - 2);
+    if (r && r->spot != Spot::callout && r->spot != Spot::exit) r = nullptr;
+  }
+  const bool callout = r != nullptr;
+  if (!r) r = translator_->locate(f.eip);
+  if (r && (!r->unwind || unwind(v, *r))) {
+    v.eip = r->eip;
+    if (callout) {
       pending_ = r->spot == Spot::exit ? Pending::exit : Pending::callout;
       pending_aux_ = r->aux;
-      return;
     }
-  }
-  const Record* r = translator_->locate(f.eip);
-  if (r) {
-    v.eip = r->eip;
+    if (r->unwind) v.eip = unwound_eip_;
     return;
   }
   // STUB: (void)f;

@@ -73,6 +73,9 @@ class BtBackend final : public lab01::TrapBackend, public lab01::ShadowMmu::Writ
   Result<std::uint32_t> translate(vmm::VCpu& v, std::uint32_t eip, bool one_shot);
   void watch(vmm::VCpu& v, std::uint32_t frame, std::uint32_t la);
   void unwatch(std::uint32_t frame);
+  /// Brings the vCPU back to a guest state from inside an inline lookup (record `r`): false
+  /// if the guest's stack could not be read.
+  bool unwind(vmm::VCpu& v, const Record& r);
 
   Translator* translator_;
   std::uint8_t* ram_;
@@ -82,7 +85,7 @@ class BtBackend final : public lab01::TrapBackend, public lab01::ShadowMmu::Writ
   std::uint16_t entry_cs_ = 0;
   std::uint32_t one_shot_eip_ = kNone;
   enum class Pending : std::uint8_t { none, exit, callout, lost } pending_ = Pending::none;
-  std::uint32_t pending_aux_ = 0, lost_offset_ = 0;
+  std::uint32_t pending_aux_ = 0, lost_offset_ = 0, unwound_eip_ = 0;
   decoder::Instruction insn_{};
   std::uint8_t watch_[kMaxWatchedFrames / 8] = {};
   BtCounters counters_;

@@ -1,5 +1,7 @@
 #include "lab02-binary-translation/src/translator.hpp"
 
+#include <initializer_list>
+
 #include "common/runtime/exercise.hpp"
 #include "common/runtime/string.hpp"
 
@@ -23,8 +25,11 @@ class Emitter {
   void put32(std::uint32_t w) {
     for (unsigned i = 0; i < 4; ++i) put(static_cast<std::uint8_t>(w >> (8 * i)));
   }
-  void record(std::uint32_t eip, Rule r, Spot spot = Spot::insn, std::uint32_t aux = kNone) {
-    t_.records_[t_.nrecords_++] = Record{t_.used_, eip, aux, r, spot};
+  void record(std::uint32_t eip, Rule r, Spot spot = Spot::insn, std::uint32_t aux = kNone, Unwind u = {}) {
+    t_.records_[t_.nrecords_++] = Record{t_.used_, eip, aux, u.pack(), r, spot};
+  }
+  void bytes(std::initializer_list<std::uint8_t> b) {
+    for (std::uint8_t x : b) put(x);
   }
   /// `jmp rel32` (or the rel32 of a Jcc just put) to an exit towards guest `target`.
   void exit_rel32(std::uint32_t target) {
@@ -44,6 +49,62 @@ class Emitter {
     rt::mem_copy(s.bytes, bytes, s.length);
     return t_.nsites_++;
   }
+  /// The inline lookup of the branch target on top of the guest's stack (`extra` words the
+  /// translation pushed, the RET's `imm`): a hit in the table returns straight into the
+  /// target's translation, a miss calls the monitor at `site`.
+  void inline_lookup(std::uint32_t eip, Rule r, unsigned extra, unsigned imm, std::uint32_t site) {
+    auto step = [&](unsigned saved, bool forward) {
+      record(eip, r, Spot::lookup, kNone, Unwind{saved, extra, imm, forward, true});
+    };
+    step(0, false);
+    bytes({0x9C});  // pushfd
+    step(1, false);
+    bytes({0x50});  // push eax
+    step(2, false);
+    bytes({0x53});  // push ebx
+    step(3, false);
+    bytes({0x8B, 0x44, 0x24, 0x0C});  // mov eax, [esp+12]: the guest target
+    step(3, false);
+    bytes({0x89, 0xC3});  // mov ebx, eax
+    step(3, false);
+    bytes({0xC1, 0xEB, 0x0C});  // shr ebx, 12
+    step(3, false);
+    bytes({0x31, 0xC3});  // xor ebx, eax: Translator::slot()
+    step(3, false);
+    bytes({0x81, 0xE3});  // and ebx, entries - 1
+    put32(Translator::kLookupEntries - 1);
+    step(3, false);
+    bytes({0x2E, 0x3B, 0x04, 0xDD});  // cmp eax, cs:[ebx*8]
+    put32(0);
+    step(3, false);
+    bytes({0x0F, 0x85});  // jne miss
+    const std::uint32_t jne = t_.used_;
+    put32(0);
+    step(3, false);
+    bytes({0x2E, 0x8B, 0x04, 0xDD});  // mov eax, cs:[ebx*8+4]: its cache offset
+    put32(4);
+    step(3, false);
+    bytes({0x89, 0x44, 0x24, 0x0C});  // mov [esp+12], eax
+    step(3, true);
+    bytes({0x5B});  // pop ebx
+    step(2, true);
+    bytes({0x58});  // pop eax
+    step(1, true);
+    bytes({0x9D});  // popfd: the arithmetic flags back (IF is not the guest's to change here)
+    step(0, true);
+    if (imm) {
+      put(0xC2);  // ret imm16
+      put(static_cast<std::uint8_t>(imm));
+      put(static_cast<std::uint8_t>(imm >> 8));
+    } else {
+      put(0xC3);
+    }
+    patch(jne, t_.used_);
+    record(eip, r, Spot::callout, site, Unwind{3, extra, imm, false, true});
+    put(0xCD);
+    put(kCalloutVector);
+  }
+
   /// The stubs of the block's exits, after its code: `int $0xF0` each.
   void stubs() {
     for (std::uint32_t i = b_.first_exit; i < t_.nexits_; ++i) {
@@ -67,6 +128,19 @@ class Emitter {
 
 Translator::Translator(std::uint8_t* code, std::uint32_t bytes) : code_(code), bytes_(bytes) {
   for (auto& h : hash_) h = kNone;
+  table_clear();
+}
+
+void Translator::table_set(std::uint32_t index, std::uint32_t eip, std::uint32_t offset) {
+  for (unsigned i = 0; i < 4; ++i) {
+    code_[index * 8 + i] = static_cast<std::uint8_t>(eip >> (8 * i));
+    code_[index * 8 + 4 + i] = static_cast<std::uint8_t>(offset >> (8 * i));
+  }
+}
+
+void Translator::table_clear() {
+  // An EIP no branch goes to: every lookup misses.
+  for (std::uint32_t i = 0; i < kLookupEntries; ++i) table_set(i, kNone, 0);
 }
 
 std::uint32_t Translator::lookup(std::uint32_t eip, std::uint16_t cs) {
@@ -98,6 +172,8 @@ Result<std::uint32_t> Translator::translate(std::uint32_t eip, std::uint16_t cs,
   b.one_shot = one_shot;
   b.frames[0] = src.frame_of(eip);
   Emitter out(*this, b);
+  if (lookup_cs_ == 0) lookup_cs_ = cs;
+  const bool inline_lookups = cs == lookup_cs_;
   const unsigned limit = one_shot ? 1 : kMaxBlockInsns;
   std::uint32_t at = eip;
   unsigned n = 0;
@@ -185,6 +261,44 @@ Result<std::uint32_t> Translator::translate(std::uint32_t eip, std::uint16_t cs,
         out.put(0x0F);
         out.put(0x0B);
         break;
+      case Rule::ret:
+      case Rule::jump_indirect:
+      case Rule::call_indirect: {
+        const std::uint32_t site = out.site(insn, at, r, buf);
+        const auto& op = insn.operands[0];
+        const bool memory = op.type == ZYDIS_OPERAND_TYPE_MEMORY;
+        // CALL's operand is read after its PUSH of the return address here: not through ESP.
+        const bool esp_based = memory && (op.mem.base == ZYDIS_REGISTER_ESP || op.mem.index == ZYDIS_REGISTER_ESP);
+        // Through CS the operand would be read from the cache's own segment.
+        const bool through_cs = memory && op.mem.segment == ZYDIS_REGISTER_CS;
+        const bool ok = inline_lookups && insn.info.operand_width == 32 && insn.info.address_width == 32 &&
+                        !through_cs && (r != Rule::call_indirect || !esp_based);
+        if (!ok) {
+          out.record(at, r, Spot::callout, site);
+          out.put(0xCD);
+          out.put(kCalloutVector);
+          break;
+        }
+        if (r == Rule::ret) {
+          const unsigned imm = insn.info.operand_count_visible > 0 ? static_cast<unsigned>(op.imm.value.u) : 0;
+          out.inline_lookup(at, r, 0, imm, site);
+          break;
+        }
+        unsigned extra = 0;
+        if (r == Rule::call_indirect) {
+          out.record(at, r, Spot::lookup, kNone, Unwind{0, 0, 0, false, true});
+          out.put(0x68);  // push the guest's return address
+          out.put32(next);
+          extra = 1;
+        }
+        // PUSH r/m32 (FF /6) of the same operand as JMP/CALL r/m32 (FF /4, FF /2): the target.
+        out.record(at, r, Spot::lookup, kNone, Unwind{0, extra, 0, false, true});
+        const unsigned modrm = insn.info.raw.modrm.offset;
+        for (std::uint32_t i = 0; i < len; ++i)
+          out.put(i == modrm ? static_cast<std::uint8_t>((buf[i] & ~0x38u) | (6u << 3)) : buf[i]);
+        out.inline_lookup(at, r, extra + 1, 0, site);
+        break;
+      }
       default:
         out.record(at, r, Spot::callout, out.site(insn, at, r, buf));
         out.put(0xCD);
@@ -205,6 +319,7 @@ Result<std::uint32_t> Translator::translate(std::uint32_t eip, std::uint16_t cs,
     const unsigned h = bucket(eip, cs);
     b.hash_next = hash_[h];
     hash_[h] = index;
+    if (inline_lookups) table_set(slot(eip), eip, b.start);
   }
   ++stats_.blocks;
   stats_.guest_insns += b.guest_insns;
@@ -243,6 +358,10 @@ unsigned Translator::invalidate_frame(std::uint32_t frame) {
     if (!b.live || (b.frames[0] != frame && b.frames[1] != frame)) continue;
     b.live = false;
     if (!b.one_shot) unlink(i);
+    const std::uint32_t at = slot(b.eip) * 8;
+    std::uint32_t in_table = 0;
+    for (unsigned k = 0; k < 4; ++k) in_table |= std::uint32_t{code_[at + 4 + k]} << (8 * k);
+    if (in_table == b.start) table_set(slot(b.eip), kNone, 0);
     ++dropped;
   }
   if (dropped) {
@@ -263,7 +382,8 @@ unsigned Translator::invalidate_frame(std::uint32_t frame) {
 }
 
 void Translator::flush() {
-  used_ = 0;
+  used_ = kLookupBytes;
+  table_clear();
   nblocks_ = nrecords_ = nexits_ = nsites_ = 0;
   for (auto& h : hash_) h = kNone;
   ++stats_.flushes;

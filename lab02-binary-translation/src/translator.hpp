@@ -42,12 +42,38 @@ enum class Spot : std::uint8_t {
   insn,     ///< the translation of the guest instruction at eip starts here
   exit,     ///< an exit stub: the guest goes on at eip (exit: its index)
   callout,  ///< `int $0xF0` for the guest instruction at eip (site: its index)
+  lookup,   ///< inside the inline lookup of a RET or an indirect JMP/CALL at eip (see Unwind)
+};
+
+/// The state of the guest's stack inside an inline lookup (a Record's `unwind`), so the
+/// monitor can bring a trap there back to a guest state: `saved` words the sequence pushed
+/// (EBX, EAX, EFLAGS from the top), `extra` words it pushed for the guest before (the target
+/// of an indirect JMP/CALL, the return address of a CALL), and whether the word under them
+/// already holds the cache offset to go to (`forward`: the branch is as good as done).
+struct Unwind {
+  unsigned saved = 0, extra = 0, imm = 0;
+  bool forward = false;
+  bool any = false;
+
+  std::uint32_t pack() const {
+    return any ? (1u << 7) | saved | (extra << 3) | (forward ? 1u << 2 : 0u) | (imm << 16) : 0u;
+  }
+  static Unwind unpack(std::uint32_t w) {
+    Unwind u;
+    u.any = (w >> 7) & 1;
+    u.saved = w & 3;
+    u.forward = (w >> 2) & 1;
+    u.extra = (w >> 3) & 3;
+    u.imm = w >> 16;
+    return u;
+  }
 };
 
 struct Record {
   std::uint32_t offset = 0;   ///< in the cache
   std::uint32_t eip = 0;      ///< the guest EIP the guest's state corresponds to there
   std::uint32_t aux = kNone;  ///< exit: its index; callout: its site
+  std::uint32_t unwind = 0;   ///< Unwind::pack() inside an inline lookup, else 0
   Rule rule = Rule::ident;
   Spot spot = Spot::insn;
 };
@@ -106,6 +132,10 @@ class Translator {
  public:
   static constexpr unsigned kMaxBlocks = 8192, kMaxRecords = 65536, kMaxExits = 16384, kMaxSites = 8192,
                             kHashBuckets = 4096;
+  /// The inline lookup's table at cache offset 0: {guest EIP, cache offset} at slot(EIP), for
+  /// the blocks of one code segment (the first the guest kernel ran in).
+  static constexpr std::uint32_t kLookupEntries = 16384, kLookupBytes = kLookupEntries * 8;
+  static constexpr std::uint32_t slot(std::uint32_t eip) { return (eip ^ (eip >> 12)) & (kLookupEntries - 1); }
 
   /// `code`: the cache, `bytes` long, written here and run at kCacheLinear + offset.
   Translator(std::uint8_t* code, std::uint32_t bytes);
@@ -144,7 +174,11 @@ class Translator {
   void unlink(std::uint32_t b);
 
   std::uint8_t* code_;
-  std::uint32_t bytes_, used_ = 0;
+  void table_set(std::uint32_t index, std::uint32_t eip, std::uint32_t offset);
+  void table_clear();
+
+  std::uint32_t bytes_, used_ = kLookupBytes;
+  std::uint16_t lookup_cs_ = 0;
   decoder::Decoder decoder_{decoder::Mode::k32};
   Block blocks_[kMaxBlocks];
   Record records_[kMaxRecords];

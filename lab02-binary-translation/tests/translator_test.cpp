@@ -121,8 +121,6 @@ TEST_F(Fixture, SensitiveInstructionsBecomeCallouts) {
       {{0x8c, 0xc8}, Rule::cs_read},        // mov %cs,%eax
       {{0x0f, 0x22, 0xd8}, Rule::callout},  // mov %eax,%cr3
       {{0xcf}, Rule::callout},              // iret
-      {{0xc3}, Rule::ret},
-      {{0xff, 0xd0}, Rule::call_indirect},  // call *%eax
   };
   std::uint32_t at = 0x5000;
   for (const auto& c : cases) {
@@ -139,6 +137,52 @@ TEST_F(Fixture, SensitiveInstructionsBecomeCallouts) {
     EXPECT_EQ(t->site(rec->aux).eip, at);
     at += 0x100;
   }
+}
+
+TEST_F(Fixture, RetIsLookedUpInlineAndUnwindsAtEveryStep) {
+  Bytes src(0x5800, {0xc3});  // ret
+  auto r = t->translate(0x5800, 0x08, src);
+  ASSERT_TRUE(r.ok());
+  const Block& b = t->block(r.value());
+  EXPECT_EQ(cache[b.start], 0x9C);  // pushfd: the lookup starts
+  // Every instruction of the sequence has a record that says how to get back to the guest.
+  unsigned forward = 0, back = 0;
+  for (std::uint32_t i = b.first_record; i < b.first_record + b.records; ++i) {
+    const Record& rec = t->record(i);
+    EXPECT_EQ(rec.eip, 0x5800u);
+    const Unwind u = Unwind::unpack(rec.unwind);
+    ASSERT_TRUE(u.any);
+    (u.forward ? forward : back)++;
+  }
+  EXPECT_EQ(forward, 4u);  // pop ebx, pop eax, popfd, ret: the return slot holds the cache offset
+  EXPECT_GE(back, 9u);
+  // The miss: a callout with the instruction's bytes, after the three saved words.
+  const Record& miss = t->record(b.first_record + b.records - 1);
+  EXPECT_EQ(miss.spot, Spot::callout);
+  EXPECT_EQ(Unwind::unpack(miss.unwind).saved, 3u);
+  EXPECT_EQ(t->site(miss.aux).rule, Rule::ret);
+}
+
+TEST_F(Fixture, TheLookupTableFindsTranslatedBlocks) {
+  Bytes src(0x5900, {0x90, 0xc3});
+  auto r = t->translate(0x5900, 0x08, src);
+  ASSERT_TRUE(r.ok());
+  const std::uint32_t slot = Translator::slot(0x5900) * 8;
+  EXPECT_EQ(rel32(slot), 0x5900u);
+  EXPECT_EQ(rel32(slot + 4), t->block(r.value()).start);
+  EXPECT_EQ(t->invalidate_frame(0x5), 1u);
+  EXPECT_EQ(rel32(slot), kNone);  // a dropped block is never found
+}
+
+TEST_F(Fixture, IndirectJumpPushesItsOperand) {
+  Bytes src(0x5a00, {0xff, 0x60, 0x08});  // jmp *8(%eax)
+  auto r = t->translate(0x5a00, 0x08, src);
+  ASSERT_TRUE(r.ok());
+  const Block& b = t->block(r.value());
+  EXPECT_EQ(cache[b.start], 0xFF);
+  EXPECT_EQ(cache[b.start + 1], 0x70);  // push 8(%eax): FF /6
+  EXPECT_EQ(cache[b.start + 2], 0x08);
+  EXPECT_EQ(cache[b.start + 3], 0x9C);
 }
 
 TEST_F(Fixture, LookupChainAndInvalidate) {
@@ -162,7 +206,7 @@ TEST_F(Fixture, AnUnfetchableStartIsTheGuestsFault) {
   auto r = t->translate(0x9000, 0x08, src);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error(), Error::fault);
-  EXPECT_EQ(t->code_used(), 0u);
+  EXPECT_EQ(t->code_used(), Translator::kLookupBytes);  // nothing past the lookup table
 }
 
 TEST_F(Fixture, NotAnInstructionBecomesUd2) {
