@@ -252,19 +252,26 @@ vmm::Event BtBackend::enter(vmm::VCpu& v) {
       const Site& s = translator_->site(pending_aux_);
       ++translator_->stats().callouts;
       ++translator_->stats().callouts_by_rule[static_cast<unsigned>(s.rule)];
-      if (!decoder().decode_into(s.bytes, s.length, insn_).ok()) {
-        board().contain("a callout's guest instruction at %08x no longer decodes", s.eip);
-        c.reason = vmm::Reason::other;
-        return c;
+      DecodedSite& d = decoded_[pending_aux_ % kDecodedSites];
+      if (d.site != pending_aux_ || d.flushes != translator_->stats().flushes) {
+        d.site = kNone;
+        if (!decoder().decode_into(s.bytes, s.length, d.insn).ok()) {
+          board().contain("a callout's guest instruction at %08x no longer decodes", s.eip);
+          c.reason = vmm::Reason::other;
+          return c;
+        }
+        d.site = pending_aux_;
+        d.flushes = translator_->stats().flushes;
       }
-      if (lab01_emulates(insn_, s.rule)) {
-        vmm::Event g = lab01::make_trap_event(v, x86::vector::GP, 0, 0, &insn_, *this);
+      insn_ = &d.insn;
+      if (lab01_emulates(*insn_, s.rule)) {
+        vmm::Event g = lab01::make_trap_event(v, x86::vector::GP, 0, 0, insn_, *this);
         g.source = vmm::Source::callout;
         return g;
       }
       c.raw_reason = static_cast<std::uint32_t>(CalloutKind::emulate);
       c.raw_qualification = static_cast<std::uint64_t>(s.rule);
-      c.insn = &insn_;
+      c.insn = insn_;
       c.insn_length = s.length;
       return c;
     }

@@ -86,7 +86,17 @@ class BtBackend final : public lab01::TrapBackend, public lab01::ShadowMmu::Writ
   std::uint32_t one_shot_eip_ = kNone;
   enum class Pending : std::uint8_t { none, exit, callout, lost } pending_ = Pending::none;
   std::uint32_t pending_aux_ = 0, lost_offset_ = 0, unwound_eip_ = 0;
-  decoder::Instruction insn_{};
+  // Decoded callout instructions by site (a direct-mapped cache: a decode costs thousands of
+  // instructions, and the same few sites call out over and over). Tagged with the site and
+  // the cache's flush count, since a flush reuses site numbers.
+  struct DecodedSite {
+    std::uint32_t site = kNone;
+    std::uint64_t flushes = 0;
+    decoder::Instruction insn{};
+  };
+  static constexpr unsigned kDecodedSites = 64;
+  DecodedSite decoded_[kDecodedSites];
+  const decoder::Instruction* insn_ = nullptr;
   std::uint8_t watch_[kMaxWatchedFrames / 8] = {};
   BtCounters counters_;
 };
