@@ -1,5 +1,6 @@
 #include "lab02-binary-translation/src/bt_backend.hpp"
 
+#include "common/runtime/exercise.hpp"
 #include "common/runtime/format.hpp"
 #include "lab01-trap-and-emulate/src/selectors.h"
 #include "lab01-trap-and-emulate/src/trap_event.hpp"
@@ -195,7 +196,7 @@ void BtBackend::guest_state_loaded(vmm::VCpu& v, const TrapFrame& f) {
     if (r->unwind) v.eip = unwound_eip_;
     return;
   }
-  // STUB: (void)f;
+  // STUB: (void)v; (void)f;
   // END SOLUTION
   pending_ = Pending::lost;
   lost_offset_ = f.eip;
