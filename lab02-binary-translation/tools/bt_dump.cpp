@@ -5,9 +5,9 @@
 // their physical addresses, paging off); the block at ADDR (an address or a function's
 // name) is translated by lab02's Translator on the host, exactly as the monitor does, and
 // its cache code disassembled by Zydis at the cache's linear address.
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -30,7 +30,12 @@ class Image final : public CodeSource {
     std::ifstream in(path, std::ios::binary);
     if (!in) return fail(why, "cannot open " + path);
     file_.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-    if (file_.size() < 52 || std::memcmp(file_.data(), "\x7f" "ELF", 4) != 0 || file_[4] != 1)
+    if (file_.size() < 52 ||
+        std::memcmp(file_.data(),
+                    "\x7f"
+                    "ELF",
+                    4) != 0 ||
+        file_[4] != 1)
       return fail(why, path + " is not a 32-bit ELF file");
     const std::uint32_t phoff = u32(28), shoff = u32(32);
     const unsigned phnum = u16(44), phentsize = u16(42), shnum = u16(48), shentsize = u16(46);
@@ -119,9 +124,14 @@ std::string hex(const std::uint8_t* b, unsigned n) {
 
 int main(int argc, char** argv) {
   std::string guest, where;
+  bool narrow = false, colour = false;
+  unsigned blocks = 1;
   CLI::App app{"A guest kernel's basic block and its translation by lab02, side by side"};
   app.add_option("--guest", guest, "the guest kernel (ELF32)")->required();
   app.add_option("--addr", where, "the block's address (hex) or a function's name")->required();
+  app.add_option("--blocks", blocks, "this many blocks, each from where the last one's guest code ends");
+  app.add_flag("--narrow", narrow, "80 columns: no addresses or bytes (the lecture's demo)");
+  app.add_flag("--colour", colour, "rules in colour (IDENT green, rewritten yellow, callouts red)");
   CLI11_PARSE(app, argc, argv);
 
   Image image;
@@ -141,42 +151,69 @@ int main(int argc, char** argv) {
   }
   std::vector<std::uint8_t> cache(hvlab::lab02::kCacheBytes);
   auto t = std::make_unique<hvlab::lab02::Translator>(cache.data(), hvlab::lab02::kCacheBytes);
-  auto r = t->translate(eip, 0x08, image);
-  if (!r.ok()) {
-    fmt::print(stderr, "lab02-bt-dump: no guest code at {:08x} in {}\n", eip, guest);
-    return 2;
-  }
-  const auto& b = t->block(r.value());
   hvlab::decoder::Decoder dec(hvlab::decoder::Mode::k32);
-  fmt::print("block at guest {:08x} ({} instructions, {} copied IDENT) -> cache {:08x}..{:08x}\n", eip,
-             b.guest_insns, b.ident_insns, hvlab::lab02::kCacheLinear + b.start, hvlab::lab02::kCacheLinear + b.end);
-  fmt::print("{:<44} {:<14} {}\n", "guest", "rule", "translation (cache linear address)");
-  std::uint32_t shown_eip = 0xffffffffu;
-  for (std::uint32_t i = b.first_record; i < b.first_record + b.records; ++i) {
-    const auto& rec = t->record(i);
-    const std::uint32_t end = i + 1 < b.first_record + b.records ? t->record(i + 1).offset : b.end;
-    std::string left;
-    if (rec.spot != hvlab::lab02::Spot::exit && rec.eip != shown_eip) {
+  for (unsigned n = 0; n < blocks; ++n) {
+    auto r = t->translate(eip, 0x08, image);
+    if (!r.ok()) {
+      fmt::print(stderr, "lab02-bt-dump: no guest code at {:08x} in {}\n", eip, guest);
+      return 2;
+    }
+    const auto& b = t->block(r.value());
+    if (n) fmt::print("\n");
+    fmt::print("block at guest {:08x}: {} instructions, {} IDENT -> cache {:08x}\n", eip, b.guest_insns, b.ident_insns,
+               hvlab::lab02::kCacheLinear + b.start);
+    if (narrow) {
+      fmt::print("{:<32} {:<14} {}\n", "guest", "rule", "translation");
+    } else {
+      fmt::print("{:<44} {:<14} {}\n", "guest", "rule", "translation (cache linear address)");
+    }
+    std::uint32_t shown_eip = 0xffffffffu;
+    for (std::uint32_t i = b.first_record; i < b.first_record + b.records; ++i) {
+      const auto& rec = t->record(i);
+      const std::uint32_t end = i + 1 < b.first_record + b.records ? t->record(i + 1).offset : b.end;
+      std::string left;
+      if (rec.spot != hvlab::lab02::Spot::exit && rec.eip != shown_eip) {
+        std::uint8_t bytes[15];
+        std::size_t got = 0;
+        hvlab::decoder::Instruction gi;
+        if (image.fetch(rec.eip, bytes, sizeof bytes, &got) && dec.decode_into(bytes, got, gi).ok())
+          left = narrow ? text(dec, gi, rec.eip) : fmt::format("{:08x}  {}", rec.eip, text(dec, gi, rec.eip));
+        // A JMP the translator added (after CALL, Jcc, or at the block's end): the guest is
+        // already at its target there.
+        if (rec.rule == hvlab::lab02::Rule::jump && gi.mnemonic() != ZYDIS_MNEMONIC_JMP)
+          left = fmt::format("  (then at {:08x})", rec.eip);
+        shown_eip = rec.eip;
+      } else if (rec.spot == hvlab::lab02::Spot::exit) {
+        left = fmt::format("  (exit to {:08x})", rec.eip);
+      }
+      std::string rule = rec.spot == hvlab::lab02::Spot::exit ? "stub" : hvlab::lab02::rule_name(rec.rule);
+      hvlab::decoder::Instruction ci;
+      const std::uint32_t la = hvlab::lab02::kCacheLinear + rec.offset;
+      std::string right = "?";
+      if (end > rec.offset && dec.decode_into(&cache[rec.offset], end - rec.offset, ci).ok())
+        right = narrow ? text(dec, ci, la)
+                       : fmt::format("{:08x}  {:<22} {}", la, hex(&cache[rec.offset], ci.length()), text(dec, ci, la));
+      if (narrow) {
+        if (left.size() > 32) left = left.substr(0, 31) + "~";
+        if (right.size() > 32) right = right.substr(0, 31) + "~";
+      }
+      std::string shown = fmt::format("{:<14}", rule);
+      if (colour) {
+        const char* c = rec.rule == hvlab::lab02::Rule::ident     ? "32"
+                        : rec.spot == hvlab::lab02::Spot::callout ? "31"
+                                                                  : "33";
+        shown = fmt::format("\033[{}m{}\033[0m", c, shown);
+      }
+      fmt::print("{:<{}} {} {}\n", left, narrow ? 32 : 44, shown, right);
+    }
+    // The next block starts where this one's guest code ends.
+    for (unsigned k = 0; k < b.guest_insns; ++k) {
       std::uint8_t bytes[15];
       std::size_t got = 0;
       hvlab::decoder::Instruction gi;
-      if (image.fetch(rec.eip, bytes, sizeof bytes, &got) && dec.decode_into(bytes, got, gi).ok())
-        left = fmt::format("{:08x}  {}", rec.eip, text(dec, gi, rec.eip));
-      // A JMP the translator added (after CALL, Jcc, or at the block's end): the guest is
-      // already at its target there.
-      if (rec.rule == hvlab::lab02::Rule::jump && gi.mnemonic() != ZYDIS_MNEMONIC_JMP)
-        left = fmt::format("  (then at {:08x})", rec.eip);
-      shown_eip = rec.eip;
-    } else if (rec.spot == hvlab::lab02::Spot::exit) {
-      left = fmt::format("  (exit to {:08x})", rec.eip);
+      if (!image.fetch(eip, bytes, sizeof bytes, &got) || !dec.decode_into(bytes, got, gi).ok()) break;
+      eip += gi.length();
     }
-    std::string rule = rec.spot == hvlab::lab02::Spot::exit ? "stub" : hvlab::lab02::rule_name(rec.rule);
-    hvlab::decoder::Instruction ci;
-    const std::uint32_t la = hvlab::lab02::kCacheLinear + rec.offset;
-    std::string right = "?";
-    if (end > rec.offset && dec.decode_into(&cache[rec.offset], end - rec.offset, ci).ok())
-      right = fmt::format("{:08x}  {:<22} {}", la, hex(&cache[rec.offset], ci.length()), text(dec, ci, la));
-    fmt::print("{:<44} {:<14} {}\n", left, rule, right);
   }
   return 0;
 }
