@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "lab02-binary-translation/src/translator.hpp"
+#include "lab02-binary-translation/tools/listing.hpp"
 
 namespace {
 
@@ -108,18 +109,6 @@ class Image final : public CodeSource {
   std::map<std::string, std::uint32_t> symbols_;
 };
 
-std::string text(const hvlab::decoder::Decoder& d, const hvlab::decoder::Instruction& insn, std::uint64_t at) {
-  char buf[128] = "?";
-  (void)d.format(insn, at, buf, sizeof buf);
-  return buf;
-}
-
-std::string hex(const std::uint8_t* b, unsigned n) {
-  std::string s;
-  for (unsigned i = 0; i < n; ++i) s += fmt::format("{:02x}", b[i]);
-  return s;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -162,50 +151,7 @@ int main(int argc, char** argv) {
     if (n) fmt::print("\n");
     fmt::print("block at guest {:08x}: {} instructions, {} IDENT -> cache {:08x}\n", eip, b.guest_insns, b.ident_insns,
                hvlab::lab02::kCacheLinear + b.start);
-    if (narrow) {
-      fmt::print("{:<32} {:<14} {}\n", "guest", "rule", "translation");
-    } else {
-      fmt::print("{:<44} {:<14} {}\n", "guest", "rule", "translation (cache linear address)");
-    }
-    std::uint32_t shown_eip = 0xffffffffu;
-    for (std::uint32_t i = b.first_record; i < b.first_record + b.records; ++i) {
-      const auto& rec = t->record(i);
-      const std::uint32_t end = i + 1 < b.first_record + b.records ? t->record(i + 1).offset : b.end;
-      std::string left;
-      if (rec.spot != hvlab::lab02::Spot::exit && rec.eip != shown_eip) {
-        std::uint8_t bytes[15];
-        std::size_t got = 0;
-        hvlab::decoder::Instruction gi;
-        if (image.fetch(rec.eip, bytes, sizeof bytes, &got) && dec.decode_into(bytes, got, gi).ok())
-          left = narrow ? text(dec, gi, rec.eip) : fmt::format("{:08x}  {}", rec.eip, text(dec, gi, rec.eip));
-        // A JMP the translator added (after CALL, Jcc, or at the block's end): the guest is
-        // already at its target there.
-        if (rec.rule == hvlab::lab02::Rule::jump && gi.mnemonic() != ZYDIS_MNEMONIC_JMP)
-          left = fmt::format("  (then at {:08x})", rec.eip);
-        shown_eip = rec.eip;
-      } else if (rec.spot == hvlab::lab02::Spot::exit) {
-        left = fmt::format("  (exit to {:08x})", rec.eip);
-      }
-      std::string rule = rec.spot == hvlab::lab02::Spot::exit ? "stub" : hvlab::lab02::rule_name(rec.rule);
-      hvlab::decoder::Instruction ci;
-      const std::uint32_t la = hvlab::lab02::kCacheLinear + rec.offset;
-      std::string right = "?";
-      if (end > rec.offset && dec.decode_into(&cache[rec.offset], end - rec.offset, ci).ok())
-        right = narrow ? text(dec, ci, la)
-                       : fmt::format("{:08x}  {:<22} {}", la, hex(&cache[rec.offset], ci.length()), text(dec, ci, la));
-      if (narrow) {
-        if (left.size() > 32) left = left.substr(0, 31) + "~";
-        if (right.size() > 32) right = right.substr(0, 31) + "~";
-      }
-      std::string shown = fmt::format("{:<14}", rule);
-      if (colour) {
-        const char* c = rec.rule == hvlab::lab02::Rule::ident     ? "32"
-                        : rec.spot == hvlab::lab02::Spot::callout ? "31"
-                                                                  : "33";
-        shown = fmt::format("\033[{}m{}\033[0m", c, shown);
-      }
-      fmt::print("{:<{}} {} {}\n", left, narrow ? 32 : 44, shown, right);
-    }
+    fmt::print("{}", hvlab::lab02::listing(*t, r.value(), image, narrow, colour));
     // The next block starts where this one's guest code ends.
     for (unsigned k = 0; k < b.guest_insns; ++k) {
       std::uint8_t bytes[15];
