@@ -22,6 +22,9 @@
 #   make gradescope [UPTO=labNN]
 #                             build/gradescope/hvlab-autograder.zip for Gradescope
 #   make slides               the lecture deck, measured: build/slides/lecture.html and .pdf
+#   make bt-dump ADDR=.. [GUEST=..]
+#                             lab02: a guest block and its translation, side by side (ADDR: hex
+#                             or a function's name, e.g. sens_pushf)
 #   make demo                 list the lecture's demos
 #   make demo-NAME [ARGS=..]  run one (demo-census, demo-trap, demo-vmexit, demo-entry-fail, ...)
 #   make test-slurm           a one-node Slurm cluster on this machine grades a class with the
@@ -115,6 +118,13 @@ handin:
 gradescope: configure
 	cmake --build $(BUILD) --target hvlab-handout
 	autograder/gradescope/make-zip.sh --build-dir $(BUILD) --out $(BUILD)/gradescope/hvlab-autograder.zip $(if $(UPTO),--upto $(UPTO))
+
+.PHONY: bt-dump
+bt-dump: configure
+	@cmake --build $(BUILD) --target lab02-bt-dump $(or $(GUEST),suite) -j $(JOBS) >$(BUILD)/bt-dump-build.log 2>&1 || \
+	  { tail -n 20 $(BUILD)/bt-dump-build.log; echo "bt-dump: the build failed"; exit 1; }
+	@$(BUILD)/lab02-binary-translation/lab02-bt-dump --guest $(BUILD)/autograder/guests/$(or $(GUEST),suite).elf \
+	  --addr $(or $(ADDR),$(error bt-dump: give ADDR=hex address or function name))
 
 .PHONY: slides slides-npm demo
 

@@ -219,7 +219,7 @@ void read_lab(Rubric& rb, Reader& top, std::string_view source) {
   const toml::table* lab = top.table("lab", true);
   Reader r(*lab, "[lab]", source,
            {"name", "title", "folder", "monitor", "monitor_cmdline", "emulators", "timeout", "max_boots",
-            "memory_mib", "output_limit", "qemu_cpu"});
+            "memory_mib", "output_limit", "qemu_cpu", "execution_evidence"});
   rb.name = *r.str("name", true);
   if (rb.name.empty() || rb.name.find_first_of("/ \t") != std::string::npos)
     r.fail(r.node("name"), "name", "must be a non-empty word");
@@ -261,6 +261,7 @@ void read_lab(Rubric& rb, Reader& top, std::string_view source) {
   if (auto v = r.integer("memory_mib", 4, 4096)) rb.memory_mib = static_cast<unsigned>(*v);
   if (auto v = r.integer("output_limit", 1024, std::int64_t{1} << 30)) rb.output_limit = static_cast<std::size_t>(*v);
   rb.qemu_cpu = r.str("qemu_cpu").value_or("max");
+  if (auto v = r.boolean("execution_evidence")) rb.execution_evidence = *v;
 }
 
 }  // namespace

@@ -88,6 +88,9 @@ struct Rubric {
   unsigned max_boots = 8;              ///< boots per guest and emulator, resumes included
   unsigned memory_mib = 64;
   std::string qemu_cpu = "max";
+  /// Whether QEMU's execution evidence applies: false for a monitor that never runs the
+  /// guest's kernel code at its own addresses (lab02 runs it from a translation cache).
+  bool execution_evidence = true;
   std::size_t output_limit = std::size_t{1} << 20;
   std::vector<GuestImage> guests;
   std::vector<TestEntry> tests;

@@ -330,7 +330,8 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
     s.max_boots = rb.max_boots;
     s.make_nonce = opt.make_nonce;
     s.make_seed = opt.make_seed;
-    if (const Calibration* c = calibration_for(e); c && c->evidence) s.evidence_plugin = opt.evidence_plugin;
+    if (const Calibration* c = calibration_for(e); c && c->evidence && rb.execution_evidence)
+      s.evidence_plugin = opt.evidence_plugin;
     if (auto t = tables.find(g.image); t != tables.end()) s.table = t->second;
     s.cancel = &cancel;
     if (!opt.keep_logs.empty()) {

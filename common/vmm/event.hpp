@@ -23,6 +23,7 @@ enum class Source : std::uint8_t {
   trap,       ///< an exception or interrupt taken by a deprivileged guest (lab01, lab02)
   hypercall,  ///< a paravirtual call (lab03)
   vm_exit,    ///< a hardware-assisted exit: VT-x or AMD-V (lab04), KVM (lab05)
+  callout,    ///< translated guest code called the monitor (lab02's binary translator)
 };
 
 /// Why the guest entered the monitor, independent of the mechanism. One handler per reason.
@@ -47,6 +48,7 @@ enum class Source : std::uint8_t {
   X(mmio)                   /* an access to a device's guest-physical range: e.memory     */ \
   X(triple_fault)           /* the guest shut itself down                                 */ \
   X(entry_failure)          /* the hardware refused to enter the guest                    */ \
+  X(translation)            /* translated code needs the translator: an exit, a miss      */ \
   X(other)                  /* anything else: the fallback handler decides                */
 
 enum class Reason : std::uint8_t {

@@ -7,6 +7,7 @@ const char* source_name(Source s) {
     case Source::trap: return "trap";
     case Source::hypercall: return "hypercall";
     case Source::vm_exit: return "exit";
+    case Source::callout: return "callout";
   }
   return "?";
 }

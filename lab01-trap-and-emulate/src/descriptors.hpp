@@ -17,12 +17,15 @@
 namespace hvlab::lab01 {
 
 /// The real GDT has the architecture's 8192 slots, so a guest may use any selector: slots
-/// 1 .. kGuestSlots-1 mirror the guest's GDT, the last five are the monitor's.
+/// 1 .. kGuestSlots-1 mirror the guest's GDT, the next one is kept for a lab built on this
+/// back end (kExtensionCodeSlot: lab02's translated code runs there), the last five are the
+/// monitor's.
 inline constexpr unsigned kGdtSlots = 8192;
-inline constexpr unsigned kTrapCodeSlot = LAB01_TRAP_CS >> 3, kMonitorCodeSlot = LAB01_MONITOR_CS >> 3,
-                          kMonitorDataSlot = LAB01_MONITOR_DS >> 3, kMonitorTssSlot = LAB01_MONITOR_TSS >> 3,
-                          kMonitorLdtSlot = LAB01_MONITOR_LDT >> 3;
-inline constexpr unsigned kGuestSlots = kTrapCodeSlot;
+inline constexpr unsigned kExtensionCodeSlot = LAB01_EXTENSION_CS >> 3, kTrapCodeSlot = LAB01_TRAP_CS >> 3,
+                          kMonitorCodeSlot = LAB01_MONITOR_CS >> 3, kMonitorDataSlot = LAB01_MONITOR_DS >> 3,
+                          kMonitorTssSlot = LAB01_MONITOR_TSS >> 3, kMonitorLdtSlot = LAB01_MONITOR_LDT >> 3;
+inline constexpr unsigned kGuestSlots = kExtensionCodeSlot;
+static_assert(kExtensionCodeSlot + 1 == kTrapCodeSlot);
 inline constexpr std::uint16_t kTrapCS = LAB01_TRAP_CS, kMonitorCS = LAB01_MONITOR_CS, kMonitorDS = LAB01_MONITOR_DS,
                                kMonitorTss = LAB01_MONITOR_TSS, kMonitorLdt = LAB01_MONITOR_LDT;
 static_assert(kMonitorLdtSlot == kGdtSlots - 1 && kTrapCodeSlot == kGdtSlots - 5);

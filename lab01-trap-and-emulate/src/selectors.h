@@ -3,6 +3,7 @@
 #ifndef LAB01_SELECTORS_H
 #define LAB01_SELECTORS_H
 
+#define LAB01_EXTENSION_CS 0xffd0 /* slot 8186: kept for a lab built on this back end (lab02's code segment for its translation cache); empty in lab01 */
 #define LAB01_TRAP_CS 0xffd8     /* slot 8187: the trap pages' code, at the top of the window */
 #define LAB01_MONITOR_CS 0xffe0  /* slot 8188: the monitor's code, base 0xF0000000 */
 #define LAB01_MONITOR_DS 0xffe8  /* slot 8189: the monitor's data and stack, base 0xF0000000 */

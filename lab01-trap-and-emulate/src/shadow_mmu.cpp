@@ -138,4 +138,29 @@ ShadowMmu::Fill ShadowMmu::handle_fault(std::uint32_t la, std::uint32_t hw_error
   // END SOLUTION
 }
 
+void ShadowMmu::protect_watched(std::uint32_t la) {
+  if (!watch_ || la >= kMonitorBase) return;
+  auto t = table_.translate(GuestVirtAddr(la));
+  if (!t.ok()) return;
+  const auto& tr = t.value();
+  if (tr.size == mem::PageSize::k4M) {
+    // Only an unpaged guest gets 4 MiB shadow pages: linear is guest-physical.
+    const std::uint32_t big = la & ~(x86::kPage4M - 1);
+    const std::uint32_t big_gpa = big;
+    bool any = false;
+    for (std::uint32_t off = 0; off < x86::kPage4M && !any; off += kPageSize)
+      any = watch_->watched(GuestPhysAddr(big_gpa + off));
+    if (!any) return;
+    const HostPhysAddr hpa = tr.page + ((la & ~0xfffu) - big);
+    (void)table_.unmap(GuestVirtAddr(big));
+    const bool ro = watch_->watched(GuestPhysAddr(big_gpa + ((la & ~0xfffu) - big)));
+    (void)table_.remap(GuestVirtAddr(la & ~0xfffu), hpa, pg::A | pg::US | (ro ? 0u : pg::RW | pg::D));
+    return;
+  }
+  if (!tr.writable) return;
+  auto w = walk(la, mem::Access{mem::Access::Op::read, false, false});
+  if (w.kind != WalkKind::ok || !watch_->watched(w.gpa.align_down(kPageSize))) return;
+  (void)table_.update_flags(GuestVirtAddr(la & ~0xfffu), 0, pg::RW);
+}
+
 }  // namespace hvlab::lab01

@@ -22,6 +22,16 @@ namespace hvlab::lab01 {
 
 class ShadowMmu {
  public:
+  /// Guest frames whose shadow entries must stay read-only, so that every write to them
+  /// faults into the monitor (lab02: frames it translated code from). Asked at each fill.
+  class WriteWatch {
+   public:
+    virtual bool watched(GuestPhysAddr frame) const = 0;
+
+   protected:
+    ~WriteWatch() = default;
+  };
+
   static constexpr unsigned kGuestPdes = kMonitorBase >> 22;  ///< PDEs below the monitor (960)
 
   struct Config {
@@ -40,6 +50,14 @@ class ShadowMmu {
   bool matches(const vmm::VCpu& v) const;
   /// INVLPG: drop the shadow entry for `la`.
   void invalidate(std::uint32_t la);
+  /// The frames `w` watches are kept read-only by protect_watched(). nullptr: none (the
+  /// default). Drop the shadow when a frame becomes watched: entries filled before still
+  /// let it be written.
+  void set_write_watch(const WriteWatch* w) { watch_ = w; }
+  /// After a fill for `la`: if its frame is watched, the entry loses RW; a 4 MiB entry (an
+  /// unpaged guest) over a watched frame gives way to a 4 KiB one, and the next fills in
+  /// that range stay 4 KiB (the directory entry then holds a table).
+  void protect_watched(std::uint32_t la);
 
   /// A walk of the guest's MMU for an access the monitor makes on the guest's behalf.
   enum class WalkKind : std::uint8_t { ok, page_fault, bad_frame };
@@ -79,6 +97,7 @@ class ShadowMmu {
   std::uint64_t efer_ = 0;
   mem::PagingControls controls_{};
   std::uint64_t fills_ = 0, resets_ = 0;
+  const WriteWatch* watch_ = nullptr;
 };
 
 }  // namespace hvlab::lab01

@@ -90,6 +90,7 @@ bool TrapBackend::guest_copy(vmm::VCpu& v, std::uint32_t la, void* buf, std::siz
     if (!h) return false;
     if (write) {
       rt::mem_copy(h, p, chunk);
+      guest_memory_written(h, chunk);
     } else {
       rt::mem_copy(p, h, chunk);
     }
@@ -158,7 +159,7 @@ const decoder::Instruction* TrapBackend::fetch_decoded(vmm::VCpu& v) {
 
 void TrapBackend::load_vcpu(vmm::VCpu& v, const TrapFrame& f) {
   v.regs = {f.eax, f.ecx, f.edx, f.ebx, f.user_esp, f.ebp, f.esi, f.edi};
-  v.eip = to_guest_eip(f.eip, v);
+  v.eip = f.eip;
   v.cpl = (f.cs & 3) == 3 ? 3 : 0;
   v.cs = to_virtual_selector(static_cast<std::uint16_t>(f.cs));
   v.ss = to_virtual_selector(static_cast<std::uint16_t>(f.user_ss));
@@ -172,13 +173,14 @@ void TrapBackend::load_vcpu(vmm::VCpu& v, const TrapFrame& f) {
   if (step_) real = (real & ~fl::TF) | (step_guest_tf_ ? fl::TF : 0);
   constexpr std::uint32_t virt = fl::IF | fl::IOPL;
   v.eflags = (real & ~virt) | (v.eflags & virt) | fl::FIXED1;
+  guest_state_loaded(v, f);
 }
 
 bool TrapBackend::store_vcpu(const vmm::VCpu& v, TrapFrame& f) {
   f.eax = v.regs.eax, f.ecx = v.regs.ecx, f.edx = v.regs.edx, f.ebx = v.regs.ebx;
   f.ebp = v.regs.ebp, f.esi = v.regs.esi, f.edi = v.regs.edi;
   f.user_esp = v.regs.esp;
-  f.eip = to_real_eip(v);
+  f.eip = v.eip;
   std::uint16_t cs = v.cs, ss = v.ss;
   if (v.cpl == 0) {
     cs = static_cast<std::uint16_t>((cs & ~3) | 1);
@@ -196,6 +198,7 @@ bool TrapBackend::store_vcpu(const vmm::VCpu& v, TrapFrame& f) {
   // IRET must never attempt a task return), TF when the monitor single-steps.
   f.eflags = (v.eflags & ~(fl::IOPL | fl::NT | fl::VM | fl::TF)) | fl::IF | fl::FIXED1 |
              ((step_ || (v.eflags & fl::TF)) ? fl::TF : 0);
+  guest_state_stored(v, f);
   return true;
 }
 

@@ -18,8 +18,10 @@
 //
 // Built on by the labs that follow (never by copying it):
 //   lab02 (binary translation) runs translated guest kernel code through the same entry and
-//   traps: override to_real_eip() / to_guest_eip() to move between a guest EIP and where
-//   its translation runs;
+//   traps: it overrides guest_state_stored() / guest_state_loaded() to move between the
+//   guest's state and where its translation runs (a code segment of its own, the spare GDT
+//   slot kExtensionCodeSlot), keeps the frames it translated read-only in the shadow tables
+//   (ShadowMmu::set_write_watch) and hears of the monitor's own writes to guest memory;
 //   lab03 (paravirtualization) adds a hypercall vector with add_hypercall_vector(): an INT
 //   the guest kernel may execute, which arrives as Reason::hypercall (e.hypercall = EAX).
 
@@ -108,10 +110,26 @@ class TrapBackend : public vmm::Backend, public SegmentBases, public GuestReader
   const Counters& counters() const { return counters_; }
 
  protected:
-  /// Where the guest's code runs for a guest EIP, and back (lab02 runs translations). The
-  /// defaults: where it is.
-  virtual std::uint32_t to_real_eip(const vmm::VCpu& v) { return v.eip; }
-  virtual std::uint32_t to_guest_eip(std::uint32_t real_eip, const vmm::VCpu&) { return real_eip; }
+  /// Where the guest's code runs, and back (lab02 runs its kernel from a translation cache).
+  /// guest_state_stored() is called last when the vCPU has been stored into the frame of the
+  /// next entry; guest_state_loaded() last when a trap's frame has been loaded into the vCPU
+  /// (f.vector says which trap). The defaults: the guest runs where it is.
+  virtual void guest_state_stored(const vmm::VCpu&, TrapFrame&) {}
+  virtual void guest_state_loaded(vmm::VCpu&, const TrapFrame&) {}
+  /// The monitor wrote `n` bytes of guest memory at host address `host` (an emulated
+  /// instruction, an interrupt frame): lab02 drops the translations of code written so.
+  virtual void guest_memory_written(const void* host, std::size_t n) {
+    (void)host;
+    (void)n;
+  }
+  /// Whether this entry single-steps the guest for the monitor's own purposes.
+  bool monitor_stepping() const { return step_; }
+  /// Drops the shadow page tables and the soft TLB: the permissions the shadow gave a
+  /// guest frame changed (lab02 write-protects a frame once it translated code from it).
+  void flush_shadow(const vmm::VCpu& v) {
+    mmu_.reset(v);
+    soft_tlb_flush();
+  }
 
   vmm::Board& board() { return board_; }
   TrapHardware& hardware() { return hw_; }

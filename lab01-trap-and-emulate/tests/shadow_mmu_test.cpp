@@ -173,3 +173,32 @@ TEST(ShadowMmu, ItKnowsWhenThePagingStateMovedOn) {
   m.v.cr0 |= x86::cr0::PG;
   EXPECT_FALSE(m.mmu.matches(m.v));
 }
+
+namespace {
+/// Watches one guest frame (what lab02 does for frames it translated code from).
+struct OneFrame final : ShadowMmu::WriteWatch {
+  std::uint64_t frame;
+  explicit OneFrame(std::uint64_t f) : frame(f) {}
+  bool watched(GuestPhysAddr f) const override { return f.value() == frame; }
+};
+}  // namespace
+
+TEST(ShadowMmu, AWatchedFrameOfAnUnpagedGuestStaysReadOnlyAndItsNeighboursWritable) {
+  Machine m;
+  OneFrame w(0x100000);
+  m.mmu.set_write_watch(&w);
+  std::uint32_t ge = 0;
+  GuestPhysAddr bad;
+  // A fill for a data page in the same 4 MiB as the watched code frame: 4 KiB pages then,
+  // the data page writable and mapped to its own host frame.
+  ASSERT_EQ(m.mmu.handle_fault(0x111380, 0, &ge, &bad), ShadowMmu::Fill::filled);
+  m.mmu.protect_watched(0x111380);
+  EXPECT_EQ(m.shadow_pte(0x111000) & ~0xfffu, static_cast<std::uint32_t>(Machine::kGuestHpa) + 0x111000u);
+  EXPECT_TRUE(m.shadow_pte(0x111000) & pg::RW);
+  // The watched frame, once filled, loses RW.
+  ASSERT_EQ(m.mmu.handle_fault(0x100010, 0, &ge, &bad), ShadowMmu::Fill::filled);
+  m.mmu.protect_watched(0x100010);
+  EXPECT_EQ(m.shadow_pte(0x100000) & ~0xfffu, static_cast<std::uint32_t>(Machine::kGuestHpa) + 0x100000u);
+  EXPECT_TRUE(m.shadow_pte(0x100000) & pg::P);
+  EXPECT_FALSE(m.shadow_pte(0x100000) & pg::RW);
+}

@@ -1,0 +1,310 @@
+#include "lab02-binary-translation/src/bt_backend.hpp"
+
+#include "common/runtime/exercise.hpp"
+#include "common/runtime/format.hpp"
+#include "lab01-trap-and-emulate/src/selectors.h"
+#include "lab01-trap-and-emulate/src/trap_event.hpp"
+
+namespace hvlab::lab02 {
+
+namespace {
+constexpr std::uint16_t kCacheCS = LAB01_EXTENSION_CS | 1;  // ring 1, as the guest kernel
+
+/// Rules whose instruction lab01's handlers emulate as they would a #GP of it.
+bool lab01_emulates(const decoder::Instruction& insn, Rule r) {
+  if (r == Rule::callout || r == Rule::cli || r == Rule::sti) return true;
+  return r == Rule::far && insn.mnemonic() == ZYDIS_MNEMONIC_RET;
+}
+}  // namespace
+
+BtBackend::BtBackend(vmm::Board& board, const Config& c)
+    : TrapBackend(board, c.trap), translator_(c.translator), ram_(c.ram), ram_bytes_(c.ram_bytes) {
+  mmu().set_write_watch(this);
+}
+
+// ---- the guest's code, for the translator -------------------------------------------------
+
+bool BtBackend::fetch(std::uint32_t la, std::uint8_t* buf, std::size_t n, std::size_t* got) {
+  *got = 0;
+  vmm::ExceptionInfo f;
+  while (*got < n) {
+    const std::uint32_t at = la + static_cast<std::uint32_t>(*got);
+    std::size_t chunk = kPageSize - (at & 0xfff);
+    if (chunk > n - *got) chunk = n - *got;
+    if (!read_linear(*cur_, GuestVirtAddr(at), buf + *got, chunk, false, &f)) break;
+    *got += chunk;
+  }
+  return *got > 0;
+}
+
+std::uint32_t BtBackend::frame_of(std::uint32_t la) {
+  auto w = mmu().walk(la, mem::Access::supervisor_read());
+  return w.kind == lab01::ShadowMmu::WalkKind::ok ? static_cast<std::uint32_t>(w.gpa.value() >> 12) : kNone;
+}
+
+// ---- the write watch -----------------------------------------------------------------------
+
+bool BtBackend::watched(GuestPhysAddr frame) const {
+  const std::uint64_t f = frame.value() >> 12;
+  return f < kMaxWatchedFrames && (watch_[f / 8] & (1u << (f % 8)));
+}
+
+void BtBackend::watch(vmm::VCpu& v, std::uint32_t frame, std::uint32_t la) {
+  (void)v;
+  if (frame == kNone || frame >= kMaxWatchedFrames || (watch_[frame / 8] & (1u << (frame % 8)))) return;
+  watch_[frame / 8] |= static_cast<std::uint8_t>(1u << (frame % 8));
+  // Its shadow entry, if filled, loses RW now; later fills keep it off (on_page_fault).
+  mmu().protect_watched(la);
+}
+
+void BtBackend::unwatch(std::uint32_t frame) {
+  if (frame < kMaxWatchedFrames) watch_[frame / 8] &= static_cast<std::uint8_t>(~(1u << (frame % 8)));
+}
+
+bool BtBackend::code_written(vmm::VCpu& v, std::uint32_t la) {
+  auto w = mmu().walk(la, mem::Access{mem::Access::Op::write, v.cpl == 3, false});
+  if (w.kind != lab01::ShadowMmu::WalkKind::ok) return false;
+  const std::uint32_t frame = static_cast<std::uint32_t>(w.gpa.value() >> 12);
+  if (!watched(GuestPhysAddr(std::uint64_t{frame} << 12))) return false;
+  ++counters_.watch_faults;
+  unwatch(frame);
+  translator_->invalidate_frame(frame);
+  if (v.cpl == 0) one_shot_eip_ = v.eip;
+  return true;
+}
+
+void BtBackend::guest_memory_written(const void* host, std::size_t n) {
+  const auto* p = static_cast<const std::uint8_t*>(host);
+  if (p < ram_ || p >= ram_ + ram_bytes_ || n == 0) return;
+  const std::uint64_t first = static_cast<std::uint64_t>(p - ram_) >> 12;
+  const std::uint64_t last = (static_cast<std::uint64_t>(p - ram_) + n - 1) >> 12;
+  for (std::uint64_t f = first; f <= last; ++f) {
+    if (!watched(GuestPhysAddr(f << 12))) continue;
+    ++counters_.monitor_writes;
+    translator_->invalidate_frame(static_cast<std::uint32_t>(f));
+  }
+}
+
+// ---- entering translated code --------------------------------------------------------------
+
+Result<std::uint32_t> BtBackend::translate(vmm::VCpu& v, std::uint32_t eip, bool one_shot) {
+  auto r = translator_->translate(eip, v.cs, *this, one_shot);
+  if (!r.ok() && r.error() == Error::out_of_memory) {
+    translator_->flush();
+    r = translator_->translate(eip, v.cs, *this, one_shot);
+  }
+  if (r.ok() && !one_shot) {
+    const Block& b = translator_->block(r.value());
+    watch(v, b.frames[0], eip);
+    if (b.frames[1] != kNone) watch(v, b.frames[1], (eip | 0xfff) + 1);
+  }
+  return r;
+}
+
+bool BtBackend::prepare(vmm::VCpu& v, vmm::Event* stop) {
+  std::uint32_t b = kNone;
+  const bool one_shot = one_shot_eip_ == v.eip;
+  one_shot_eip_ = kNone;
+  if (!one_shot) b = translator_->lookup(v.eip, v.cs);
+  if (b == kNone) {
+    auto r = translate(v, v.eip, one_shot);
+    if (one_shot && r.ok()) ++counters_.one_shots;
+    if (!r.ok()) {
+      // The guest's own fault on fetching its code: the first byte that will not come.
+      vmm::ExceptionInfo f;
+      std::uint8_t byte;
+      bool faulted = false;
+      for (std::uint32_t i = 0; i < 15 && !faulted; ++i)
+        faulted = !read_linear(v, GuestVirtAddr(v.eip + i), &byte, 1, false, &f);
+      if (!faulted) {
+        board().contain("the translation cache cannot hold the guest's block at %08x", v.eip);
+        return false;
+      }
+      stop->source = vmm::Source::callout;
+      stop->reason = vmm::Reason::translation;
+      stop->raw_reason = static_cast<std::uint32_t>(CalloutKind::fetch_fault);
+      stop->guest_eip = v.eip;
+      stop->exception = {f.vector, f.has_error_code, f.error_code, f.address};
+      stop->memory.linear = GuestVirtAddr(f.address);
+      stop->memory.has_linear = f.vector == 14;
+      return false;
+    }
+    b = r.value();
+  }
+  entry_block_ = b;
+  entry_cs_ = v.cs;
+  return true;
+}
+
+void BtBackend::guest_state_stored(const vmm::VCpu& v, TrapFrame& f) {
+  if (v.cpl != 0 || entry_block_ == kNone) return;
+  f.cs = kCacheCS;
+  f.eip = translator_->block(entry_block_).start;
+}
+
+bool BtBackend::unwind(vmm::VCpu& v, const Record& r) {
+  // BEGIN SOLUTION lab02-e6
+  // Inside an inline lookup: the words the sequence saved come off the guest's stack, and
+  // the guest is either before its branch (the pushed words dropped) or after it (at the
+  // block whose cache offset the sequence put where the target was).
+  const Unwind u = Unwind::unpack(r.unwind);
+  std::uint32_t words[4] = {};
+  const std::uint32_t sp = segment_base(v.ss) + v.regs.esp;
+  const unsigned n = u.saved + (u.forward ? 1 : 0);
+  vmm::ExceptionInfo fault;
+  if (n && !read_linear(v, GuestVirtAddr(sp), words, 4 * n, false, &fault)) return false;
+  constexpr std::uint32_t arith = x86::eflags::CF | x86::eflags::PF | x86::eflags::AF | x86::eflags::ZF |
+                                  x86::eflags::SF | x86::eflags::OF;
+  if (u.saved >= 1) v.eflags = (v.eflags & ~arith) | (words[u.saved - 1] & arith);
+  if (u.saved >= 2) v.regs.eax = words[u.saved - 2];
+  if (u.saved >= 3) v.regs.ebx = words[u.saved - 3];
+  if (!u.forward) {
+    v.regs.esp += 4 * (u.saved + u.extra);
+    unwound_eip_ = r.eip;
+    return true;
+  }
+  const Record* to = translator_->locate(words[u.saved]);
+  if (!to) return false;
+  v.regs.esp += 4 * (u.saved + 1) + u.imm;
+  unwound_eip_ = to->eip;
+  return true;
+  // STUB: (void)v; (void)r;
+  // STUB: return false;
+  // END SOLUTION
+}
+
+void BtBackend::guest_state_loaded(vmm::VCpu& v, const TrapFrame& f) {
+  if ((f.cs & 0xfff8) != LAB01_EXTENSION_CS) return;
+  // BEGIN SOLUTION lab02-e6
+  // Translated code: the guest's own CS, and the guest EIP whose state the registers hold
+  // at this cache offset. A callout's EIP is just after its `int $0xF0`.
+  v.cs = entry_cs_;
+  v.cpl = 0;
+  const Record* r = nullptr;
+  if ((f.vector & 0xff) == kCalloutVector) {
+    r = translator_->locate(f.eip - 2);
+    if (r && r->spot != Spot::callout && r->spot != Spot::exit) r = nullptr;
+  }
+  const bool callout = r != nullptr;
+  if (!r) r = translator_->locate(f.eip);
+  if (r && (!r->unwind || unwind(v, *r))) {
+    v.eip = r->eip;
+    if (callout) {
+      pending_ = r->spot == Spot::exit ? Pending::exit : Pending::callout;
+      pending_aux_ = r->aux;
+    }
+    if (r->unwind) v.eip = unwound_eip_;
+    return;
+  }
+  // STUB: (void)v; (void)f;
+  // END SOLUTION
+  pending_ = Pending::lost;
+  lost_offset_ = f.eip;
+}
+
+vmm::Event BtBackend::enter(vmm::VCpu& v) {
+  cur_ = &v;
+  pending_ = Pending::none;
+  entry_block_ = kNone;
+  if (v.cpl == 0 && board().running()) {
+    vmm::Event stop;
+    if (!prepare(v, &stop)) return stop;
+    ++counters_.translated_entries;
+  } else {
+    ++counters_.direct_entries;
+  }
+  vmm::Event e = TrapBackend::enter(v);
+  // A callout ends an STI shadow as lab01's trap on the instruction does: the monitor
+  // completes the instruction.
+  if (pending_ == Pending::none) return e;
+  vmm::Event c;
+  c.source = vmm::Source::callout;
+  c.reason = vmm::Reason::translation;
+  c.guest_eip = v.eip;
+  c.guest_cpl = 0;
+  switch (pending_) {
+    case Pending::lost:
+      board().contain("translated code trapped (vector %u) at cache offset %08x, which is no instruction boundary",
+                      e.raw_reason, lost_offset_);
+      c.reason = vmm::Reason::other;
+      return c;
+    case Pending::exit: {
+      ++translator_->stats().unchained_exits;
+      c.raw_reason = static_cast<std::uint32_t>(CalloutKind::exit);
+      // BEGIN SOLUTION lab02-e5
+      // Chain the exit to its target's translation: next time the jump goes straight there.
+      const Exit& x = translator_->exit(pending_aux_);
+      const std::uint32_t target = x.target;
+      const std::uint64_t flushes = translator_->stats().flushes;
+      if (translator_->block(x.block).live && !translator_->block(x.block).one_shot) {
+        std::uint32_t to = translator_->lookup(target, v.cs);
+        if (to == kNone) {
+          auto r = translate(v, target, false);
+          if (r.ok()) to = r.value();
+        }
+        // A flush on the way (the cache was full) leaves no exit to chain.
+        if (to != kNone && translator_->stats().flushes == flushes) translator_->chain(pending_aux_, to);
+      }
+      // STUB: (void)0;
+      // END SOLUTION
+      return c;
+    }
+    case Pending::callout: {
+      const Site& s = translator_->site(pending_aux_);
+      ++translator_->stats().callouts;
+      ++translator_->stats().callouts_by_rule[static_cast<unsigned>(s.rule)];
+      DecodedSite& d = decoded_[pending_aux_ % kDecodedSites];
+      if (d.site != pending_aux_ || d.flushes != translator_->stats().flushes) {
+        d.site = kNone;
+        if (!decoder().decode_into(s.bytes, s.length, d.insn).ok()) {
+          board().contain("a callout's guest instruction at %08x no longer decodes", s.eip);
+          c.reason = vmm::Reason::other;
+          return c;
+        }
+        d.site = pending_aux_;
+        d.flushes = translator_->stats().flushes;
+      }
+      insn_ = &d.insn;
+      if (lab01_emulates(*insn_, s.rule)) {
+        vmm::Event g = lab01::make_trap_event(v, x86::vector::GP, 0, 0, insn_, *this);
+        g.source = vmm::Source::callout;
+        return g;
+      }
+      c.raw_reason = static_cast<std::uint32_t>(CalloutKind::emulate);
+      c.raw_qualification = static_cast<std::uint64_t>(s.rule);
+      c.insn = insn_;
+      c.insn_length = s.length;
+      return c;
+    }
+    case Pending::none:
+      break;
+  }
+  return e;
+}
+
+void BtBackend::finish(vmm::TraceWriter& trace) {
+  TrapBackend::finish(trace);
+  auto u = [](std::uint64_t x) { return static_cast<unsigned long long>(x); };
+  const TranslatorStats& s = translator_->stats();
+  format_to(trace.sink(),
+            "{\"kind\":\"translator\",\"blocks\":%llu,\"guest_insns\":%llu,\"ident_insns\":%llu,\"lookups\":%llu,"
+            "\"hits\":%llu,\"misses\":%llu,\"chained\":%llu,\"unchained_exits\":%llu,\"callouts\":%llu,"
+            "\"invalidations\":%llu,\"blocks_invalidated\":%llu,\"flushes\":%llu,\"translated_entries\":%llu,"
+            "\"direct_entries\":%llu,\"one_shots\":%llu,\"watch_faults\":%llu,\"monitor_writes\":%llu,"
+            "\"cache_bytes\":%u",
+            u(s.blocks), u(s.guest_insns), u(s.ident_insns), u(s.lookups), u(s.hits), u(s.misses), u(s.chained),
+            u(s.unchained_exits), u(s.callouts), u(s.invalidations), u(s.blocks_invalidated), u(s.flushes),
+            u(counters_.translated_entries), u(counters_.direct_entries), u(counters_.one_shots),
+            u(counters_.watch_faults), u(counters_.monitor_writes), translator_->code_used());
+  format_to(trace.sink(), ",\"callouts_by_rule\":{");
+  bool first = true;
+  for (unsigned i = 0; i < static_cast<unsigned>(Rule::count); ++i) {
+    if (!s.callouts_by_rule[i]) continue;
+    format_to(trace.sink(), "%s\"%s\":%llu", first ? "" : ",", rule_name(static_cast<Rule>(i)),
+              u(s.callouts_by_rule[i]));
+    first = false;
+  }
+  format_to(trace.sink(), "}}\n");
+}
+
+}  // namespace hvlab::lab02

@@ -1,0 +1,106 @@
+#pragma once
+// lab02's back end: lab01's trap back end, but the guest kernel runs only from the
+// translation cache (labs/lab02.md). Guest user code runs directly at ring 3, as under lab01.
+//
+//   enter():  at virtual CPL 0, the block at the guest's CS:EIP is looked up (translated on a
+//             miss) and the guest enters its translation, in the cache's own code segment
+//             (GDT slot kExtensionCodeSlot, ring 1, based at kCacheLinear); at its trap, the
+//             cache offset is mapped back to the guest EIP (precise faults and interrupts).
+//             A callout (`int $0xF0`) comes back as Source::callout: an exit to chain, or a
+//             guest instruction to emulate (lab01's handlers, or lab02's for the rules of the
+//             virtual CPU).
+//   the write watch: frames that hold translated code are read-only in the shadow tables;
+//             a write drops their translations (lab02::on_page_fault).
+
+#include <cstddef>
+#include <cstdint>
+
+#include "common/vmm/trace.hpp"
+#include "lab01-trap-and-emulate/src/trap_backend.hpp"
+#include "lab02-binary-translation/src/translator.hpp"
+
+namespace hvlab::lab02 {
+
+/// What a Reason::translation event carries in raw_reason.
+enum class CalloutKind : std::uint8_t {
+  exit,         ///< an exit of a block: chained where it could be; the guest goes on at eip
+  fetch_fault,  ///< the guest's code at eip cannot be fetched: e.exception is its fault
+  emulate,      ///< e.insn is a guest instruction of rule raw_qualification to emulate
+};
+
+class BtBackend final : public lab01::TrapBackend, public lab01::ShadowMmu::WriteWatch, private CodeSource {
+ public:
+  struct Config {
+    lab01::TrapBackend::Config trap;
+    Translator* translator = nullptr;  ///< its cache mapped at kCacheLinear in the guest's directory
+    std::uint8_t* ram = nullptr;       ///< the guest's RAM as the monitor reaches it
+    std::uint64_t ram_bytes = 0;
+  };
+  static constexpr std::uint32_t kMaxWatchedFrames = (512u << 20) >> 12;
+
+  BtBackend(vmm::Board& board, const Config& c);
+
+  const char* name() const override { return "bt"; }
+  vmm::Event enter(vmm::VCpu& v) override;
+  void finish(vmm::TraceWriter& trace) override;
+
+  /// lab01::ShadowMmu::WriteWatch: frames translated code came from.
+  bool watched(GuestPhysAddr frame) const override;
+  /// A write fault at `la` (error code `error`): if it hit a watched frame, that frame's
+  /// translations are dropped and the frame let go; true then. The writing instruction, if
+  /// the guest kernel's, is run next from a one-instruction translation of its own (it may
+  /// sit on the very page it writes).
+  bool code_written(vmm::VCpu& v, std::uint32_t la);
+
+  Translator& translator() { return *translator_; }
+  /// Counters of the trace's statistics.
+  struct BtCounters {
+    std::uint64_t translated_entries = 0, direct_entries = 0, one_shots = 0, watch_faults = 0, monitor_writes = 0;
+  };
+  const BtCounters& bt_counters() const { return counters_; }
+
+ protected:
+  void guest_state_stored(const vmm::VCpu& v, TrapFrame& f) override;
+  void guest_state_loaded(vmm::VCpu& v, const TrapFrame& f) override;
+  void guest_memory_written(const void* host, std::size_t n) override;
+
+ private:
+  bool fetch(std::uint32_t la, std::uint8_t* buf, std::size_t n, std::size_t* got) override;
+  std::uint32_t frame_of(std::uint32_t la) override;
+  /// The translation for the vCPU's CS:EIP (translated now if need be); false with `stop`
+  /// filled in when the guest's code cannot be fetched.
+  bool prepare(vmm::VCpu& v, vmm::Event* stop);
+  Result<std::uint32_t> translate(vmm::VCpu& v, std::uint32_t eip, bool one_shot);
+  void watch(vmm::VCpu& v, std::uint32_t frame, std::uint32_t la);
+  void unwatch(std::uint32_t frame);
+  /// Brings the vCPU back to a guest state from inside an inline lookup (record `r`): false
+  /// if the guest's stack could not be read.
+  bool unwind(vmm::VCpu& v, const Record& r);
+
+  Translator* translator_;
+  std::uint8_t* ram_;
+  std::uint64_t ram_bytes_;
+  vmm::VCpu* cur_ = nullptr;
+  std::uint32_t entry_block_ = kNone;
+  std::uint16_t entry_cs_ = 0;
+  std::uint32_t one_shot_eip_ = kNone;
+  enum class Pending : std::uint8_t { none, exit, callout, lost } pending_ = Pending::none;
+  std::uint32_t pending_aux_ = 0, lost_offset_ = 0, unwound_eip_ = 0;
+  // Decoded callout instructions by site (a direct-mapped cache: a decode costs thousands of
+  // instructions, and the same few sites call out over and over). Tagged with the site and
+  // the cache's flush count, since a flush reuses site numbers.
+  struct DecodedSite {
+    std::uint32_t site = kNone;
+    std::uint64_t flushes = 0;
+    decoder::Instruction insn{};
+  };
+  static constexpr unsigned kDecodedSites = 64;
+  DecodedSite decoded_[kDecodedSites];
+  const decoder::Instruction* insn_ = nullptr;
+  std::uint8_t watch_[kMaxWatchedFrames / 8] = {};
+  BtCounters counters_;
+};
+
+inline BtBackend& bt_backend(vmm::Machine& m) { return static_cast<BtBackend&>(m.backend()); }
+
+}  // namespace hvlab::lab02
