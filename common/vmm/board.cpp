@@ -18,11 +18,12 @@ std::uint64_t convert_ticks(std::uint64_t delta, std::uint64_t from_hz, std::uin
 }
 
 Board::Board(dev::ByteSink* console, dev::ByteSink* debug)
-    : pit_(&pic_),
-      cmos_(&pic_),
+    : irq_router_(&pic_),
+      pit_(&irq_router_),
+      cmos_(&irq_router_),
       console_sink_(*this, console),
-      com1_(&pic_, dev::Uart16550::kCom1Irq, &console_sink_),
-      com2_(&pic_, 3, nullptr),
+      com1_(&irq_router_, dev::Uart16550::kCom1Irq, &console_sink_),
+      com2_(&irq_router_, 3, nullptr),
       debug_sink_(*this, debug),
       debug_console_(&debug_sink_),
       exit_port_(*this),
@@ -51,6 +52,21 @@ Status Board::add_ram(std::uint64_t bytes, void* host, HostPhysAddr hpa) {
   return {};
 }
 
+Status Board::add_ram(std::uint64_t bytes, void* host) {
+  HV_TRY(memory_.add_region(GuestPhysAddr(0), bytes, host));
+  cmos_.set_memory_size(bytes);
+  return {};
+}
+
+Status Board::hand_interrupts_to(dev::IrqSink& sink) {
+  HV_TRY(ports_.detach(pic_.master()));
+  HV_TRY(ports_.detach(pic_.slave()));
+  HV_TRY(ports_.detach(pit_));
+  (void)ports_.detach(pit_.port61());  // port 0x61 belongs to the host kernel's PIT too
+  irq_router_.redirect(&sink, true);
+  return {};
+}
+
 // ---- Time ------------------------------------------------------------------------------
 
 void Board::advance_to(std::uint64_t t) {
@@ -75,8 +91,9 @@ void Board::on_exit(std::uint64_t host_tsc) {
 }
 
 std::uint64_t Board::next_timer_deadline() const {
-  // A masked IRQ0 wakes nobody: no need for timer exits then.
-  if (pic_.master().imr() & 1) return 0;
+  // A masked IRQ0 wakes nobody: no need for timer exits then. An external irqchip runs its
+  // own timer.
+  if (external_irqchip() || (pic_.master().imr() & 1)) return 0;
   std::uint64_t ticks = pit_.ticks_until_next_irq0();
   if (ticks == 0) return 0;
   // Round up, and never land before the edge.

@@ -100,6 +100,17 @@ class Board final {
   /// Guest RAM at guest-physical 0: `bytes` at host pointer `host`, host-physical `hpa`.
   /// Also tells the CMOS the memory size (what a BIOS would have recorded).
   Status add_ram(std::uint64_t bytes, void* host, HostPhysAddr hpa);
+  /// The same for a hosted monitor, which never knows host-physical addresses.
+  Status add_ram(std::uint64_t bytes, void* host);
+
+  /// Hands interrupt delivery to an interrupt controller outside the Board (a host kernel's
+  /// in-kernel irqchip and PIT, lab05): the 8259 and 8254 models leave the port bus (the
+  /// host kernel answers those ports), the IRQ lines of the remaining devices (UARTs, CMOS)
+  /// go to `sink`, and prepare_entry() no longer injects anything or plans timer exits: the
+  /// host kernel delivers interrupts and wakes a halted vCPU itself.
+  Status hand_interrupts_to(dev::IrqSink& sink);
+  /// Whether hand_interrupts_to() was called.
+  bool external_irqchip() const { return irq_router_.external(); }
 
   Budgets& budgets() { return budgets_; }
   const Budgets& budgets() const { return budgets_; }
@@ -241,6 +252,22 @@ class Board final {
     Status write(std::uint32_t, unsigned, std::uint32_t) override { return {}; }
   };
 
+  // The devices' IRQ lines: to the Board's 8259 pair, or to an external irqchip.
+  class IrqRouter final : public dev::IrqSink {
+   public:
+    explicit IrqRouter(dev::IrqSink* to) : to_(to) {}
+    void set_irq(unsigned line, bool level) override { to_->set_irq(line, level); }
+    void redirect(dev::IrqSink* to, bool external) {
+      to_ = to;
+      external_ = external;
+    }
+    bool external() const { return external_; }
+
+   private:
+    dev::IrqSink* to_;
+    bool external_ = false;
+  };
+
   Status wire_devices();
   void stop(RunState s, const char* fmt, va_list ap);
 
@@ -248,6 +275,7 @@ class Board final {
   dev::PortBus ports_;
   dev::MmioBus mmio_;
   dev::Pic8259Pair pic_;
+  IrqRouter irq_router_;
   dev::Pit8254 pit_;
   dev::CmosRtc cmos_;
   GuestConsoleSink console_sink_;
