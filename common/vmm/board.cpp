@@ -125,8 +125,14 @@ EntryPlan Board::prepare_entry(VCpu& vcpu, std::uint64_t host_tsc) {
 
   // A halted vCPU waits for an interrupt it can take. Rather than spin, move the guest's
   // clock to the next timer edge (bounded, in case the edge is masked at the PIC).
+  if (vcpu.halted && !pending_.valid && idle_wait_ && vcpu.interrupts_enabled() && !pic_.has_pending()) {
+    // The back end sleeps with the halted vCPU until its timer or another event.
+    plan.timer_deadline = next_timer_deadline();
+    plan.watchdog = device_time_ + tsc_hz_ / 4;
+    return plan;
+  }
   if (vcpu.halted && !pending_.valid) {
-    for (unsigned round = 0; !pic_.has_pending(); ++round) {
+    for (unsigned round = 0; !pic_.has_pending() && !idle_wait_; ++round) {
       std::uint64_t deadline = next_timer_deadline();
       if (!vcpu.interrupts_enabled() || deadline == 0 || round > 10000) break;
       time_offset_ += deadline - guest_time(host_tsc);

@@ -137,6 +137,14 @@ class Board final {
   /// Whether the monitor's time is taken out of guest time (the default). Off: the guest's
   /// clocks include the monitor's work (lab01's clock=host).
   void set_hide_monitor_time(bool on) { hide_monitor_time_ = on; }
+  /// What a halted vCPU with nothing to take costs. By default its clock skips ahead to the
+  /// next timer interrupt (an idle guest costs no time: what a monitor on an emulator
+  /// wants). With `wait`, the guest's time runs on as real time: prepare_entry() hands the
+  /// back end a halted vCPU, which it must not run but sleep with until its timer or another
+  /// event (a hosted monitor with a keyboard: lab05). A halted vCPU with interrupts disabled
+  /// is contained either way.
+  void set_idle_wait(bool wait) { idle_wait_ = wait; }
+  bool idle_wait() const { return idle_wait_; }
   /// Guest time the devices have reached (their notion of "now").
   std::uint64_t device_time() const { return device_time_; }
   /// Brings the devices up to guest time `t` (never backwards).
@@ -298,6 +306,7 @@ class Board final {
   std::uint64_t start_time_ = 0;
   bool time_started_ = false;
   bool hide_monitor_time_ = true;
+  bool idle_wait_ = false;
   bool in_monitor_ = false;
   std::uint64_t exit_host_tsc_ = 0;
   std::uint64_t last_progress_ = 0;

@@ -239,6 +239,33 @@ TEST_F(BoardTest, HaltedGuestSkipsAheadToTheNextTick) {
   EXPECT_EQ(board.idle_skips(), 1u);
 }
 
+TEST_F(BoardTest, WithIdleWaitAHaltedGuestWaitsInRealTime) {
+  board.set_tsc_hz(dev::Pit8254::kInputHz);
+  board.set_idle_wait(true);
+  program_pic_and_pit(50000);
+  std::uint64_t host = 0;
+  vcpu.eflags |= x86::eflags::IF;
+  if (board.prepare_entry(vcpu, host).inject.valid) out(0x20, 0x20);
+  vcpu.halted = true;
+  // Nothing due yet: the back end gets the halted vCPU and the time of the next tick.
+  EntryPlan p = board.prepare_entry(vcpu, host + 10);
+  EXPECT_FALSE(p.stop);
+  EXPECT_FALSE(p.inject.valid);
+  EXPECT_TRUE(vcpu.halted);
+  EXPECT_NE(p.timer_deadline, 0u);
+  EXPECT_EQ(board.tsc_offset(), 0u);  // no skip
+  EXPECT_EQ(board.idle_skips(), 0u);
+  // Once real time reaches the tick, it is injected and the vCPU wakes.
+  p = board.prepare_entry(vcpu, host + 50010);
+  ASSERT_TRUE(p.inject.valid);
+  EXPECT_FALSE(vcpu.halted);
+  // Halted with interrupts off is still the end.
+  vcpu.eflags &= ~x86::eflags::IF;
+  vcpu.halted = true;
+  EXPECT_TRUE(board.prepare_entry(vcpu, host + 60000).stop);
+  EXPECT_EQ(board.state(), RunState::contained);
+}
+
 TEST_F(BoardTest, HaltedWithInterruptsOffIsContained) {
   vcpu.halted = true;
   EXPECT_TRUE(board.prepare_entry(vcpu, 0).stop);
