@@ -93,14 +93,28 @@ struct Host {
   KvmBackend* backend;
   FormatSink* diag;
   bool stop_noted = false;
+  std::uint64_t last_flush = 0;
 };
 
 void before_entry(void* p) {
   auto* h = static_cast<Host*>(p);
   h->input->feed(h->board->com1());
-  h->com1->flush();
-  h->debugcon->flush();
-  if (h->trace->pending()) h->trace->flush();
+  // Output is written in runs, not a system call per byte (each costs about as much as an
+  // exit): at most 10 ms late, and the timer makes sure the vCPU comes back by then even if
+  // the guest sleeps in KVM_RUN.
+  const std::uint64_t now = h->backend->now(), late = h->board->tsc_hz() / 100;
+  if (h->com1->pending() || h->debugcon->pending()) {
+    if (now - h->last_flush >= late || h->com1->size() > 4096) {
+      h->com1->flush();
+      h->debugcon->flush();
+      h->last_flush = now;
+    } else {
+      h->backend->wake_within(late);
+    }
+  } else {
+    h->last_flush = now;
+  }
+  if (h->trace->size() > 16384) h->trace->flush();
   if (h->input->stop_requested() && !h->stop_noted) {
     h->stop_noted = true;
     format_to(*h->diag, "%s: %s\n", kName,
@@ -129,7 +143,7 @@ int main(int argc, char** argv) {
   unsigned gdb_port = 0;
   std::vector<std::string> chat;
   std::string stop_after;
-  bool no_input = false;
+  bool no_input = false, probe = false;
   std::vector<std::string> words;
   app.add_option("--com1", com1_path, "Where the guest's COM1 goes (- for standard output)")->capture_default_str();
   app.add_option("--com2,--trace", com2_path, "Where the event trace (the monitor's COM2 channel) goes");
@@ -142,7 +156,10 @@ int main(int argc, char** argv) {
       ->take_all();
   app.add_option("--stop-after", stop_after, "Stop the guest (status 0) once this appears after the last --chat");
   app.add_flag("--no-input", no_input, "Do not read the terminal");
-  app.add_option("words", words, "KEY=VALUE options, the guest image, the guest's command line")->required();
+  app.add_flag("--probe", probe,
+               "Only check that this machine's KVM can run the kit's guests: status 0 if it can, 77 (with the "
+               "reason) if not");
+  app.add_option("words", words, "KEY=VALUE options, the guest image, the guest's command line");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -150,6 +167,22 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return usage_error(e.what());
   }
+  if (probe) {
+    LinuxKvm sys;
+    const int fd = sys.open_device("/dev/kvm");
+    if (fd < 0) {
+      fmt::print(stderr, "{}: cannot use KVM: /dev/kvm: {}\n", kName, errno_text(fd));
+      return kStatusNoKvm;
+    }
+    const std::string limit = kvm_limitation(sys, fd);
+    sys.close_fd(fd);
+    if (!limit.empty()) {
+      fmt::print(stderr, "{}: {}\n", kName, limit);
+      return kStatusNoKvm;
+    }
+    return 0;
+  }
+  if (words.empty()) return usage_error("no guest image given");
 
   // KEY=VALUE words, then the image, then the guest's own words.
   std::string monitor_cmdline, image_path, guest_cmdline;
@@ -229,6 +262,11 @@ int main(int argc, char** argv) {
                errno_text(kvm_fd));
     return kStatusNoKvm;
   }
+
+  // A KVM that cannot run 32-bit paging runs the guest until it turns paging on, where the
+  // guest gets a #GP it did not cause: say so first.
+  const std::string limitation = kvm_limitation(sys, kvm_fd);
+  if (!limitation.empty()) format_to(diag, "%s: warning: %s\n", kName, limitation.c_str());
 
   ConsoleInput input;
   GuestConsole console(com1, input);
@@ -336,6 +374,7 @@ int main(int argc, char** argv) {
   }
   if (!no_input && !gdb_port) input.start_terminal([&kick] { kick.kick(); });
 
+  if (!limitation.empty()) trace.note("kvm_limitation", limitation.c_str());
   trace.note("start", mb_cmdline.c_str());
   const int status = vmm::run(machine, opt.run);
   done = true;

@@ -40,6 +40,7 @@ class OutFile final : public dev::ByteSink, public FormatSink {
   void write(const char* s, std::size_t n) override { buf_.append(s, n); }
   void flush();
   bool pending() const { return !buf_.empty(); }
+  std::size_t size() const { return buf_.size(); }
   /// Also flush at every newline (the trace: records are read while the run goes on).
   std::uint64_t bytes_written() const { return written_; }
 

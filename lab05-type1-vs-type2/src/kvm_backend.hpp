@@ -68,6 +68,9 @@ class KvmBackend final : public vmm::Backend {
     hook_ = hook;
     hook_arg_ = arg;
   }
+  /// Makes sure the vCPU comes back within `ticks` of host TSC (output waiting to be
+  /// written while the guest may sleep in KVM_RUN).
+  void wake_within(std::uint64_t ticks);
   void set_debugger(GdbStub* gdb) { gdb_ = gdb; }
   GdbStub* debugger() const { return gdb_; }
 
