@@ -95,8 +95,10 @@ int main(int argc, char** argv) {
   app.add_option("--lab", labs, "lab to grade (native, lab01, ...); repeat it, or 'all' (default)")
       ->delimiter(',')
       ->type_name("NAME");
-  app.add_option("--emu", emu, "emulator: qemu, bochs or both (each lab runs on those of its own that are chosen)")
-      ->check(CLI::IsMember({"qemu", "bochs", "both"}))
+  app.add_option("--emu", emu,
+                 "emulator: qemu, bochs, host (a hosted VMM run as a program) or both (all of them; each lab runs "
+                 "on those of its own that are chosen)")
+      ->check(CLI::IsMember({"qemu", "bochs", "host", "both"}))
       ->type_name("EMU")
       ->capture_default_str();
   app.add_option("--json", json_file, "write the full results as JSON to FILE")->type_name("FILE");
@@ -175,6 +177,7 @@ int main(int argc, char** argv) {
   if (std::find(labs.begin(), labs.end(), "all") != labs.end()) opt.labs.clear();
   if (emu == "qemu") opt.emulators = {Emulator::qemu};
   else if (emu == "bochs") opt.emulators = {Emulator::bochs};
+  else if (emu == "host") opt.emulators = {Emulator::host};
   opt.jobs = jobs;
   opt.icount = icount;
   opt.timeout_scale = timeout_scale;

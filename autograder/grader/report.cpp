@@ -48,7 +48,9 @@ std::string xml(std::string_view s, bool attribute) {
   return out;
 }
 
-bool lab_has_tests(const LabResult& lab) { return lab.status != LabStatus::not_selected; }
+bool lab_has_tests(const LabResult& lab) {
+  return lab.status != LabStatus::not_selected && lab.status != LabStatus::skipped;
+}
 
 }  // namespace
 
@@ -471,7 +473,8 @@ void print_report(std::FILE* out, const SessionResult& session, const TableStyle
     if (!lab.title.empty() && lab.title != lab.name) head += " - " + lab.title;
     if (!lab.folder.empty()) head += " (" + lab.folder + ")";
     fmt::print(out, "\n{}\n", paint(clean_text(head), fmt::emphasis::bold));
-    if (lab.status == LabStatus::not_selected || lab.status == LabStatus::rubric_error) {
+    if (lab.status == LabStatus::not_selected || lab.status == LabStatus::rubric_error ||
+        lab.status == LabStatus::skipped) {
       fmt::print(out, "  {}: {}\n", lab_status_name(lab.status), clean_text(lab.status_reason));
       for (const auto& e : lab.errors) fmt::print(out, "  {} {}\n", paint("error:", red), clean_text(e));
       continue;

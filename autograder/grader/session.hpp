@@ -30,7 +30,7 @@ struct SessionOptions {
   std::filesystem::path build_dir;
   std::filesystem::path rubric_dir;
   std::vector<std::string> labs;       ///< lab names; empty: every rubric in rubric_dir
-  std::vector<Emulator> emulators = {Emulator::qemu, Emulator::bochs};
+  std::vector<Emulator> emulators = {Emulator::qemu, Emulator::bochs, Emulator::host};
   unsigned jobs = 1;                   ///< boots in parallel
   bool icount = false;                 ///< QEMU -icount shift=0,sleep=off
   double timeout_scale = 1.0;          ///< multiplies every per-boot timeout
@@ -48,9 +48,16 @@ struct SessionOptions {
   /// calibrated again.
   std::vector<Calibration> preset_calibration;
   std::function<std::string()> make_nonce;       ///< default: random_nonce
+  /// Why the machine lacks a rubric's `requires`, or empty; default: missing_requirement.
+  std::function<std::string(const std::vector<std::string>&)> check_requirements;
   std::function<void(const std::string&)> progress;  ///< one line per event, any thread
 };
 
+
+/// Why this machine cannot run a lab whose rubric `requires` these ("kvm": a KVM that runs
+/// 32-bit paging guests), or empty. The grader checks it itself, before anything of the
+/// lab runs, so a submission cannot skip its own grading.
+std::string missing_requirement(const std::vector<std::string>& requirements);
 
 /// Reference figures: seconds a calibration boot takes on an unloaded machine of the kind
 /// the kit targets (2 cores, Debian 12). Timeouts grow in proportion when it takes longer.

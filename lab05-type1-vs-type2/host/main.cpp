@@ -38,6 +38,7 @@
 
 #include "common/boot/multiboot.hpp"
 #include "common/vmm/guest_loader.hpp"
+#include "common/vmm/host_kvm.hpp"
 #include "common/vmm/machine.hpp"
 #include "common/vmm/options.hpp"
 #include "common/vmm/run.hpp"
@@ -168,19 +169,10 @@ int main(int argc, char** argv) {
     return usage_error(e.what());
   }
   if (probe) {
-    LinuxKvm sys;
-    const int fd = sys.open_device("/dev/kvm");
-    if (fd < 0) {
-      fmt::print(stderr, "{}: cannot use KVM: /dev/kvm: {}\n", kName, errno_text(fd));
-      return kStatusNoKvm;
-    }
-    const std::string limit = kvm_limitation(sys, fd);
-    sys.close_fd(fd);
-    if (!limit.empty()) {
-      fmt::print(stderr, "{}: {}\n", kName, limit);
-      return kStatusNoKvm;
-    }
-    return 0;
+    const std::string why_not = vmm::kvm_unavailable_reason();
+    if (why_not.empty()) return 0;
+    fmt::print(stderr, "{}: {}\n", kName, why_not);
+    return kStatusNoKvm;
   }
   if (words.empty()) return usage_error("no guest image given");
 
@@ -265,7 +257,7 @@ int main(int argc, char** argv) {
 
   // A KVM that cannot run 32-bit paging runs the guest until it turns paging on, where the
   // guest gets a #GP it did not cause: say so first.
-  const std::string limitation = kvm_limitation(sys, kvm_fd);
+  const std::string limitation = vmm::kvm_unavailable_reason();
   if (!limitation.empty()) format_to(diag, "%s: warning: %s\n", kName, limitation.c_str());
 
   ConsoleInput input;

@@ -83,35 +83,3 @@ Status Vm::create_vcpu(std::string* why) {
 }
 
 }  // namespace hvlab::lab05
-
-namespace hvlab::lab05 {
-
-std::string kvm_limitation(KvmSys& sys, int kvm_fd) {
-  const long vm = sys.ioctl(kvm_fd, KVM_CREATE_VM, 0ul);
-  if (vm < 0) return "KVM_CREATE_VM failed: " + errno_text(vm);
-  std::string problem;
-  const long vcpu = sys.ioctl(static_cast<int>(vm), KVM_CREATE_VCPU, 0ul);
-  if (vcpu < 0) {
-    problem = "KVM_CREATE_VCPU failed: " + errno_text(vcpu);
-  } else {
-    kvm_sregs s{};
-    if (sys.ioctl(static_cast<int>(vcpu), KVM_GET_SREGS, &s) >= 0) {
-      s.cs.db = 1;
-      s.cr0 = 0x80000011;  // PG, ET, PE: 32-bit paging, as every test guest turns it on
-      s.cr3 = 0x1000;
-      s.cr4 = 0;
-      s.efer = 0;
-      kvm_sregs back{};
-      if (sys.ioctl(static_cast<int>(vcpu), KVM_SET_SREGS, &s) < 0 ||
-          sys.ioctl(static_cast<int>(vcpu), KVM_GET_SREGS, &back) < 0 || !(back.cr0 & 0x80000000u))
-        problem =
-            "this host's KVM does not run 32-bit guests with paging on (it keeps CR0.PG clear, as kvm-pvm does: "
-            "paging only in long mode), and the kit's guests turn paging on";
-    }
-    sys.close_fd(static_cast<int>(vcpu));
-  }
-  sys.close_fd(static_cast<int>(vm));
-  return problem;
-}
-
-}  // namespace hvlab::lab05

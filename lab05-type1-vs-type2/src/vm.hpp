@@ -56,13 +56,3 @@ std::string errno_text(long negative_errno);
 
 }  // namespace hvlab::lab05
 
-namespace hvlab::lab05 {
-
-/// What this host's KVM cannot do that the kit's guests need, found by trying it on a
-/// scratch VM: empty if nothing. Some KVMs (kvm-pvm, which runs without VT-x or AMD-V under
-/// it) support paging only in long mode: they keep CR0.PG clear for a 32-bit guest, and the
-/// guest's own MOV to CR0 that turns paging on gets a #GP. The test guests and xv6 all turn
-/// on 32-bit paging, so such a host cannot run them.
-std::string kvm_limitation(KvmSys& sys, int kvm_fd);
-
-}  // namespace hvlab::lab05

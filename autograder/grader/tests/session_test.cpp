@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <set>
 
 #include "autograder/grader/report.hpp"
 #include "autograder/grader/session.hpp"
@@ -462,6 +463,90 @@ TEST_F(Session, AStubHitInTheMiddleFailsThatTestAndTheRestStillRun) {
   ASSERT_FALSE(lab.runs.empty());
   ASSERT_EQ(lab.runs[0].not_implemented.size(), 1u);
   EXPECT_EQ(lab.runs[0].not_implemented[0], "not implemented: lab01-e7 (at lab01-trap-and-emulate/core.cpp:42)");
+}
+
+}  // namespace
+}  // namespace hvlab::grader
+
+namespace hvlab::grader {
+namespace {
+
+// A hosted VMM (lab05): a program, not an emulator, graded twice with two monitor command
+// lines, and skipped where the machine lacks KVM.
+class HostedSession : public Session {
+ protected:
+  void SetUp() override {
+    Session::SetUp();
+    fs::create_directories(build_ / "lab05-type1-vs-type2");
+    touch(build_ / "lab05-type1-vs-type2" / "monitor.elf");
+    write("lab05.toml", R"(
+[lab]
+name = "lab05"
+folder = "lab05-type1-vs-type2"
+emulators = ["host"]
+requires = ["kvm"]
+timeout = 15
+[[guest]]
+image = "suite"
+[[guest]]
+image = "suite"
+name = "kernel-irqchip"
+monitor_cmdline = "irqchip=kernel"
+[[test]]
+test = "*"
+guest = "suite"
+points = 1
+[[test]]
+test = "*"
+guest = "kernel-irqchip"
+points = 2
+)");
+  }
+};
+
+TEST_F(HostedSession, WhereTheRequirementIsMissingTheLabIsSkippedWithTheReasonNeverPassed) {
+  SessionOptions o = options({"lab05"});
+  o.check_requirements = [](const std::vector<std::string>& r) {
+    return r == std::vector<std::string>{"kvm"} ? std::string("cannot use KVM: /dev/kvm: No such file") : "";
+  };
+  SessionResult s = run_session(o, boot_fn(), cancel_);
+  const LabResult& lab = lab_named(s, "lab05");
+  EXPECT_EQ(lab.status, LabStatus::skipped);
+  EXPECT_NE(lab.status_reason.find("/dev/kvm"), std::string::npos);
+  EXPECT_TRUE(specs_.empty()) << "nothing of a skipped lab runs";
+  EXPECT_FALSE(s.all_full_marks()) << "a skip is not a pass";
+  std::string text;
+  {
+    char* buf = nullptr;
+    std::size_t len = 0;
+    std::FILE* f = open_memstream(&buf, &len);
+    print_report(f, s, TableStyle{});
+    std::fclose(f);
+    text.assign(buf, len);
+    std::free(buf);
+  }
+  EXPECT_NE(text.find("skipped: cannot use KVM"), std::string::npos) << text;
+}
+
+TEST_F(HostedSession, EachGuestEntryRunsWithItsOwnMonitorCommandLineAndIsScoredUnderItsName) {
+  SessionOptions o = options({"lab05"});
+  o.check_requirements = [](const std::vector<std::string>&) { return std::string(); };
+  SessionResult s = run_session(o, boot_fn(), cancel_);
+  const LabResult& lab = lab_named(s, "lab05");
+  EXPECT_EQ(lab.status, LabStatus::graded);
+  auto specs = specs_for("monitor.elf");
+  ASSERT_EQ(specs.size(), 2u);
+  std::set<std::string> cmdlines;
+  for (const auto& sp : specs) {
+    EXPECT_EQ(sp.emu, Emulator::host);
+    cmdlines.insert(sp.cmdline);
+  }
+  EXPECT_EQ(cmdlines, (std::set<std::string>{"", "irqchip=kernel"}));
+  EXPECT_TRUE(specs_for("calibrate.elf").empty()) << "a program is not calibrated";
+  EXPECT_DOUBLE_EQ(lab.max_score, 5 + 2 * 5);
+  bool labelled = false;
+  for (const auto& t : lab.tests) labelled |= t.name == "kernel-irqchip:priv_lgdt";
+  EXPECT_TRUE(labelled);
 }
 
 }  // namespace
