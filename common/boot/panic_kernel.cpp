@@ -4,6 +4,7 @@
 
 #include "common/arch/intrinsics.hpp"
 #include "common/boot/console.hpp"
+#include "common/runtime/exercise.hpp"
 #include "common/runtime/panic.hpp"
 
 namespace hvlab {
@@ -22,6 +23,10 @@ void panic_at(const char* file, int line, const char* fmt, ...) {
     dprintf("PANIC at %s:%d: %s\n", file, line, msg);
   }
   machine_exit(exit_status::kPanic);
+}
+
+void not_implemented(const char* file, int line, const char* exercise) {
+  panic_at(file, line, "not implemented: %s", exercise);
 }
 
 }  // namespace hvlab

@@ -1,8 +1,12 @@
 #include "common/runtime/heap.hpp"
 
+#include "common/runtime/exercise.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 using hvlab::rt::Heap;
@@ -73,3 +77,14 @@ TEST_F(HeapTest, DoubleFreePanics) {
   EXPECT_DEATH(heap.free(a), "double free");
 }
 TEST_F(HeapTest, StrayPointerPanics) { EXPECT_DEATH(heap.free(arena + 5), "not a heap block"); }
+
+// An exercise stub on the host: the test that reaches it fails with the exercise's name,
+// and the program goes on with the next test.
+TEST(ExerciseStub, ThrowsWithTheExercisesNameOnTheHost) {
+  try {
+    HV_NOT_IMPLEMENTED("lab09-e7");
+    FAIL() << "the stub returned";
+  } catch (const std::logic_error& e) {
+    EXPECT_NE(std::string(e.what()).find("not implemented: lab09-e7 (at "), std::string::npos) << e.what();
+  }
+}
