@@ -8,6 +8,7 @@
 #   make gdb LAB=lab01        the same under QEMU's GDB stub, GDB attached with symbols
 #   make census               classify x86 instructions by running them deprivileged (lab01)
 #   make bench                boot and grading times, and each lab's measurements
+#   make compare              the lecture's table of techniques, measured: build/compare/
 #   make docs                 Doxygen HTML for common/ (warnings are errors)
 #   make deps                 install missing Debian packages (apt-get; sudo when not root)
 #   make handout [UPTO=labNN] [HANDOUT=dir]
@@ -31,7 +32,7 @@ CCACHE := $(shell command -v ccache 2>/dev/null)
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build test grade run gdb census bench docs clean help
+.PHONY: all deps configure build test grade run gdb census bench compare docs clean help
 
 all: build
 
@@ -68,6 +69,9 @@ census: build
 
 bench: build
 	autograder/bench --build-dir $(BUILD)
+
+compare: build
+	$(BUILD)/tools/compare/hvlab-compare --source . --build-dir $(BUILD)
 
 docs: deps
 	@mkdir -p $(BUILD)/docs

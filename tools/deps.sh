@@ -9,7 +9,7 @@ PACKAGES="
   grub-pc-bin grub-common xorriso mtools
   libzydis-dev libzycore-dev dpkg-dev xz-utils ca-certificates
   libgtest-dev googletest doxygen graphviz
-  nlohmann-json3-dev libcli11-dev libfmt-dev libtomlplusplus-dev libexpat1-dev
+  nlohmann-json3-dev libcli11-dev libfmt-dev libtomlplusplus-dev libexpat1-dev gnuplot-nox
   ccache zip unzip
 "
 
