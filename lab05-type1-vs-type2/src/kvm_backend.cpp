@@ -243,12 +243,10 @@ bool KvmBackend::inject(vmm::VCpu&, const vmm::PendingEvent& e) {
 }
 
 void KvmBackend::request_interrupt_window(vmm::VCpu&, bool on) {
-  // BEGIN SOLUTION lab05-e5
   // api.rst 5, request_interrupt_window: KVM returns with KVM_EXIT_IRQ_WINDOW_OPEN as soon
-  // as the guest can take an interrupt.
+  // as the guest can take an interrupt. (Called before every entry, so it is no exercise:
+  // the handout must get as far as the first exit without lab05-e5.)
   run_->request_interrupt_window = on ? 1 : 0;
-  // STUB: (void)on;
-  // END SOLUTION
 }
 
 void KvmBackend::arm_timer(std::uint64_t deadline, std::uint64_t watchdog) {

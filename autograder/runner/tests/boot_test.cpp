@@ -445,7 +445,7 @@ TEST(BootHost, AProgramThatDiesOrHangsIsReportedSo) {
   EXPECT_EQ(r.outcome, Outcome::crashed);
   EXPECT_NE(r.reason.find("without the exit marker"), std::string::npos) << r.reason;
   EXPECT_NE(r.debugcon.find("not implemented: lab05-e3"), std::string::npos);
-  s.kernel = host_program(dir, "sleep 30\n");
+  s.kernel = host_program(dir, "exec sleep 30\n");
   s.timeout = 500ms;
   r = boot(s);
   EXPECT_EQ(r.outcome, Outcome::timeout);
