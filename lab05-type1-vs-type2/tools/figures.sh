@@ -25,7 +25,7 @@ row() {  # row CONFIG CMDLINE WHERE
     rm -rf "$out"
   fi
   printf '{"lab":"lab05","technique":"hardware assist, hosted (type 2): KVM","config":"%s","guest_changes":"none",' "$1"
-  printf '"suite_pass":%s,"user_exits_per_test":%s,"bench":%s,"handled":"%s","monitor_loc":%s}' \
+  printf '"suite_pass":%s,"entries_per_test":%s,"bench":%s,"handled":"%s","monitor_loc":%s}' \
     "$pass" "$exits" "$bench" "$3" "$loc"
 }
 printf '{"rows":['

@@ -127,7 +127,7 @@ int main(int argc, char** argv) {
     }
     table += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", md(cell(r, "lab")),
                          md(cell(r, "technique")), md(cell(r, "config")), md(cell(r, "guest_changes")),
-                         md(cell(r, "suite_pass")), md(cell(r, "user_exits_per_test")), md(time_cell(r)),
+                         md(cell(r, "suite_pass")), md(cell(r, "entries_per_test")), md(time_cell(r)),
                          md(cell(r, "handled")), md(cell(r, "monitor_loc")));
   }
   std::ofstream(fs::path(out) / "table.md") << "# The techniques compared, measured on this machine\n\n" << table;
