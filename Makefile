@@ -17,6 +17,9 @@
 #   make handin               pack your last commit into build/handin/*.tar.gz (students)
 #   make gradescope [UPTO=labNN]
 #                             build/gradescope/hvlab-autograder.zip for Gradescope
+#   make slides               the lecture deck, measured: build/slides/lecture.html and .pdf
+#   make demo                 list the lecture's demos
+#   make demo-NAME [ARGS=..]  run one (demo-census, demo-trap, demo-vmexit, demo-entry-fail, ...)
 
 BUILD ?= build
 JOBS  ?= 2
@@ -51,7 +54,7 @@ configure: deps $(BUILD)/build.ninja
 build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
-test: build
+test: build slides-npm
 	ctest --test-dir $(BUILD) -j $(JOBS) --output-on-failure --timeout 300
 
 grade: build
@@ -97,3 +100,22 @@ handin:
 gradescope: configure
 	cmake --build $(BUILD) --target hvlab-handout
 	autograder/gradescope/make-zip.sh --build-dir $(BUILD) --out $(BUILD)/gradescope/hvlab-autograder.zip $(if $(UPTO),--upto $(UPTO))
+
+.PHONY: slides slides-npm demo
+
+# The deck's npm packages (reveal.js, playwright-core), pinned by slides/package-lock.json.
+slides-npm: deps
+	@slides/npm-install.sh $(BUILD)/slides/npm
+
+# The deck, every figure measured anew by the demos: build/slides/lecture.html and .pdf.
+slides: build slides-npm
+	slides/make-deck --build-dir $(BUILD) --out $(BUILD)/slides
+
+demo:
+	@slides/demo --build-dir $(BUILD) list
+
+# A demo runs on an up-to-date build; the build's own output goes to a log.
+demo-%: configure
+	@cmake --build $(BUILD) -j $(JOBS) >$(BUILD)/demo-build.log 2>&1 || \
+	  { tail -n 20 $(BUILD)/demo-build.log; echo "demo-$*: the build failed (log: $(BUILD)/demo-build.log)"; exit 1; }
+	@slides/demo --build-dir $(BUILD) $* $(ARGS)

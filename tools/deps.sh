@@ -11,6 +11,7 @@ PACKAGES="
   libgtest-dev googletest doxygen graphviz
   nlohmann-json3-dev libcli11-dev libfmt-dev libtomlplusplus-dev libexpat1-dev gnuplot-nox
   ccache zip unzip
+  pandoc chromium nodejs poppler-utils fonts-dejavu-core
 "
 
 # Zydis runs inside the kernels, so the build compiles it from Debian's source package:
@@ -24,6 +25,8 @@ for p in $PACKAGES; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
   [ "$status" = "installed" ] || missing="$missing $p"
 done
+# The slides' npm packages need npm: Debian's, unless the installed nodejs brings its own.
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 if [ -z "$missing" ]; then
   need_src && exit 0
 fi

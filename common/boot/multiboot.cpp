@@ -67,8 +67,31 @@ bool find_option(const char* s, const char* key, char* buf, unsigned size) {
   return false;
 }
 
+bool find_unsigned_option(const char* options, const char* key, std::uint32_t* value, bool* malformed) {
+  if (malformed) *malformed = false;
+  char buf[16] = {};  // room for 10 digits; a value that fills it may have been cut short
+  if (!find_option(options, key, buf, sizeof buf)) return false;
+  std::uint64_t v = 0;
+  bool ok = buf[0] != '\0' && buf[sizeof buf - 2] == '\0';
+  for (const char* p = buf; ok && *p; ++p) {
+    ok = *p >= '0' && *p <= '9';
+    v = v * 10 + static_cast<unsigned>(*p - '0');
+    ok = ok && v <= 0xffffffffu;
+  }
+  if (!ok) {
+    if (malformed) *malformed = true;
+    return false;
+  }
+  *value = static_cast<std::uint32_t>(v);
+  return true;
+}
+
 bool BootInfo::cmdline_option(const char* key, char* buf, unsigned size) const {
   return find_option(cmdline, key, buf, size);
+}
+
+bool BootInfo::cmdline_unsigned(const char* key, std::uint32_t* value, bool* malformed) const {
+  return find_unsigned_option(cmdline, key, value, malformed);
 }
 
 }  // namespace hvlab

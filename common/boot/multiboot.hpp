@@ -63,6 +63,8 @@ struct BootInfo {
 
   /// The value of `key=value` on the kernel command line, copied into buf; false if absent.
   bool cmdline_option(const char* key, char* buf, unsigned size) const;
+  /// The value of `key=N` as a decimal number (see find_unsigned_option).
+  bool cmdline_unsigned(const char* key, std::uint32_t* value, bool* malformed = nullptr) const;
 };
 
 /// Parses the multiboot information at `info` (host-testable: the pointer may be any
@@ -71,5 +73,9 @@ BootInfo parse_multiboot(std::uint32_t magic, const multiboot::Info* info);
 
 /// Finds `key=value` in a space-separated option string (host-testable).
 bool find_option(const char* options, const char* key, char* buf, unsigned size);
+/// Finds `key=N` with N a decimal number below 2^32. False when the key is absent, and
+/// also when its value is not such a number, which then sets `*malformed` (if given) so a
+/// caller can say so rather than silently use a default.
+bool find_unsigned_option(const char* options, const char* key, std::uint32_t* value, bool* malformed = nullptr);
 
 }  // namespace hvlab

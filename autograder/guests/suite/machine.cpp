@@ -119,6 +119,12 @@ void clear_test_mappings() {
   cpu::load_cr3(pd_phys());
 }
 
+void open_to_user(std::uint32_t begin, std::uint32_t end) {
+  for (std::uint32_t va = begin & ~0xfffu; va < end; va += 4096) {
+    if (auto* pte = kernel_pte(va)) cpu::set_pte(pte, *pte | kUS);
+  }
+}
+
 void setup_paging(std::uint32_t ram_top) {
   ram_top &= ~0xfffu;
   if (ram_top > kMaxKernelTables * 0x400000u) ram_top = kMaxKernelTables * 0x400000u;
@@ -137,11 +143,6 @@ void setup_paging(std::uint32_t ram_top) {
   cpu::set_pte(&g_pd[kTestBase >> 22], addr(g_test_pt) | kP | kRW | kUS);
 
   // User-accessible pages: the user programs, their stack and their data page.
-  auto open_to_user = [](std::uint32_t begin, std::uint32_t end) {
-    for (std::uint32_t va = begin & ~0xfffu; va < end; va += 4096) {
-      if (auto* pte = kernel_pte(va)) cpu::set_pte(pte, *pte | kUS);
-    }
-  };
   open_to_user(addr(guest_user_begin), addr(guest_user_end));
   open_to_user(addr(g_user_stack), addr(g_user_stack) + sizeof g_user_stack);
   open_to_user(addr(g_user_data), addr(g_user_data) + sizeof g_user_data);
@@ -151,6 +152,27 @@ void setup_paging(std::uint32_t ram_top) {
   cpu::enable_paging(pd_phys(), cr0::WP);
   cpu::write_cr0(g_cr0_base);
   g_cr4_base = cpu::read_cr4();
+}
+
+std::uint32_t usable_ram_top(const BootInfo& boot) {
+  // The end of the highest usable RAM range below 3 GiB.
+  std::uint64_t top = 0;
+  for (unsigned i = 0; i < boot.range_count; ++i) {
+    const auto& r = boot.ranges[i];
+    if (r.type != 1) continue;
+    std::uint64_t end = r.base + r.length;
+    if (end > 0xc0000000ull) end = 0xc0000000ull;
+    if (end > top) top = end;
+  }
+  if (top == 0 && boot.mem_upper_kib) top = (std::uint64_t{boot.mem_upper_kib} << 10) + 0x100000;
+  return top ? static_cast<std::uint32_t>(top) : 16u << 20;  // no information: assume 16 MiB
+}
+
+void init_machine(std::uint32_t ram_top) {
+  setup_descriptor_tables();
+  setup_paging(ram_top);
+  calibrate_tsc();
+  timer_program_default();
 }
 
 // ---- PIC, PIT and time --------------------------------------------------------------------

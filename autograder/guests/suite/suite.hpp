@@ -8,6 +8,7 @@
 #include "autograder/guests/cpuops/cpuops.hpp"
 #include "common/arch/paging.hpp"
 #include "common/arch/x86.hpp"
+#include "common/boot/multiboot.hpp"
 #include "common/boot/trap.hpp"
 
 namespace hvlab::guest {
@@ -67,6 +68,8 @@ inline std::uint32_t test_pte(unsigned page) { return g_test_pt[page]; }
 void clear_test_mappings();
 /// The identity-map PTE of a kernel address (for tests that change a kernel page).
 volatile std::uint32_t* kernel_pte(std::uint32_t va);
+/// Makes the kernel's pages over [begin, end) user-accessible (U = 1).
+void open_to_user(std::uint32_t begin, std::uint32_t end);
 
 /// Scratch frames the tests own, identity-mapped (virtual = physical).
 inline constexpr unsigned kFrames = 16;
@@ -77,6 +80,12 @@ inline std::uint32_t frame_pa(unsigned i) { return reinterpret_cast<std::uint32_
 extern std::uint8_t g_user_stack[4096];
 extern volatile std::uint32_t g_user_data[1024];
 inline constexpr std::uint32_t kUserRoPage = 1;  // test page mapped user read-only
+
+/// The end of usable RAM below 3 GiB from the boot loader's map (16 MiB when it gives none).
+std::uint32_t usable_ram_top(const BootInfo& boot);
+/// The whole machine set-up: descriptor tables, paging up to `ram_top`, the TSC
+/// calibration and the timer's default rate.
+void init_machine(std::uint32_t ram_top);
 
 // ---- Time and the legacy timer --------------------------------------------------------------
 /// TSC ticks per millisecond, measured against PIT channel 2 at boot.
@@ -137,11 +146,14 @@ struct TestGroup {
 struct RunOptions {
   unsigned first = 1;        ///< run tests first..N (the plan still says 1..N)
   const char* only = nullptr;  ///< run only the test of this name
+  const char* nonce = nullptr;  ///< echoed as "# nonce HEX" after the plan
 };
+/// The runner's options from the command line: first=K, only=NAME, nonce=HEX. The strings
+/// are copied out of the multiboot information, which may sit in memory the tests use.
+RunOptions run_options(const BootInfo& boot);
 /// Prints the KTAP plan, calls init(), runs the tests, prints the summary; returns the
 /// exit status (0 all passed, 1 otherwise).
-int run_suite(const TestGroup* groups, unsigned ngroups, const RunOptions& opt, const char* nonce,
-              void (*init)());
+int run_suite(const TestGroup* groups, unsigned ngroups, const RunOptions& opt, void (*init)());
 
 /// Records a failure with a diagnostic line "# <test>: <message>".
 void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -149,6 +161,8 @@ void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void note(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 /// Marks the test skipped (KTAP "# SKIP reason").
 void skip(const char* reason);
+/// Text for the test's result line after a '#' ("ok 3 name # text"): a benchmark's figures.
+void result_comment(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 bool check_eq(std::uint32_t seen, std::uint32_t expected, const char* what);
 
 #define EXPECT(cond, ...)               \

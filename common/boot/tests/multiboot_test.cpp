@@ -59,3 +59,26 @@ TEST(Multiboot, EmptyValue) {
   EXPECT_TRUE(find_option("a= b=2", "a", buf, sizeof buf));
   EXPECT_STREQ(buf, "");
 }
+TEST(Multiboot, FindUnsignedOption) {
+  std::uint32_t v = 99;
+  bool bad = true;
+  EXPECT_TRUE(find_unsigned_option("n=10000 only=x", "n", &v, &bad));
+  EXPECT_EQ(v, 10000u);
+  EXPECT_FALSE(bad);
+  EXPECT_TRUE(find_unsigned_option("n=4294967295", "n", &v));
+  EXPECT_EQ(v, 4294967295u);
+  EXPECT_TRUE(find_unsigned_option("n=0", "n", &v));
+  EXPECT_EQ(v, 0u);
+  // Absent: false, not malformed, value untouched.
+  v = 7;
+  EXPECT_FALSE(find_unsigned_option("m=3", "n", &v, &bad));
+  EXPECT_FALSE(bad);
+  EXPECT_EQ(v, 7u);
+  // Present but not a 32-bit decimal number: false and malformed.
+  for (const char* s : {"n=abc", "n=12x", "n=", "n=-1", "n=4294967296", "n=123456789012345678901", "n=000000000000000000001"}) {
+    bad = false;
+    EXPECT_FALSE(find_unsigned_option(s, "n", &v, &bad)) << s;
+    EXPECT_TRUE(bad) << s;
+    EXPECT_EQ(v, 7u) << s;
+  }
+}
