@@ -3,6 +3,13 @@
 // The data selector and the C++ entry are variables (trap.hpp, set_trap_entry) so that a
 // monitor whose own segments are not the kernel's (lab01) uses the same stubs. They are read
 // through CS: at entry DS still holds whatever the interrupted code had loaded.
+//
+// Everything the CPU runs or reads between a trap and the call of the entry, and from
+// hvlab_trap_return to the IRET, sits in one section, .text.hvlab_trap: the stubs, their
+// two words, the return path. A kernel's default link puts it in .text; a monitor that hides
+// itself from its guest (lab01) links it into pages of their own, the only code it keeps
+// mapped in the guest's address space, and reaches it through a code segment whose base
+// makes those link addresses land where the pages are mapped.
 
         .macro stub vec
         .align 16
@@ -15,7 +22,7 @@ isr_\vec:
         jmp isr_common
         .endm
 
-        .section .text
+        .section .text.hvlab_trap, "ax"
         .altmacro
         .set i, 0
         .rept 256
@@ -60,7 +67,8 @@ hvlab_isr_table:
         .set i, i + 1
         .endr
 
-        .section .data
+        // The two words the stubs read (through CS), in the stubs' own section.
+        .section .text.hvlab_trap, "ax"
         .align 4
         .globl hvlab_trap_entry_function, hvlab_trap_data_selector
 hvlab_trap_entry_function:
@@ -81,6 +89,9 @@ hvlab_enter_frame:
         // monitor's trap entry calls hvlab_guest_leave(sw), which returns from
         // hvlab_guest_enter on the monitor's own stack; the trap's frame stays where the
         // stub built it (the TSS's ring-0 stack) until the next entry.
+        // With sw->iret_cs set, the way to the IRET is a far jump to sw->iret_cs:iret_eip
+        // (with ESP at the frame) instead of hvlab_trap_return: a monitor that switches
+        // address spaces does it there, in code the guest's address space also maps.
         .section .text
         .globl hvlab_guest_enter
 hvlab_guest_enter:
@@ -92,7 +103,9 @@ hvlab_guest_enter:
         mov %ebp, 12(%ecx)
         mov %esp, 16(%ecx)
         mov %eax, %esp
-        jmp hvlab_trap_return
+        cmpw $0, 24(%ecx)       /* iret_cs */
+        je hvlab_trap_return
+        ljmp *20(%ecx)          /* iret_eip, iret_cs */
 
         .globl hvlab_guest_leave
 hvlab_guest_leave:

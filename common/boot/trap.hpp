@@ -45,8 +45,15 @@ inline constexpr unsigned kIrqBase = 0x20;
 
 /// The monitor's side of a trap back end's switch into the guest and back (isr.S).
 struct GuestSwitch {
-  std::uint32_t ebx, esi, edi, ebp, esp;
+  std::uint32_t ebx, esi, edi, ebp, esp;  ///< the monitor's, saved by hvlab_guest_enter
+  /// Where hvlab_guest_enter goes to IRET into the guest (a far jump, with ESP at the frame);
+  /// iret_cs = 0: hvlab_trap_return. A monitor that switches CR3 on the way in and out of
+  /// its guest (lab01) points this at code mapped in both address spaces.
+  std::uint32_t iret_eip = 0;
+  std::uint16_t iret_cs = 0;
 };
+static_assert(__builtin_offsetof(GuestSwitch, iret_eip) == 20 && __builtin_offsetof(GuestSwitch, iret_cs) == 24,
+              "isr.S reads these offsets");
 
 }  // namespace hvlab
 

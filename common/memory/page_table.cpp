@@ -127,6 +127,16 @@ Translation<Phys> PageTable32<Virt, Phys>::make_translation(std::uint32_t la, co
 
 template <typename Virt, typename Phys>
 Status PageTable32<Virt, Phys>::map(Virt va, Phys pa, std::uint32_t flags) {
+  return map_page(va, pa, flags, false);
+}
+
+template <typename Virt, typename Phys>
+Status PageTable32<Virt, Phys>::remap(Virt va, Phys pa, std::uint32_t flags) {
+  return map_page(va, pa, flags, true);
+}
+
+template <typename Virt, typename Phys>
+Status PageTable32<Virt, Phys>::map_page(Virt va, Phys pa, std::uint32_t flags, bool replace) {
   auto la = linear(va);
   if (!la) return la.error();
   if (!va.is_aligned(kPageSize) || !pa.is_aligned(kPageSize) || pa.value() >= k4G ||
@@ -159,7 +169,7 @@ Status PageTable32<Virt, Phys>::map(Virt va, Phys pa, std::uint32_t flags) {
   Phys pte_at = Phys(d & kFrameMask) + x86::pt_index32(la.value()) * 4u;
   auto pte = read_entry(pte_at);
   if (!pte) return pte.error();
-  if (pte.value() & pg::P) return Error::already_exists;
+  if ((pte.value() & pg::P) && !replace) return Error::already_exists;
   return write_entry(pte_at, pa.low32() | flags | pg::P);
 }
 
@@ -228,6 +238,19 @@ Result<Phys> PageTable32<Virt, Phys>::unmap(Virt va) {
   if (!k.present) return Error::not_found;
   HV_TRY(write_entry(k.pte_at, 0));
   return Phys(k.pte & kFrameMask);
+}
+
+template <typename Virt, typename Phys>
+Status PageTable32<Virt, Phys>::unmap_directory(Virt va, std::uint64_t size) {
+  auto la = linear(va);
+  if (!la) return la.error();
+  if (!va.is_aligned(x86::kPage4M) || size % x86::kPage4M != 0 || k4G - la.value() < size) {
+    return Error::invalid_argument;
+  }
+  for (std::uint64_t off = 0; off < size; off += x86::kPage4M) {
+    HV_TRY(write_entry(pde_address(static_cast<std::uint32_t>(la.value() + off)), 0));
+  }
+  return {};
 }
 
 template <typename Virt, typename Phys>

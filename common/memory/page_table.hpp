@@ -184,6 +184,10 @@ class PageTable32 {
   /// Errors: invalid_argument (misaligned, out of reach, bad flags), already_exists (va is
   /// mapped, also by a 4 MiB page), out_of_memory, unsupported (no frame source).
   Status map(Virt va, Phys pa, std::uint32_t flags);
+  /// As map(), but a 4 KiB mapping already at `va` is replaced rather than refused (a
+  /// software TLB such as shadow paging refilling an entry with other rights or another
+  /// frame). A 4 MiB page covering `va` is still Error::already_exists.
+  Status remap(Virt va, Phys pa, std::uint32_t flags);
   /// Maps the 4 MiB page at `va` to `pa` (both 4 MiB aligned, pa below 2^max_phys_bits)
   /// with a PS = 1 PDE. `flags` as for map() (x86::page::PAT lands in the PDE's bit 12).
   /// Errors: invalid_argument, already_exists (a PDE is present), unsupported (!pse).
@@ -196,6 +200,10 @@ class PageTable32 {
   /// aligned, and 4 MiB aligned if a 4 MiB page maps it (Error::invalid_argument). Page
   /// tables are kept (see destroy()). Error::not_found if nothing is mapped.
   Result<Phys> unmap(Virt va);
+  /// Makes the PDEs covering [va, va + size) not present at once (both 4 MiB aligned): a
+  /// shadow TLB dropping everything it cached there. The page tables those PDEs pointed to
+  /// are not given back (their frames stay the caller's, e.g. a pool it resets).
+  Status unmap_directory(Virt va, std::uint64_t size);
 
   /// Walks for `va` without checking rights or touching A/D bits. Error::not_found if not
   /// mapped, Error::fault if an entry has a reserved bit set, Error::invalid_argument if a
@@ -252,6 +260,7 @@ class PageTable32 {
  private:
   using Visitor = bool (*)(void*, Virt, const Translation<Phys>&);
   Status visit(Visitor v, void* ctx) const;
+  Status map_page(Virt va, Phys pa, std::uint32_t flags, bool replace);
   Result<std::uint32_t> linear(Virt va) const;
   Result<std::uint32_t> read_entry(Phys at) const;
   Status write_entry(Phys at, std::uint32_t raw) const;

@@ -24,12 +24,12 @@ bool copy_linear(Board& board, const VCpu& vcpu, GuestVirtAddr la, void* buf, st
       mem::Access a{write ? mem::Access::Op::write : mem::Access::Op::read, user, false};
       auto r = pt.access(la, a);
       if (r.page_fault()) {
-        *fault = {14, true, r.error_code};
+        *fault = {14, true, r.error_code, la.low32()};
         return false;
       }
       if (!r.ok()) {
         board.contain("the guest's page tables for linear %08x lie outside its memory", la.low32());
-        *fault = {13, true, 0};
+        *fault = {13, true, 0, 0};
         return false;
       }
       gpa = r.translation.phys;

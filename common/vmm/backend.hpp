@@ -53,15 +53,22 @@ class Backend {
   /// Runs the guest from `vcpu` until the next event, which it returns with `vcpu` holding
   /// the guest's state at that moment. It records in exit_time_ the now() of the moment the
   /// guest stopped, before the back end's own work (reading the VMCS, decoding): that work is
-  /// the monitor's time, which the Board hides from the guest.
+  /// the monitor's time, which the Board hides from the guest. A back end that also works
+  /// between the call and the switch into the guest (a trap back end stores registers and
+  /// rebuilds shadow tables there) records in entry_time_ the now() of the switch, so that
+  /// work is the monitor's too.
   virtual Event enter(VCpu& vcpu) = 0;
   /// now() as the guest stopped running (see enter()).
   std::uint64_t exit_time() const { return exit_time_; }
+  /// now() as the guest started running during the last enter(); 0 if the back end does not
+  /// say (then the guest's time starts at the call).
+  std::uint64_t entry_time() const { return entry_time_; }
 
   /// Reads `n` bytes of guest-linear memory at `la` as the guest's MMU would (a supervisor or
-  /// user access). On a guest page fault fills *fault (vector 14, the #PF error code) and
-  /// returns false; the address goes in vcpu.cr2 when the fault is delivered. The default
-  /// walks the guest's own 32-bit page tables in the Board's memory (with A/D updates).
+  /// user access). On a guest page fault fills *fault (vector 14, the #PF error code, and in
+  /// fault->address the linear address that faulted, for CR2) and returns false; nothing is
+  /// raised. The default walks the guest's own 32-bit page tables in the Board's memory
+  /// (with A/D updates).
   virtual bool read_linear(VCpu& vcpu, GuestVirtAddr la, void* dst, std::size_t n, bool user, ExceptionInfo* fault);
   virtual bool write_linear(VCpu& vcpu, GuestVirtAddr la, const void* src, std::size_t n, bool user,
                             ExceptionInfo* fault);
@@ -74,6 +81,7 @@ class Backend {
   ~Backend() = default;
   Board& board_;
   std::uint64_t exit_time_ = 0;
+  std::uint64_t entry_time_ = 0;
 };
 
 /// Copies between guest-linear memory and a buffer through the guest's own 32-bit page

@@ -84,6 +84,11 @@ void Board::advance_to(std::uint64_t t) {
   if (rtc_ticks) cmos_.advance_ticks(rtc_ticks);
 }
 
+void Board::on_entry(std::uint64_t host_tsc) {
+  if (prepared_ && hide_monitor_time_ && host_tsc > prepared_host_tsc_) time_offset_ -= host_tsc - prepared_host_tsc_;
+  prepared_ = false;
+}
+
 void Board::on_exit(std::uint64_t host_tsc) {
   advance_to(guest_time(host_tsc));
   exit_host_tsc_ = host_tsc;
@@ -122,6 +127,8 @@ EntryPlan Board::prepare_entry(VCpu& vcpu, std::uint64_t host_tsc) {
     in_monitor_ = false;
   }
   advance_to(guest_time(host_tsc));
+  prepared_host_tsc_ = host_tsc;
+  prepared_ = true;
 
   // A halted vCPU waits for an interrupt it can take. Rather than spin, move the guest's
   // clock to the next timer edge (bounded, in case the edge is masked at the PIC).

@@ -149,9 +149,21 @@ class Board final {
   std::uint64_t device_time() const { return device_time_; }
   /// Brings the devices up to guest time `t` (never backwards).
   void advance_to(std::uint64_t t);
+  /// The guest started running at host TSC `host_tsc`, some time after prepare_entry(): the
+  /// monitor's work in between (injecting, arming the timer, the back end's own switch) is
+  /// hidden from the guest too.
+  void on_entry(std::uint64_t host_tsc);
   /// The guest stopped running at host TSC `host_tsc`: the devices catch up to that moment
   /// before a handler looks at them, and the monitor's time starts counting.
   void on_exit(std::uint64_t host_tsc);
+  /// What an emulated RDTSC (or RDMSR of the TSC) returns at host TSC `host_now`: while the
+  /// monitor runs and hides its time, the guest's TSC as it was when the guest stopped, so
+  /// the guest never sees its TSC jump by the monitor's work and then fall back.
+  std::uint64_t read_guest_tsc(std::uint64_t host_now) const { return guest_tsc(guest_clock_host_tsc(host_now)); }
+  /// An emulated WRMSR of the TSC at host TSC `host_now` (the same moment as read_guest_tsc).
+  void write_guest_tsc(std::uint64_t value, std::uint64_t host_now) {
+    set_guest_tsc(value, guest_clock_host_tsc(host_now));
+  }
   /// Guest time at which the PIT's next IRQ0 edge falls; 0 if none is coming.
   std::uint64_t next_timer_deadline() const;
   /// The last event showed progress (anything but a bare timer interrupt).
@@ -278,6 +290,11 @@ class Board final {
 
   Status wire_devices();
   void stop(RunState s, const char* fmt, va_list ap);
+  /// The host TSC that stands for "now" on the guest's clocks: the exit, while the monitor
+  /// runs and hides its time.
+  std::uint64_t guest_clock_host_tsc(std::uint64_t host_now) const {
+    return in_monitor_ && hide_monitor_time_ ? exit_host_tsc_ : host_now;
+  }
 
   mem::GuestMemory memory_;
   dev::PortBus ports_;
@@ -309,6 +326,8 @@ class Board final {
   bool idle_wait_ = false;
   bool in_monitor_ = false;
   std::uint64_t exit_host_tsc_ = 0;
+  std::uint64_t prepared_host_tsc_ = 0;  // prepare_entry()'s reading, for on_entry()
+  bool prepared_ = false;
   std::uint64_t last_progress_ = 0;
   std::uint64_t pit_rem_ = 0;  // remainders of the TSC -> device-clock conversions
   std::uint64_t rtc_rem_ = 0;

@@ -88,6 +88,9 @@ struct ExceptionInfo {
   std::uint8_t vector = 0;
   bool has_error_code = false;
   std::uint32_t error_code = 0;
+  /// A #PF the monitor's own access to guest memory ran into (Backend::read_linear): the
+  /// linear address that faulted, for CR2. (An Event's #PF has it in e.memory.linear.)
+  std::uint32_t address = 0;
 };
 
 /// I/O details, for Reason::io_instruction.

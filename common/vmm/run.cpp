@@ -14,14 +14,14 @@ Action Machine::raise(unsigned vector, bool has_error_code, std::uint32_t error_
 bool Machine::read_linear(GuestVirtAddr la, void* dst, std::size_t n, bool user) {
   ExceptionInfo f;
   if (backend_.read_linear(vcpu_, la, dst, n, user, &f)) return true;
-  board_.inject_exception(f.vector, f.has_error_code, f.error_code);
+  raise(f.vector, f.has_error_code, f.error_code, f.address);
   return false;
 }
 
 bool Machine::write_linear(GuestVirtAddr la, const void* src, std::size_t n, bool user) {
   ExceptionInfo f;
   if (backend_.write_linear(vcpu_, la, src, n, user, &f)) return true;
-  board_.inject_exception(f.vector, f.has_error_code, f.error_code);
+  raise(f.vector, f.has_error_code, f.error_code, f.address);
   return false;
 }
 
@@ -141,12 +141,18 @@ int run(Machine& m, const RunOptions& options, RunStats* stats_out) {
     backend.arm_timer(plan.timer_deadline, plan.watchdog);
 
     std::uint64_t t_enter = backend.now();
-    stats.monitor_tsc += t_enter - t_exit;
     Event e = backend.enter(vcpu);
-    t_exit = backend.exit_time();
-    stats.guest_tsc += t_exit - t_enter;
+    // The back end knows when the guest really started and stopped: its own work on either
+    // side of the switch is the monitor's (a stale or missing entry time: the call's start).
+    const std::uint64_t exited = backend.exit_time();
+    std::uint64_t entered = backend.entry_time();
+    if (entered < t_enter || entered > exited) entered = t_enter;
+    stats.monitor_tsc += entered - t_exit;
+    stats.guest_tsc += exited - entered;
+    t_exit = exited;
     ++stats.entries;
-    board.on_exit(t_exit);
+    board.on_entry(entered);
+    board.on_exit(exited);
 
     // Limits that only time shows: a guest that never leaves the monitor anything to do but
     // take its timer, with interrupts off, can never make progress.

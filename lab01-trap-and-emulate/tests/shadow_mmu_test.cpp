@@ -1,6 +1,6 @@
-// The shadow MMU over an array standing in for RAM: host frames 0..63 hold the shadow
-// tables, guest memory is a 4 MiB-aligned window further up.
-#include "lab01-trap-and-emulate/shadow_mmu.hpp"
+// The shadow MMU (lab01-e5) over an array standing in for RAM: host frames 0..63 hold the
+// shadow tables, guest memory is a 4 MiB-aligned window further up.
+#include "lab01-trap-and-emulate/src/shadow_mmu.hpp"
 
 #include <gtest/gtest.h>
 
@@ -17,14 +17,13 @@ struct Machine {
   std::vector<unsigned char> ram = std::vector<unsigned char>(kRam);
   mem::WindowPhysicalMemory<HostPhysAddr> host{ram.data(), HostPhysAddr(0), kRam};
   mem::GuestMemory guest;
-  HostPhysAddr pool[8];
   ShadowMmu mmu;
   vmm::VCpu v;
 
   Machine() {
     EXPECT_TRUE(guest.add_region(GuestPhysAddr(0), kGuestSize, ram.data() + kGuestHpa, HostPhysAddr(kGuestHpa)).ok());
-    for (unsigned i = 0; i < 8; ++i) pool[i] = HostPhysAddr(0x2000 + i * 0x1000);
-    mmu.init({&host, &guest, HostPhysAddr(0x1000), pool, 8, nullptr});
+    // The directory at 0x1000, eight frames for tables from 0x2000.
+    mmu.init({&host, &guest, HostPhysAddr(0x1000), HostPhysAddr(0x2000), 8});
     mmu.reset(v);
   }
   std::uint32_t* pd() { return reinterpret_cast<std::uint32_t*>(ram.data() + 0x1000); }
@@ -126,4 +125,51 @@ TEST(ShadowMmu, InvalidateAndResetDropEntries) {
   m.mmu.reset(m.v);
   EXPECT_EQ(m.pd()[0x40000000 >> 22], 0u);
   EXPECT_EQ(m.mmu.tables_in_use(), 0u);
+}
+
+TEST(ShadowMmu, TheMonitorsWindowIsNeverTouched) {
+  Machine m;
+  m.pd()[1023] = 0xfffff000u | pg::P;  // the trap pages' table, as the back end puts it
+  m.guest_paging();                    // a reset clears the guest part only
+  EXPECT_EQ(m.pd()[1023], 0xfffff000u | pg::P);
+  std::uint32_t ge = 0;
+  GuestPhysAddr bad;
+  EXPECT_EQ(m.mmu.handle_fault(0xf0000000, 0, &ge, &bad), ShadowMmu::Fill::refused);
+  EXPECT_EQ(m.mmu.handle_fault(0xffc00000, x86::pf_error::W, &ge, &bad), ShadowMmu::Fill::refused);
+  m.mmu.invalidate(0xfffff000);
+  EXPECT_EQ(m.pd()[1023], 0xfffff000u | pg::P);
+}
+
+TEST(ShadowMmu, AnEmptyPoolStartsOverInsteadOfFailing) {
+  Machine m;
+  m.guest_paging();
+  // Nine page tables' worth of guest mappings (one PDE each), eight frames in the pool.
+  for (std::uint32_t i = 0; i < 9; ++i) {
+    std::uint32_t la = 0x40000000 + (i << 22);
+    m.gput(0x10000 + (la >> 22) * 4, 0x11000 | pg::P | pg::RW);
+  }
+  m.gput(0x11000, 0x200000 | pg::P | pg::RW | pg::D);
+  std::uint32_t ge = 0;
+  GuestPhysAddr bad;
+  for (std::uint32_t i = 0; i < 8; ++i)
+    ASSERT_EQ(m.mmu.handle_fault(0x40000000 + (i << 22), 0, &ge, &bad), ShadowMmu::Fill::filled);
+  EXPECT_EQ(m.mmu.tables_in_use(), 8u);
+  // The ninth: everything is dropped, the access faults again into a fresh pool.
+  EXPECT_EQ(m.mmu.handle_fault(0x40000000 + (8u << 22), 0, &ge, &bad), ShadowMmu::Fill::filled);
+  EXPECT_EQ(m.mmu.tables_in_use(), 0u);
+  EXPECT_EQ(m.shadow_pte(0x40000000), 0u);
+  EXPECT_EQ(m.mmu.handle_fault(0x40000000 + (8u << 22), 0, &ge, &bad), ShadowMmu::Fill::filled);
+  EXPECT_NE(m.shadow_pte(0x40000000 + (8u << 22)), 0u);
+}
+
+TEST(ShadowMmu, ItKnowsWhenThePagingStateMovedOn) {
+  Machine m;
+  EXPECT_TRUE(m.mmu.matches(m.v));
+  m.v.cr4 |= x86::cr4::PSE;
+  EXPECT_FALSE(m.mmu.matches(m.v));
+  m.mmu.reset(m.v);
+  m.v.cr3 = 0x5000;  // CR3 means nothing while paging is off
+  EXPECT_TRUE(m.mmu.matches(m.v));
+  m.v.cr0 |= x86::cr0::PG;
+  EXPECT_FALSE(m.mmu.matches(m.v));
 }

@@ -60,10 +60,13 @@ std::vector<std::string> related_fields(const EntryFailure& f, std::string_view 
 std::optional<EntryFailure> parse_entry_failure(std::string_view com1, std::string_view emulator_log,
                                                 std::string* error) {
   EntryFailure f;
-  constexpr std::string_view kPrefix = "# lab04: ";
+  // The monitor's diagnostics are KTAP comments on COM1, its own lines prefixed "lab04: ".
+  constexpr std::string_view kComment = "# ", kMonitor = "lab04: ";
   for (std::string_view l : lines_of(com1)) {
-    if (l.substr(0, kPrefix.size()) != kPrefix) continue;
-    std::string text = trimmed(l.substr(kPrefix.size()));
+    if (l.substr(0, kComment.size()) != kComment) continue;
+    l.remove_prefix(kComment.size());
+    if (l.substr(0, kMonitor.size()) == kMonitor) l.remove_prefix(kMonitor.size());
+    std::string text = trimmed(l);
     if (text.rfind("VM entry failed:", 0) == 0) {
       f.headline = text;
     } else if (text.rfind("check failed", 0) == 0) {

@@ -10,8 +10,11 @@ alignas(4096) std::uint32_t g_pd[1024];
 }
 
 void announce(const char* name, const char* what) {
-  kprintf("KTAP version 1\n1..1\n# hostile_%s: attempting %s\n", name, what);
+  kprintf("KTAP version 1\n1..1\n");
+  announce_more(name, what);
 }
+
+void announce_more(const char* name, const char* what) { kprintf("# hostile_%s: attempting %s\n", name, what); }
 
 int completed(const char* name, const char* detail) {
   kprintf("# hostile_%s: the attempt completed, nothing stopped it: %s\n", name, detail);

@@ -11,6 +11,8 @@ namespace hvlab::hostile {
 
 /// Prints the KTAP header and "# hostile_<name>: attempting <what>".
 void announce(const char* name, const char* what);
+/// The same line without the header, for a guest that printed its header already.
+void announce_more(const char* name, const char* what);
 /// Prints that the attempt ran to completion and returns the exit status to use.
 int completed(const char* name, const char* detail);
 

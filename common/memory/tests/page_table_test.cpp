@@ -452,6 +452,41 @@ TEST(GuestPageTable, WalksAndUpdatesTablesInGuestMemory) {
   EXPECT_EQ(unmapped.error_code, 0u);
 }
 
+TEST_F(PageTableTest, RemapReplacesAFourKiBMappingButNotALargePage) {
+  ASSERT_TRUE(pt.map(va(0x400000), pa(0x200000), 0).ok());
+  EXPECT_EQ(pt.map(va(0x400000), pa(0x201000), pg::RW).error(), Error::already_exists);
+  ASSERT_TRUE(pt.remap(va(0x400000), pa(0x201000), pg::RW | pg::D).ok());
+  auto t = pt.translate(va(0x400123));
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t.value().phys, pa(0x201123));
+  EXPECT_TRUE(t.value().writable);
+  EXPECT_TRUE(t.value().dirty);
+  // A page not mapped yet: remap maps it, with a new table if need be.
+  ASSERT_TRUE(pt.remap(va(0x800000), pa(0x202000), 0).ok());
+  EXPECT_EQ(pt.translate(va(0x800000)).value().phys, pa(0x202000));
+  // A 4 MiB page is not split behind the caller's back.
+  ASSERT_TRUE(pt.map_large(va(0xc00000), pa(0x400000), pg::RW).ok());
+  EXPECT_EQ(pt.remap(va(0xc01000), pa(0x203000), 0).error(), Error::already_exists);
+  EXPECT_EQ(pt.remap(va(0x400001), pa(0x203000), 0).error(), Error::invalid_argument);
+}
+
+TEST_F(PageTableTest, UnmapDirectoryDropsWholePdesAndLeavesTheRest) {
+  ASSERT_TRUE(pt.map(va(0x400000), pa(0x200000), 0).ok());
+  ASSERT_TRUE(pt.map_large(va(0x800000), pa(0x400000), 0).ok());
+  ASSERT_TRUE(pt.map(va(0xc00000), pa(0x201000), 0).ok());
+  const auto used = frames.used_frames();
+  ASSERT_TRUE(pt.unmap_directory(va(0x400000), 8 * MiB).ok());
+  EXPECT_EQ(pt.translate(va(0x400000)).error(), Error::not_found);
+  EXPECT_EQ(pt.translate(va(0x800000)).error(), Error::not_found);
+  EXPECT_EQ(pt.pde(va(0x400000)).value(), 0u);
+  EXPECT_TRUE(pt.translate(va(0xc00000)).ok());       // outside the range: kept
+  EXPECT_EQ(frames.used_frames(), used);              // the tables' frames stay the caller's
+  EXPECT_EQ(pt.unmap_directory(va(0x401000), 4 * MiB).error(), Error::invalid_argument);
+  EXPECT_EQ(pt.unmap_directory(va(0x400000), 4096).error(), Error::invalid_argument);
+  EXPECT_EQ(pt.unmap_directory(va(0xffc00000), 8 * MiB).error(), Error::invalid_argument);
+  EXPECT_TRUE(pt.unmap_directory(va(0xffc00000), 4 * MiB).ok());
+}
+
 // Shadow tables: guest-virtual to host-physical, in host memory.
 TEST(ShadowPageTable, MapsGuestVirtualToHostPhysical) {
   std::vector<unsigned char> host(8 * 4096);

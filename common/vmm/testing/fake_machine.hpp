@@ -53,8 +53,9 @@ class FakeBackend final : public Backend {
   }
   Event enter(VCpu& v) override {
     ++entries;
+    entry_time_ = switch_margin ? clock + switch_margin : 0;
     clock += step_tsc;
-    exit_time_ = clock;
+    exit_time_ = clock - switch_margin;
     if (script.empty()) {  // nothing left: the guest asks to stop with status 0
       board_.note_exit_request(0);
       Event e;
@@ -67,6 +68,9 @@ class FakeBackend final : public Backend {
   }
 
   std::deque<Step> script;
+  /// With switch_margin set, the guest runs only from `switch_margin` after enter() is
+  /// called to `switch_margin` before it returns (a trap back end's own work on each side).
+  std::uint64_t switch_margin = 0;
   std::uint64_t clock = 1000;
   std::uint64_t step_tsc = 100;
   bool accept_injection = true;

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/arch/paging.hpp"
 #include "common/arch/x86.hpp"
 #include "common/vmm/emulate.hpp"
 #include "common/vmm/testing/fake_machine.hpp"
@@ -171,7 +172,24 @@ TEST_F(BoardTest, StringIoPageFaultIsTheGuests) {
   ASSERT_TRUE(board.has_pending_event());
   EXPECT_EQ(board.pending_event().vector, 14u);
   EXPECT_EQ(board.pending_event().error_code, 0u);  // a supervisor read of a missing page
+  EXPECT_EQ(vcpu.cr2, 0x400000u);
   EXPECT_TRUE(fm.console.bytes.empty());
+}
+
+TEST_F(BoardTest, AMonitorReadAcrossPagesPutsTheFaultingPageInCr2) {
+  // The guest's directory at 0x10000 maps linear 0x3000 through the table at 0x11000; 0x4000
+  // is not mapped. An 8-byte read at 0x3ffc faults on its second page.
+  namespace pg = x86::page;
+  ASSERT_TRUE(board.memory().write(GuestPhysAddr(0x10000), std::uint32_t{0x11000 | pg::P | pg::RW}).ok());
+  ASSERT_TRUE(board.memory().write(GuestPhysAddr(0x11000 + 3 * 4), std::uint32_t{0x3000 | pg::P | pg::RW}).ok());
+  vcpu.cr0 |= x86::cr0::PG;
+  vcpu.cr3 = 0x10000;
+  std::uint64_t v = 0;
+  EXPECT_FALSE(fm.machine.read_linear(GuestVirtAddr(0x3ffc), &v, 8, false));
+  ASSERT_TRUE(board.has_pending_event());
+  EXPECT_EQ(board.pending_event().vector, 14u);
+  EXPECT_EQ(vcpu.cr2, 0x4000u);
+  EXPECT_TRUE(fm.machine.read_linear(GuestVirtAddr(0x3ff8), &v, 8, false));
 }
 
 TEST_F(BoardTest, HltHalts) {
@@ -329,13 +347,41 @@ TEST_F(BoardTest, MonitorTimeIsHiddenFromTheGuest) {
   EXPECT_EQ(board.guest_tsc(400), 150u);  // the guest's clock resumes where it stopped
 }
 
+TEST_F(BoardTest, TheWorkBetweenPreparingAndEnteringIsHiddenToo) {
+  board.set_tsc_hz(1000);
+  board.prepare_entry(vcpu, 100);
+  board.on_entry(130);             // the back end switched to the guest 30 ticks later
+  board.on_exit(180);              // the guest ran 50 ticks
+  board.prepare_entry(vcpu, 400);
+  EXPECT_EQ(board.guest_tsc(400), 150u);
+  board.on_entry(410);
+  EXPECT_EQ(board.guest_tsc(410), 150u);
+}
+
+TEST_F(BoardTest, EmulatedRdtscReadsTheMomentTheGuestStopped) {
+  board.set_tsc_hz(1000);
+  board.prepare_entry(vcpu, 100);
+  board.on_entry(100);
+  board.on_exit(150);
+  // However long the handler takes, the guest's TSC stands where the guest left it, so its
+  // next native reading (after the monitor's time is hidden) is never smaller.
+  EXPECT_EQ(board.read_guest_tsc(300), 150u);
+  EXPECT_EQ(board.read_guest_tsc(900), 150u);
+  board.write_guest_tsc(1000, 900);  // WRMSR of the TSC, in the same handler
+  board.prepare_entry(vcpu, 950);
+  EXPECT_EQ(board.guest_tsc(950), 1000u);
+  EXPECT_EQ(board.read_guest_tsc(960), 1010u);  // the guest runs again: its TSC moves
+}
+
 TEST_F(BoardTest, MonitorTimeCountsWhenNotHidden) {
   board.set_tsc_hz(1000);
   board.set_hide_monitor_time(false);
   board.prepare_entry(vcpu, 100);
   board.on_exit(150);
+  EXPECT_EQ(board.read_guest_tsc(300), 300u);
   board.prepare_entry(vcpu, 400);
-  EXPECT_EQ(board.guest_tsc(400), 400u);
+  board.on_entry(420);
+  EXPECT_EQ(board.guest_tsc(420), 420u);
 }
 
 TEST_F(BoardTest, AGuestTscWrittenBackwardsLeavesItsTimersRunning) {

@@ -235,5 +235,19 @@ TEST_F(RunTest, HaltedGuestWaitsForItsTimerWithoutEnteringTheGuest) {
   EXPECT_EQ(irqs, 3);  // the edge of programming, then one per HLT
 }
 
+TEST_F(RunTest, ABackEndsOwnSwitchWorkCountsAsTheMonitors) {
+  fm.dispatcher.set(Reason::privileged_instruction, advance);
+  be.step_tsc = 100;
+  be.switch_margin = 10;  // of each enter(), only the middle 80 ticks are the guest's
+  script(ev(Reason::privileged_instruction), 3);
+  EXPECT_EQ(go(), 0);
+  ASSERT_EQ(stats.entries, 4u);  // three events, then the exit
+  EXPECT_EQ(stats.guest_tsc, 4u * 80);
+  // Before the first switch, then between one entry's exit and the next one's switch.
+  EXPECT_EQ(stats.monitor_tsc, 10u + 3 * 20);
+  // And the guest's clock never saw the switch work: 4 entries of 80 ticks from 1000.
+  EXPECT_EQ(fm.board.device_time(), 1000u + 4 * 80);
+}
+
 }  // namespace
 }  // namespace hvlab::vmm

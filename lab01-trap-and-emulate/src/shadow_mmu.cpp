@@ -1,4 +1,4 @@
-#include "lab01-trap-and-emulate/shadow_mmu.hpp"
+#include "lab01-trap-and-emulate/src/shadow_mmu.hpp"
 
 #include "common/runtime/exercise.hpp"
 
@@ -6,45 +6,44 @@ namespace hvlab::lab01 {
 
 namespace pg = x86::page;
 
-std::uint32_t* ShadowMmu::directory() const {
-  return static_cast<std::uint32_t*>(cfg_.host->frame_ptr(cfg_.directory));
-}
+namespace {
+// What of CR0 and CR4 changes a walk (or the shadow's meaning).
+constexpr std::uint32_t kCr0Paging = x86::cr0::PG | x86::cr0::WP | x86::cr0::PE;
+constexpr std::uint32_t kCr4Paging = x86::cr4::PSE | x86::cr4::PGE | x86::cr4::PAE;
+}  // namespace
 
-std::uint32_t* ShadowMmu::new_table() {
-  if (pool_used_ >= cfg_.pool_size) return nullptr;
-  HostPhysAddr frame = cfg_.pool[pool_used_++];
-  auto* t = static_cast<std::uint32_t*>(cfg_.host->frame_ptr(frame));
-  if (t) __builtin_memset(t, 0, kPageSize);
-  return t;
+void ShadowMmu::init(const Config& c) {
+  cfg_ = c;
+  pool_ = mem::BumpFrameSource<HostPhysAddr>(c.pool, std::uint64_t{c.pool_frames} * kPageSize);
+  table_ = mem::ShadowPageTable32(*c.host, c.directory, &pool_);
 }
 
 void ShadowMmu::clear_guest_part() {
-  std::uint32_t* pd = directory();
-  for (unsigned i = 0; i < kGuestPdes; ++i) pd[i] = 0;
-  pool_used_ = 0;
-  if (cfg_.flush_tlb) cfg_.flush_tlb();
+  (void)table_.unmap_directory(GuestVirtAddr(0), kMonitorBase);
+  pool_.reset();
 }
 
 void ShadowMmu::reset(const vmm::VCpu& v) {
   paging_ = (v.cr0 & x86::cr0::PG) != 0;
+  cr0_ = v.cr0 & kCr0Paging;
   cr3_ = v.cr3;
+  cr4_ = v.cr4 & kCr4Paging;
+  efer_ = v.msr_efer;
   controls_ = mem::PagingControls::from_registers(v.cr0, v.cr4, v.msr_efer);
   ++resets_;
   clear_guest_part();
 }
 
+bool ShadowMmu::matches(const vmm::VCpu& v) const {
+  return resets_ != 0 && (v.cr0 & kCr0Paging) == cr0_ && (v.cr4 & kCr4Paging) == cr4_ && v.msr_efer == efer_ &&
+         (!paging_ || v.cr3 == cr3_);
+}
+
 void ShadowMmu::invalidate(std::uint32_t la) {
   if (la >= kMonitorBase) return;
-  std::uint32_t* pd = directory();
-  std::uint32_t pde = pd[x86::pd_index32(la)];
-  if (!(pde & pg::P)) return;
-  if (pde & pg::PS) {
-    pd[x86::pd_index32(la)] = 0;
-  } else {
-    auto* pt = static_cast<std::uint32_t*>(cfg_.host->frame_ptr(HostPhysAddr(pde & ~0xfffu)));
-    if (pt) pt[x86::pt_index32(la)] = 0;
-  }
-  if (cfg_.flush_tlb) cfg_.flush_tlb();
+  // A 4 MiB shadow page (an unpaged guest) goes as a whole.
+  if (table_.unmap(GuestVirtAddr(la & ~0xfffu)).error() == Error::invalid_argument)
+    (void)table_.unmap(GuestVirtAddr(la & ~(x86::kPage4M - 1)));
 }
 
 ShadowMmu::Walk ShadowMmu::walk(std::uint32_t la, mem::Access access) {
@@ -97,17 +96,14 @@ ShadowMmu::Fill ShadowMmu::handle_fault(std::uint32_t la, std::uint32_t hw_error
     *bad = w.gpa;
     return Fill::refused;
   }
-  std::uint32_t* pd = directory();
-  unsigned pdi = x86::pd_index32(la);
-
   if (!paging_) {
     // Identity map: a whole 4 MiB page when the guest memory behind it is one aligned run.
     GuestPhysAddr big = w.gpa.align_down(x86::kPage4M);
     const mem::GuestRegion* r = cfg_.guest->find(big);
     if (r && r->hpa_known && r->contains(big + (x86::kPage4M - 1))) {
       HostPhysAddr hpa = r->hpa + (big - r->gpa);
-      if (hpa.is_aligned(x86::kPage4M)) {
-        pd[pdi] = hpa.low32() | pg::P | pg::RW | pg::US | pg::PS | pg::A | pg::D;
+      if (hpa.is_aligned(x86::kPage4M) &&
+          table_.map_large(GuestVirtAddr(big.value()), hpa, pg::RW | pg::US | pg::A | pg::D).ok()) {
         ++fills_;
         return Fill::filled;
       }
@@ -118,18 +114,6 @@ ShadowMmu::Fill ShadowMmu::handle_fault(std::uint32_t la, std::uint32_t hw_error
     *bad = w.gpa;
     return Fill::refused;
   }
-  if (!(pd[pdi] & pg::P) || (pd[pdi] & pg::PS)) {
-    std::uint32_t* t = new_table();
-    if (!t) {
-      // The pool is empty: start over (a TLB may drop entries at any time), and let the
-      // access fault again into a fresh set of tables.
-      clear_guest_part();
-      return Fill::filled;
-    }
-    // The PDE lets the PTE alone decide the rights.
-    pd[pdi] = cfg_.pool[pool_used_ - 1].low32() | pg::P | pg::RW | pg::US;
-  }
-  auto* pt = static_cast<std::uint32_t*>(cfg_.host->frame_ptr(HostPhysAddr(pd[pdi] & ~0xfffu)));
   // Writable only once the guest's D bit is set, so the first write faults here and the D
   // bit reaches the guest's PTE (SDM 4.8). A supervisor write allowed only because the guest
   // cleared CR0.WP gets a supervisor-only writable entry.
@@ -140,7 +124,14 @@ ShadowMmu::Fill ShadowMmu::handle_fault(std::uint32_t la, std::uint32_t hw_error
     writable = true;
     user = false;
   }
-  pt[x86::pt_index32(la)] = hpa.value().low32() | pg::P | pg::A | (writable ? pg::RW | pg::D : 0u) | (user ? pg::US : 0u);
+  Status s = table_.remap(GuestVirtAddr(la & ~0xfffu), hpa.value(),
+                          pg::A | (writable ? pg::RW | pg::D : 0u) | (user ? pg::US : 0u));
+  if (!s) {
+    // The pool is empty (or the directory holds something unexpected): start over, as a TLB
+    // may drop entries at any time, and let the access fault again into fresh tables.
+    clear_guest_part();
+    return Fill::filled;
+  }
   ++fills_;
   return Fill::filled;
   // STUB: return Fill::refused;

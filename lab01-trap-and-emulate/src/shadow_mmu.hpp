@@ -2,11 +2,13 @@
 // Shadow page tables: the tables the real MMU walks while the guest runs. They map
 // guest-virtual to host-physical and act as a software TLB filled on demand from the
 // guest's own tables (guest-virtual -> guest-physical) and the guest's memory map
-// (guest-physical -> host-physical). The monitor's own region (kMonitorBase and up) is a
-// fixed, supervisor-only part of the one shadow page directory and is never touched here.
+// (guest-physical -> host-physical). The guest part of the one shadow page directory is
+// everything below kMonitorBase; the window above it is the trap back end's (the trap pages,
+// address_space.hpp) and never touched here.
 //
-// Host-testable: the tables are reached through PhysicalMemory, new page tables come from a
-// fixed pool of frames, and the TLB flush is a callback.
+// Every entry is written through the kit's page-table code (mem::ShadowPageTable32), new
+// page tables come from a pool of host frames that a reset hands out again, and no TLB flush
+// is needed: the trap back end reloads CR3 at every entry into the guest.
 
 #include <cstdint>
 
@@ -14,7 +16,7 @@
 #include "common/memory/page_table.hpp"
 #include "common/memory/physical_memory.hpp"
 #include "common/vmm/vcpu.hpp"
-#include "lab01-trap-and-emulate/core.hpp"
+#include "lab01-trap-and-emulate/src/address_space.hpp"
 
 namespace hvlab::lab01 {
 
@@ -26,15 +28,16 @@ class ShadowMmu {
     mem::PhysicalMemory* host = nullptr;  ///< where the shadow tables live
     mem::GuestMemory* guest = nullptr;    ///< the guest's physical memory
     HostPhysAddr directory;               ///< the shadow page directory (CR3 while the guest runs)
-    const HostPhysAddr* pool = nullptr;   ///< frames for shadow page tables
-    unsigned pool_size = 0;
-    void (*flush_tlb)() = nullptr;        ///< after entries were removed or downgraded
+    HostPhysAddr pool;                    ///< frames for shadow page tables: [pool, pool + pool_frames pages)
+    std::uint32_t pool_frames = 0;
   };
 
-  void init(const Config& c) { cfg_ = c; }
+  void init(const Config& c);
 
   /// The guest's paging mode changed (CR0.PG/WP, CR3, CR4.PSE/PGE): drop every shadow entry.
   void reset(const vmm::VCpu& v);
+  /// Whether the shadow was last reset for the paging state `v` has now.
+  bool matches(const vmm::VCpu& v) const;
   /// INVLPG: drop the shadow entry for `la`.
   void invalidate(std::uint32_t la);
 
@@ -56,22 +59,25 @@ class ShadowMmu {
     reflect,  ///< the guest's own tables say fault: deliver #PF with *guest_error
     refused,  ///< the guest maps (or touches) memory it does not own: stop it
   };
+  /// Exercise lab01-e5.
   Fill handle_fault(std::uint32_t la, std::uint32_t hw_error, std::uint32_t* guest_error, GuestPhysAddr* bad);
 
-  unsigned tables_in_use() const { return pool_used_; }
+  /// The shadow tables, for tests and for the back end's own checks.
+  const mem::ShadowPageTable32& table() const { return table_; }
+  unsigned tables_in_use() const { return static_cast<unsigned>(pool_.used()); }
   std::uint64_t fills() const { return fills_; }
   std::uint64_t resets() const { return resets_; }
 
  private:
-  std::uint32_t* directory() const;
-  std::uint32_t* new_table();
   void clear_guest_part();
 
   Config cfg_{};
+  mem::BumpFrameSource<HostPhysAddr> pool_{HostPhysAddr(0), 0};
+  mem::ShadowPageTable32 table_;
   bool paging_ = false;
-  std::uint32_t cr3_ = 0;
+  std::uint32_t cr0_ = 0, cr3_ = 0, cr4_ = 0;
+  std::uint64_t efer_ = 0;
   mem::PagingControls controls_{};
-  unsigned pool_used_ = 0;
   std::uint64_t fills_ = 0, resets_ = 0;
 };
 
