@@ -76,8 +76,10 @@ int main(int argc, char** argv) {
   CLI::App app{
       "hvlab-grade: boots each lab's monitor with the test guest under QEMU and Bochs and "
       "scores the guest's KTAP report against autograder/rubrics/<lab>.toml.\n"
-      "Exit status: 0 if every graded lab has full marks and no errors, 1 otherwise, 2 for "
-      "a usage or setup problem (a rubric that does not load included), 130 if interrupted.\n"
+      "Exit status: 0 if every lab has full marks and no errors, or is skipped because this "
+      "machine lacks what it needs (shown as skipped, with the reason; a skip scores nothing "
+      "and is never a pass), 1 otherwise, 2 for a usage or setup problem (a rubric that does "
+      "not load included), 130 if interrupted.\n"
       "Instructors: --submissions DIR grades every student tree or archive in DIR, each in a "
       "fresh copy of the handout with the instructor's build rules, confined (--sandbox), "
       "several at once (-j cores); exit status 0 once every submission has its results, "
@@ -316,7 +318,7 @@ int main(int argc, char** argv) {
   print_report(stdout, result, style);
   std::fflush(stdout);
 
-  int status = result.all_full_marks() ? 0 : 1;
+  int status = result.no_failures() ? 0 : 1;
   // A rubric that does not load is a set-up problem, not a score.
   for (const auto& lab : result.labs)
     if (lab.status == LabStatus::rubric_error) status = 2;

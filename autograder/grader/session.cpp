@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -68,7 +69,10 @@ std::string keep_logs(const fs::path& root, const std::string& lab, Emulator emu
 std::string missing_requirement(const std::vector<std::string>& requirements) {
   for (const auto& r : requirements) {
     if (r != "kvm") return fmt::format("unknown requirement '{}'", r);
-    if (std::string why = vmm::kvm_unavailable_reason(); !why.empty())
+    // HVLAB_KVM_DEVICE names another device file, as for the hosted VMM itself (the tests
+    // use it to be a machine without KVM).
+    const char* device = std::getenv("HVLAB_KVM_DEVICE");
+    if (std::string why = vmm::kvm_unavailable_reason(device && *device ? device : "/dev/kvm"); !why.empty())
       return why + " (the hosted VMM needs a KVM that can)";
   }
   return {};
@@ -118,6 +122,29 @@ bool SessionResult::all_full_marks() const {
     any = true;
   }
   return any;
+}
+
+bool SessionResult::no_failures() const {
+  if (cancelled) return false;
+  bool any = false;
+  for (const auto& lab : labs) {
+    if (lab.status == LabStatus::not_selected) continue;
+    if (lab.status == LabStatus::skipped) {
+      // A skip without its reason would be a silent pass.
+      if (lab.status_reason.empty()) return false;
+    } else if (!lab.full_marks()) {
+      return false;
+    }
+    any = true;
+  }
+  return any;
+}
+
+std::vector<const LabResult*> SessionResult::skipped_labs() const {
+  std::vector<const LabResult*> out;
+  for (const auto& lab : labs)
+    if (lab.status == LabStatus::skipped) out.push_back(&lab);
+  return out;
 }
 
 double SessionResult::score() const {

@@ -80,7 +80,15 @@ struct SessionResult {
   double wall_seconds = 0;
   bool cancelled = false;
 
-  bool all_full_marks() const;  ///< the grader's exit status: every graded lab full, no errors
+  /// Every graded lab has full marks and no errors, and at least one lab was graded. A lab
+  /// skipped because the machine lacks what it needs is not counted: a skip is not a pass.
+  bool all_full_marks() const;
+  /// The grader's exit status 0: nothing failed. Every lab asked for has full marks, or was
+  /// skipped for a reason the machine gives (its rubric's `requires`, with that reason shown);
+  /// at least one lab was graded or skipped. Not built, rubric errors, lost points: failed.
+  bool no_failures() const;
+  /// The labs skipped for what the machine lacks, in order.
+  std::vector<const LabResult*> skipped_labs() const;
   double score() const;
   double max_score() const;
 };

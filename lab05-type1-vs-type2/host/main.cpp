@@ -170,7 +170,8 @@ int run_vmm(int argc, char** argv) {
     return usage_error(e.what());
   }
   if (probe) {
-    const std::string why_not = vmm::kvm_unavailable_reason();
+    const char* probe_device = std::getenv("HVLAB_KVM_DEVICE");
+    const std::string why_not = vmm::kvm_unavailable_reason(probe_device ? probe_device : "/dev/kvm");
     if (why_not.empty()) return 0;
     fmt::print(stderr, "{}: {}\n", kName, why_not);
     return kStatusNoKvm;

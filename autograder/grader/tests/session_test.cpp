@@ -471,6 +471,8 @@ TEST_F(Session, AStubHitInTheMiddleFailsThatTestAndTheRestStillRun) {
 namespace hvlab::grader {
 namespace {
 
+using nlohmann::json;
+
 // A hosted VMM (lab05): a program, not an emulator, graded twice with two monitor command
 // lines, and skipped where the machine lacks KVM.
 class HostedSession : public Session {
@@ -526,6 +528,92 @@ TEST_F(HostedSession, WhereTheRequirementIsMissingTheLabIsSkippedWithTheReasonNe
     std::free(buf);
   }
   EXPECT_NE(text.find("skipped: cannot use KVM"), std::string::npos) << text;
+}
+
+std::string report_text(const SessionResult& s) {
+  char* buf = nullptr;
+  std::size_t len = 0;
+  std::FILE* f = open_memstream(&buf, &len);
+  print_report(f, s, TableStyle{});
+  std::fclose(f);
+  std::string text(buf, len);
+  std::free(buf);
+  return text;
+}
+
+std::string no_kvm(const std::vector<std::string>&) { return "cannot use KVM: /dev/kvm: No such file"; }
+
+TEST_F(HostedSession, ALabSkippedForWhatTheMachineLacksIsNoFailureAndIsShownAsASkipEverywhere) {
+  SessionOptions o = options({"native", "lab05"});
+  o.check_requirements = no_kvm;
+  SessionResult s = run_session(o, boot_fn(), cancel_);
+  ASSERT_EQ(lab_named(s, "native").status, LabStatus::graded);
+  EXPECT_TRUE(s.no_failures()) << "the exit status is 0: nothing failed";
+  EXPECT_TRUE(s.all_full_marks()) << "native has full marks; the skipped lab is not counted either way";
+  ASSERT_EQ(s.skipped_labs().size(), 1u);
+  EXPECT_EQ(s.skipped_labs()[0]->name, "lab05");
+  EXPECT_DOUBLE_EQ(s.score(), 5) << "a skip scores nothing";
+  EXPECT_DOUBLE_EQ(s.max_score(), 5);
+
+  const std::string text = report_text(s);
+  const auto summary = text.find("\nsummary\n");
+  ASSERT_NE(summary, std::string::npos) << text;
+  EXPECT_NE(text.find("lab05: skipped, not graded (no points; a skip is not a pass): cannot use KVM", summary),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("1 lab(s) with full marks, 0 not, 1 skipped (not graded)", summary), std::string::npos) << text;
+
+  const json j = to_json(s);
+  EXPECT_EQ(j["no_failures"], true);
+  ASSERT_EQ(j["skipped"].size(), 1u);
+  EXPECT_EQ(j["skipped"][0]["lab"], "lab05");
+  EXPECT_EQ(j["skipped"][0]["reason"], "cannot use KVM: /dev/kvm: No such file");
+  for (const auto& l : j["labs"])
+    if (l["lab"] == "lab05") {
+      EXPECT_EQ(l["status"], "skipped");
+      EXPECT_EQ(l["full_marks"], false);
+      EXPECT_EQ(l["score"], 0);
+    }
+
+  const json gs = to_gradescope(s);
+  EXPECT_TRUE(validate_gradescope(gs).empty());
+  EXPECT_NE(gs["output"].get<std::string>().find("lab05: skipped, not graded"), std::string::npos) << gs.dump(2);
+  for (const auto& t : gs["tests"]) EXPECT_EQ(t["name"].get<std::string>().rfind("lab05", 0), std::string::npos);
+  EXPECT_EQ(autolab_line(s).find("lab05"), std::string::npos) << "no score for a lab that did not run";
+
+  const std::string junit = to_junit(s);
+  EXPECT_NE(junit.find("<testcase name=\"lab05 (lab)\""), std::string::npos) << junit;
+  EXPECT_NE(junit.find("<skipped message=\"cannot use KVM: /dev/kvm: No such file\"/>"), std::string::npos) << junit;
+}
+
+TEST_F(HostedSession, OnlySkippedIsNoFailureButNoFullMarks) {
+  SessionOptions o = options({"lab05"});
+  o.check_requirements = no_kvm;
+  SessionResult s = run_session(o, boot_fn(), cancel_);
+  EXPECT_TRUE(s.no_failures());
+  EXPECT_FALSE(s.all_full_marks());
+  EXPECT_NE(report_text(s).find("0 lab(s) with full marks, 0 not, 1 skipped (not graded)"), std::string::npos);
+}
+
+TEST_F(HostedSession, ARealFailureBesideASkipStillFails) {
+  monitor_.behaviour["exc_de"] = {Behaviour::fail, "no #DE"};
+  SessionOptions o = options({"lab01", "lab05"});
+  o.emulators = {Emulator::qemu, Emulator::host};
+  o.check_requirements = no_kvm;
+  SessionResult s = run_session(o, boot_fn(), cancel_);
+  EXPECT_EQ(lab_named(s, "lab05").status, LabStatus::skipped);
+  EXPECT_FALSE(lab_named(s, "lab01").full_marks());
+  EXPECT_FALSE(s.no_failures());
+  EXPECT_NE(report_text(s).find("0 lab(s) with full marks, 1 not, 1 skipped (not graded)"), std::string::npos);
+}
+
+TEST_F(HostedSession, ALabThatIsNotBuiltBesideASkipStillFails) {
+  SessionOptions o = options({"lab02", "lab05"});
+  o.emulators = {Emulator::qemu, Emulator::host};
+  o.check_requirements = no_kvm;
+  SessionResult s = run_session(o, boot_fn(), cancel_);
+  EXPECT_EQ(lab_named(s, "lab02").status, LabStatus::not_built);
+  EXPECT_FALSE(s.no_failures());
 }
 
 TEST_F(HostedSession, EachGuestEntryRunsWithItsOwnMonitorCommandLineAndIsScoredUnderItsName) {
