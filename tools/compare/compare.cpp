@@ -4,13 +4,16 @@
 // figures yet has its row marked "not measured yet"; a new lab's figures appear without any
 // change here.
 //
-//   hvlab-compare --source DIR --build-dir DIR [--out DIR]
+//   hvlab-compare --source DIR --build-dir DIR [--out DIR] [-j N] [--quick] [--narrow]
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <string>
 #include <vector>
 
@@ -70,6 +73,20 @@ std::string time_cell(const json& row) {
                      b["vmm_us"]["max"].get<double>(), b["bare_us"]["median"].get<double>(), b["ratio"].get<double>());
 }
 
+// The short cells of the narrow table (80 columns, and the deck's slide).
+std::string short_time(const json& row) {
+  if (!row.contains("bench") || !row["bench"].is_object()) return "n/a";
+  const json& b = row["bench"];
+  return fmt::format("{:.1f} us x{:.2f}", b["vmm_us"]["median"].get<double>(), b["ratio"].get<double>());
+}
+
+std::string fit(std::string s, std::size_t w) {
+  if (s.size() > w) s = s.substr(0, w - 1) + "~";
+  return s;
+}
+
+constexpr const char* kNotHere = "not runnable here: ";
+
 std::string md(std::string s) {
   for (std::size_t i = 0; (i = s.find('|', i)) != std::string::npos; i += 2) s.replace(i, 1, "\\|");
   return s;
@@ -80,29 +97,61 @@ std::string md(std::string s) {
 int main(int argc, char** argv) {
   CLI::App app{"The lecture's comparison table, measured: build/compare/table.md, table.json, plot.svg"};
   std::string source = ".", build = "build", out;
+  unsigned jobs = 1;
+  bool quick = false, narrow = false;
   app.add_option("--source", source, "the tree")->capture_default_str();
   app.add_option("--build-dir", build, "the build folder")->capture_default_str();
   app.add_option("--out", out, "where the table goes (default BUILD/compare)");
+  app.add_option("-j,--jobs", jobs, "labs measured at the same time")->check(CLI::Range(1u, 16u))->capture_default_str();
+  app.add_flag("--quick", quick,
+               "fewer timing rounds (HVLAB_COMPARE_QUICK=1 for the labs' scripts): a wider spread, the same "
+               "-icount counts");
+  app.add_flag("--narrow", narrow, "print the table in 80 columns (table-narrow.md is written anyway)");
   CLI11_PARSE(app, argc, argv);
+  if (quick) setenv("HVLAB_COMPARE_QUICK", "1", 1);
   if (out.empty()) out = (fs::path(build) / "compare").string();
   fs::create_directories(out);
   const std::string build_abs = fs::absolute(build).string();
 
-  json rows = json::array();
+  // Each lab's script, up to `jobs` at a time; the rows keep the lecture's order.
+  struct Figures {
+    bool present = false;
+    int status = 0;
+    std::string text;
+  };
+  std::vector<std::future<Figures>> running;
   for (const Technique& t : kTechniques) {
     fs::path folder;
     for (const auto& e : fs::directory_iterator(source))
       if (e.is_directory() && e.path().filename().string().rfind(std::string(t.lab) + "-", 0) == 0) folder = e.path();
     const fs::path script = folder / "tools" / "figures.sh";
     if (folder.empty() || !fs::exists(script)) {
+      std::promise<Figures> none;
+      none.set_value({});
+      running.push_back(none.get_future());
+      continue;
+    }
+    if (running.size() >= jobs) running[running.size() - jobs].wait();
+    fmt::print(stderr, "hvlab-compare: {}: {}\n", t.lab, script.string());
+    running.push_back(std::async(std::launch::async, [script, build_abs] {
+      Figures f;
+      f.present = true;
+      f.text = run_capture("sh " + shell_quote(script.string()) + " " + shell_quote(build_abs), &f.status);
+      return f;
+    }));
+  }
+
+  json rows = json::array();
+  for (std::size_t i = 0; i < running.size(); ++i) {
+    const Technique& t = kTechniques[i];
+    const Figures fig = running[i].get();
+    if (!fig.present) {
       rows.push_back({{"lab", t.lab}, {"technique", t.name}, {"config", ""}, {"measured", false},
                       {"note", "not measured yet"}});
       continue;
     }
-    fmt::print(stderr, "hvlab-compare: {}: {}\n", t.lab, script.string());
-    int status = 0;
-    const std::string text = run_capture("sh " + shell_quote(script.string()) + " " + shell_quote(build_abs), &status);
-    json got = json::parse(text, nullptr, false);
+    const int status = fig.status;
+    json got = json::parse(fig.text, nullptr, false);
     if (status != 0 || got.is_discarded() || !got.contains("rows")) {
       rows.push_back({{"lab", t.lab}, {"technique", t.name}, {"config", ""}, {"measured", false},
                       {"note", fmt::format("its figures failed (status {})", status)}});
@@ -132,6 +181,37 @@ int main(int argc, char** argv) {
   }
   std::ofstream(fs::path(out) / "table.md") << "# The techniques compared, measured on this machine\n\n" << table;
 
+  // The narrow table: the columns a slide and an 80-column terminal hold, each reason a
+  // row could not be measured in a note under it.
+  std::string slim = "| lab | configuration | guest changes | suite passed | entries per test | cost per exit |\n"
+                     "|---|---|---|---|---|---|\n";
+  std::string text = fmt::format("{:<5}  {:<27}  {:<7}  {:<8}  {:>8}  {}\n", "lab", "configuration", "changes",
+                                 "suite", "ent/test", "cost per exit");
+  std::vector<std::string> notes;
+  for (const json& r : rows) {
+    const std::string lab = cell(r, "lab");
+    if (!r["measured"].get<bool>()) {
+      slim += fmt::format("| {} | {} | {} | | | |\n", md(lab), md(cell(r, "technique")), md(cell(r, "note")));
+      text += fmt::format("{:<5}  {:<27}  {}\n", lab, fit(cell(r, "technique"), 27), cell(r, "note"));
+      continue;
+    }
+    std::string suite = cell(r, "suite_pass");
+    if (suite.rfind(kNotHere, 0) == 0) {
+      const std::string why = suite.substr(std::string(kNotHere).size());
+      if (std::find(notes.begin(), notes.end(), lab + ": " + why) == notes.end()) notes.push_back(lab + ": " + why);
+      suite = "not here";
+    }
+    const std::string config = r.contains("config") && !cell(r, "config").empty() ? cell(r, "config") : cell(r, "technique");
+    slim += fmt::format("| {} | {} | {} | {} | {} | {} |\n", md(lab), md(config), md(cell(r, "guest_changes")),
+                        md(suite), md(cell(r, "entries_per_test")), md(short_time(r)));
+    text += fmt::format("{:<5}  {:<27}  {:<7}  {:<8}  {:>8}  {}\n", lab, fit(config, 27),
+                        fit(cell(r, "guest_changes"), 7), fit(suite, 8), fit(cell(r, "entries_per_test"), 8),
+                        short_time(r));
+  }
+  std::string slim_notes;
+  for (const auto& n : notes) slim_notes += "\nNot runnable here, " + n + "\n";
+  std::ofstream(fs::path(out) / "table-narrow.md") << slim << slim_notes;
+
   // The plot: cost per exit of every row that measured one.
   std::ofstream dat(fs::path(out) / "plot.dat");
   unsigned n = 0;
@@ -148,7 +228,13 @@ int main(int argc, char** argv) {
   gp.close();
   int status = 0;
   if (n > 0) run_capture("cd " + shell_quote(out) + " && gnuplot plot.gp 2>&1", &status);
-  fmt::print("{}\n", table);
-  fmt::print("hvlab-compare: {}/table.md, table.json{}\n", out, n > 0 && status == 0 ? ", plot.svg" : "");
+  if (narrow) {
+    fmt::print("{}", text);
+    for (const auto& n : notes) fmt::print("not runnable here, {}\n", n);
+  } else {
+    fmt::print("{}\n", table);
+  }
+  fmt::print(narrow ? stderr : stdout, "hvlab-compare: {}/table.md, table.json{}\n", out,
+             n > 0 && status == 0 ? ", plot.svg" : "");
   return 0;
 }
