@@ -8,6 +8,7 @@
 #include <x86intrin.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <vector>
 
@@ -409,7 +410,13 @@ void KvmBackend::finish(vmm::TraceWriter& trace) {
   if (fd >= 0) {
     kvm_stats_header h{};
     if (pread(fd, &h, sizeof h, 0) == static_cast<ssize_t>(sizeof h) && h.num_desc < 4096 && h.name_size < 256) {
-      const std::size_t desc_size = sizeof(kvm_stats_desc) + h.name_size;
+      // The name follows the descriptor's 16 fixed bytes. Not sizeof(kvm_stats_desc): in C++
+      // the header's flexible-array wrapper holds an empty struct of size 1, which moves
+      // `name` and pads the struct to 20 bytes (the names lost their first letter and most
+      // descriptors were read at the wrong place).
+      constexpr std::size_t kDescHead = offsetof(kvm_stats_desc, bucket_size) + sizeof(__u32);
+      static_assert(kDescHead == 16);
+      const std::size_t desc_size = kDescHead + h.name_size;
       std::vector<char> descs(desc_size * h.num_desc);
       if (pread(fd, descs.data(), descs.size(), h.desc_offset) == static_cast<ssize_t>(descs.size())) {
         for (std::uint32_t i = 0; i < h.num_desc; ++i) {
@@ -417,7 +424,8 @@ void KvmBackend::finish(vmm::TraceWriter& trace) {
           if ((d->flags & KVM_STATS_TYPE_MASK) != KVM_STATS_TYPE_CUMULATIVE || d->size != 1) continue;
           std::uint64_t v = 0;
           if (pread(fd, &v, sizeof v, h.data_offset + d->offset) != static_cast<ssize_t>(sizeof v)) continue;
-          std::string name(d->name, strnlen(d->name, h.name_size));
+          const char* name_at = descs.data() + i * desc_size + kDescHead;
+          std::string name(name_at, strnlen(name_at, h.name_size));
           fields += fmt::format(",\"{}\":{}", name, v);
         }
       }
