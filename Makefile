@@ -13,6 +13,7 @@
 #   make bench                boot and grading times, and each lab's measurements
 #   make bench-class          grade a synthetic class at -j 1 and -j 2: submissions per core-minute
 #                             and the projected time for 200 students x 5 labs on 16 cores
+#   make compare              the lecture's table of techniques, measured: build/compare/
 #   make docs                 Doxygen HTML for common/ (warnings are errors)
 #   make deps                 install missing Debian packages (apt-get; sudo when not root)
 #   make handout [UPTO=labNN] [HANDOUT=dir]
@@ -51,7 +52,7 @@ CCACHE := $(shell command -v ccache 2>/dev/null)
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build test grade run gdb census bench bench-class docs clean help
+.PHONY: all deps configure build test grade run gdb census bench bench-class compare docs clean help
 
 all: build
 
@@ -90,6 +91,9 @@ census: build
 
 bench: build
 	autograder/bench --build-dir $(BUILD)
+
+compare: build
+	$(BUILD)/tools/compare/hvlab-compare --source . --build-dir $(BUILD)
 
 bench-class: build
 	autograder/bench-class --build-dir $(BUILD)

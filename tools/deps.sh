@@ -12,7 +12,7 @@ PACKAGES="
   grub-pc-bin grub-common xorriso mtools
   libzydis-dev libzycore-dev dpkg-dev xz-utils ca-certificates
   libgtest-dev googletest doxygen graphviz
-  nlohmann-json3-dev libcli11-dev libfmt-dev libtomlplusplus-dev libexpat1-dev
+  nlohmann-json3-dev libcli11-dev libfmt-dev libtomlplusplus-dev libexpat1-dev gnuplot-nox
   ccache zip unzip bubblewrap time
   clang libclang-rt-14-dev
   pandoc chromium nodejs poppler-utils fonts-dejavu-core

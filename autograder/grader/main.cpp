@@ -76,8 +76,10 @@ int main(int argc, char** argv) {
   CLI::App app{
       "hvlab-grade: boots each lab's monitor with the test guest under QEMU and Bochs and "
       "scores the guest's KTAP report against autograder/rubrics/<lab>.toml.\n"
-      "Exit status: 0 if every graded lab has full marks and no errors, 1 otherwise, 2 for "
-      "a usage or setup problem (a rubric that does not load included), 130 if interrupted.\n"
+      "Exit status: 0 if every lab has full marks and no errors, or is skipped because this "
+      "machine lacks what it needs (shown as skipped, with the reason; a skip scores nothing "
+      "and is never a pass), 1 otherwise, 2 for a usage or setup problem (a rubric that does "
+      "not load included), 130 if interrupted.\n"
       "Instructors: --submissions DIR grades every student tree or archive in DIR, each in a "
       "fresh copy of the handout with the instructor's build rules, confined (--sandbox), "
       "several at once (-j cores); exit status 0 once every submission has its results, "
@@ -98,8 +100,10 @@ int main(int argc, char** argv) {
   app.add_option("--lab", labs, "lab to grade (native, lab01, ...); repeat it, or 'all' (default)")
       ->delimiter(',')
       ->type_name("NAME");
-  app.add_option("--emu", emu, "emulator: qemu, bochs or both (each lab runs on those of its own that are chosen)")
-      ->check(CLI::IsMember({"qemu", "bochs", "both"}))
+  app.add_option("--emu", emu,
+                 "emulator: qemu, bochs, host (a hosted VMM run as a program) or both (all of them; each lab runs "
+                 "on those of its own that are chosen)")
+      ->check(CLI::IsMember({"qemu", "bochs", "host", "both"}))
       ->type_name("EMU")
       ->capture_default_str();
   app.add_option("--json", json_file, "write the full results as JSON to FILE")->type_name("FILE");
@@ -196,6 +200,7 @@ int main(int argc, char** argv) {
   if (std::find(labs.begin(), labs.end(), "all") != labs.end()) opt.labs.clear();
   if (emu == "qemu") opt.emulators = {Emulator::qemu};
   else if (emu == "bochs") opt.emulators = {Emulator::bochs};
+  else if (emu == "host") opt.emulators = {Emulator::host};
   opt.jobs = jobs;
   opt.icount = icount;
   opt.timeout_scale = timeout_scale;
@@ -313,7 +318,7 @@ int main(int argc, char** argv) {
   print_report(stdout, result, style);
   std::fflush(stdout);
 
-  int status = result.all_full_marks() ? 0 : 1;
+  int status = result.no_failures() ? 0 : 1;
   // A rubric that does not load is a set-up problem, not a score.
   for (const auto& lab : result.labs)
     if (lab.status == LabStatus::rubric_error) status = 2;

@@ -48,7 +48,15 @@ std::string xml(std::string_view s, bool attribute) {
   return out;
 }
 
-bool lab_has_tests(const LabResult& lab) { return lab.status != LabStatus::not_selected; }
+bool lab_has_tests(const LabResult& lab) {
+  return lab.status != LabStatus::not_selected && lab.status != LabStatus::skipped;
+}
+
+// The one line every output gives a lab skipped for what the machine lacks.
+std::string skip_line(const LabResult& lab) {
+  return clean_text(fmt::format("{}: skipped, not graded (no points; a skip is not a pass): {}", lab.name,
+                                lab.status_reason));
+}
 
 }  // namespace
 
@@ -164,6 +172,10 @@ json to_json(const SessionResult& session) {
   root["score"] = session.score();
   root["max_score"] = session.max_score();
   root["full_marks"] = session.all_full_marks();
+  root["no_failures"] = session.no_failures();  // the exit status: 0 if true
+  root["skipped"] = json::array();
+  for (const LabResult* lab : session.skipped_labs())
+    root["skipped"].push_back({{"lab", lab->name}, {"reason", clean_text(lab->status_reason)}});
   root["cancelled"] = session.cancelled;
   root["wall_seconds"] = session.wall_seconds;
   root["calibration"] = json::array();
@@ -268,7 +280,7 @@ std::string to_junit(const SessionResult& session) {
   std::string body;
   Counts total;
   for (const auto& lab : session.labs) {
-    if (!lab_has_tests(lab)) continue;
+    if (lab.status == LabStatus::not_selected) continue;
     Counts c;
     std::string cases;
     const std::string classname = "hvlab." + lab.name;
@@ -279,7 +291,10 @@ std::string to_junit(const SessionResult& session) {
       ++c.tests;
       c.time += time;
     };
-    if (lab.status != LabStatus::graded) {
+    if (lab.status == LabStatus::skipped) {
+      add_case(lab.name + " (lab)", 0, fmt::format("      <skipped message=\"{}\"/>\n", xml(lab.status_reason, true)));
+      ++c.skipped;
+    } else if (lab.status != LabStatus::graded) {
       add_case(lab.name + " (lab)", 0,
                fmt::format("      <error message=\"{}\" type=\"{}\"/>\n", xml(lab.status_reason, true),
                            lab_status_name(lab.status)));
@@ -344,6 +359,7 @@ json to_gradescope(const SessionResult& session) {
   root["tests"] = json::array();
   std::string output;
   for (const auto& lab : session.labs) {
+    if (lab.status == LabStatus::skipped) output += skip_line(lab) + "\n";
     if (!lab_has_tests(lab)) continue;
     output += fmt::format("{}: {} / {} points", lab.name, points(lab.score), points(lab.max_score));
     if (lab.status != LabStatus::graded) output += " - " + lab.status_reason;
@@ -472,7 +488,8 @@ void print_report(std::FILE* out, const SessionResult& session, const TableStyle
     if (!lab.title.empty() && lab.title != lab.name) head += " - " + lab.title;
     if (!lab.folder.empty()) head += " (" + lab.folder + ")";
     fmt::print(out, "\n{}\n", paint(clean_text(head), fmt::emphasis::bold));
-    if (lab.status == LabStatus::not_selected || lab.status == LabStatus::rubric_error) {
+    if (lab.status == LabStatus::not_selected || lab.status == LabStatus::rubric_error ||
+        lab.status == LabStatus::skipped) {
       fmt::print(out, "  {}: {}\n", lab_status_name(lab.status), clean_text(lab.status_reason));
       for (const auto& e : lab.errors) fmt::print(out, "  {} {}\n", paint("error:", red), clean_text(e));
       continue;
@@ -584,6 +601,27 @@ void print_report(std::FILE* out, const SessionResult& session, const TableStyle
     for (const auto& e : lab.errors) fmt::print(out, "  {} {}\n", paint("error:", red), clean_text(e));
     for (const auto& n : lab.notes) fmt::print(out, "  {} {}\n", paint("note:", yellow), clean_text(n));
   }
+
+  // Summary: one line per lab asked for; a skip is said as a skip, with its reason.
+  fmt::print(out, "\n{}\n", paint("summary", fmt::emphasis::bold));
+  std::size_t full = 0, skipped = 0, other = 0;
+  for (const auto& lab : session.labs) {
+    if (lab.status == LabStatus::not_selected) continue;
+    if (lab.status == LabStatus::skipped) {
+      ++skipped;
+      fmt::print(out, "  {}\n", paint(skip_line(lab), yellow));
+      continue;
+    }
+    const bool ok = lab.full_marks();
+    (ok ? full : other) += 1;
+    std::string line = fmt::format("{}: {} / {} points", lab.name, points(lab.score), points(lab.max_score));
+    if (ok) line += ", full marks";
+    else if (lab.status != LabStatus::graded) line += fmt::format(" ({})", lab_status_name(lab.status));
+    fmt::print(out, "  {}\n", paint(line, ok ? green : red));
+  }
+  std::string verdict = fmt::format("{} lab(s) with full marks, {} not", full, other);
+  if (skipped) verdict += fmt::format(", {} skipped (not graded)", skipped);
+  fmt::print(out, "  {}\n", paint(verdict, session.no_failures() ? green | fmt::emphasis::bold : red));
 
   // Timing.
   fmt::print(out, "\n{}\n", paint("timing", fmt::emphasis::bold));

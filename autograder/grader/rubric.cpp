@@ -219,7 +219,7 @@ void read_lab(Rubric& rb, Reader& top, std::string_view source) {
   const toml::table* lab = top.table("lab", true);
   Reader r(*lab, "[lab]", source,
            {"name", "title", "folder", "monitor", "monitor_cmdline", "emulators", "timeout", "max_boots",
-            "memory_mib", "output_limit", "qemu_cpu", "execution_evidence"});
+            "memory_mib", "output_limit", "qemu_cpu", "execution_evidence", "requires"});
   rb.name = *r.str("name", true);
   if (rb.name.empty() || rb.name.find_first_of("/ \t") != std::string::npos)
     r.fail(r.node("name"), "name", "must be a non-empty word");
@@ -235,10 +235,19 @@ void read_lab(Rubric& rb, Reader& top, std::string_view source) {
     r.fail(nullptr, "monitor", "missing: give a monitor image, or \"none\" to boot the guest bare");
   }
   rb.monitor_cmdline = r.str("monitor_cmdline").value_or("");
+  if (const toml::node* req = r.node("requires")) {
+    const toml::array* a = req->as_array();
+    if (!a) r.fail(req, "requires", "expected an array of names, such as [\"kvm\"]");
+    for (const toml::node& n : *a) {
+      auto v = n.value<std::string>();
+      if (!v || *v != "kvm") r.fail(&n, "requires", "unknown requirement (known: \"kvm\")");
+      rb.requirements.push_back(*v);
+    }
+  }
   rb.emulators = read_emulators(r, "emulators");
   if (rb.emulators.empty()) rb.emulators = {Emulator::qemu, Emulator::bochs};
 
-  rb.timeout_seconds = {{Emulator::qemu, 30.0}, {Emulator::bochs, 120.0}};
+  rb.timeout_seconds = {{Emulator::qemu, 30.0}, {Emulator::bochs, 120.0}, {Emulator::host, 30.0}};
   if (const toml::node* t = r.node("timeout")) {
     auto check = [&](const toml::node& n, std::string_view key) {
       if (!n.is_number()) r.fail(&n, key, fmt::format("expected seconds, found {}", type_name(n.type())));
@@ -249,7 +258,7 @@ void read_lab(Rubric& rb, Reader& top, std::string_view source) {
     if (const toml::table* per = t->as_table()) {
       for (auto&& [k, v] : *per) {
         auto e = parse_emu(k.str());
-        if (!e) r.fail(&v, "timeout", fmt::format("unknown emulator '{}' (qemu or bochs)", k.str()));
+        if (!e) r.fail(&v, "timeout", fmt::format("unknown emulator '{}' (qemu, bochs or host)", k.str()));
         rb.timeout_seconds[*e] = check(v, "timeout");
       }
     } else {
@@ -278,11 +287,12 @@ const char* visibility_name(Visibility v) {
 
 const char* expect_name(Expect e) { return e == Expect::pass ? "pass" : "fail"; }
 
-const char* emu_name(Emulator e) { return e == Emulator::qemu ? "qemu" : "bochs"; }
+const char* emu_name(Emulator e) { return e == Emulator::qemu ? "qemu" : e == Emulator::bochs ? "bochs" : "host"; }
 
 std::optional<Emulator> parse_emu(std::string_view name) {
   if (name == "qemu") return Emulator::qemu;
   if (name == "bochs") return Emulator::bochs;
+  if (name == "host") return Emulator::host;
   return std::nullopt;
 }
 
@@ -348,19 +358,23 @@ Rubric parse_rubric(std::string_view text, std::string_view source) {
   std::size_t i = 0;
   for (const toml::table* t : top.tables("guest")) {
     ++i;
-    Reader r(*t, fmt::format("[[guest]] #{}", i), source, {"image", "cmdline", "emulators", "reference"});
+    Reader r(*t, fmt::format("[[guest]] #{}", i), source, {"image", "name", "cmdline", "monitor_cmdline", "emulators", "reference"});
     GuestImage g;
     g.line = t->source().begin.line;
     g.image = *r.str("image", true);
     if (g.image.empty() || g.image.find('/') != std::string::npos)
       r.fail(r.node("image"), "image", "must be a guest name such as \"suite\" (no path, no .elf)");
+    g.name = r.str("name").value_or("");
+    if (g.name.find_first_of(": \t/") != std::string::npos) r.fail(r.node("name"), "name", "must be a word");
+    g.monitor_cmdline = r.str("monitor_cmdline");
     g.cmdline = r.str("cmdline").value_or("");
     if (g.cmdline.find("first=") != std::string::npos || g.cmdline.find("nonce=") != std::string::npos)
       r.fail(r.node("cmdline"), "cmdline", "first= and nonce= are the grader's to set");
     g.emulators = read_emulators(r, "emulators");
     g.reference = r.boolean("reference").value_or(true);
     for (const auto& other : rb.guests)
-      if (other.image == g.image) r.fail(r.node("image"), "image", fmt::format("'{}' is listed twice", g.image));
+      if (other.label() == g.label())
+        r.fail(r.node("image"), "image", fmt::format("'{}' is listed twice (give one a name)", g.label()));
     rb.guests.push_back(std::move(g));
   }
   if (rb.guests.empty()) top.fail(nullptr, "guest", "no [[guest]] entry: which test guest does this lab boot?");
@@ -368,8 +382,8 @@ Rubric parse_rubric(std::string_view text, std::string_view source) {
   auto check_guest = [&](Reader& r, const std::string& guest) {
     if (guest.empty()) return;
     for (const auto& g : rb.guests)
-      if (g.image == guest) return;
-    r.fail(r.node("guest"), "guest", fmt::format("no [[guest]] has image = \"{}\"", guest));
+      if (g.label() == guest) return;
+    r.fail(r.node("guest"), "guest", fmt::format("no [[guest]] has image or name \"{}\"", guest));
   };
   auto check_points = [](Reader& r, double points) {
     if (!(points >= 0 && points <= 1e6)) r.fail(r.node("points"), "points", "must be 0 or more");

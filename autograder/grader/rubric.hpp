@@ -25,7 +25,7 @@ enum class Expect { pass, fail };
 
 const char* visibility_name(Visibility v);
 const char* expect_name(Expect e);
-const char* emu_name(Emulator e);  ///< "qemu" / "bochs" (the grader's own, no runner link)
+const char* emu_name(Emulator e);  ///< "qemu" / "bochs" / "host" (the grader's own, no runner link)
 std::optional<Emulator> parse_emu(std::string_view name);
 
 /// A [[test]] entry: scores the suite tests whose name it matches.
@@ -68,12 +68,15 @@ struct CheckEntry {
 /// A [[guest]] entry: a test guest image booted under the lab's monitor (or bare).
 struct GuestImage {
   std::string image;                ///< build/autograder/guests/<image>.elf
+  std::string name;                 ///< how its tests are shown and matched; empty: the image
   std::string cmdline;              ///< the grader appends first=K and nonce=HEX
+  std::optional<std::string> monitor_cmdline;  ///< the monitor's own command line for this guest
   std::vector<Emulator> emulators;  ///< empty: every emulator of the lab
   bool reference = true;            ///< may be booted bare to learn test names a crash hid
   std::size_t line = 0;
 
   bool runs_on(Emulator e) const;
+  const std::string& label() const { return name.empty() ? image : name; }
 };
 
 struct Rubric {
@@ -83,6 +86,7 @@ struct Rubric {
   std::string folder;                  ///< "lab01-trap-and-emulate"; empty for native
   std::optional<std::string> monitor;  ///< relative to the build dir; nullopt: boot bare
   std::string monitor_cmdline;
+  std::vector<std::string> requirements;  ///< what the machine must offer ("kvm"), else the lab is skipped
   std::vector<Emulator> emulators;
   std::map<Emulator, double> timeout_seconds;  ///< per boot, before calibration scaling
   unsigned max_boots = 8;              ///< boots per guest and emulator, resumes included

@@ -1,5 +1,7 @@
 #include "autograder/grader/run.hpp"
 
+#include "autograder/grader/rubric.hpp"
+
 #include <algorithm>
 #include <random>
 
@@ -351,7 +353,7 @@ GuestRun run_guest(const std::string& guest, const RunSettings& settings, const 
     }
 
     if (r.outcome == Outcome::launch_failed) {
-      run.fatal = fmt::format("could not run {}: {}", run.emu == Emulator::qemu ? "qemu" : "bochs",
+      run.fatal = fmt::format("could not run {}: {}", emu_name(run.emu),
                               r.reason.empty() ? "the emulator could not be started" : r.reason);
       finish_boot(run.fatal);
       break;

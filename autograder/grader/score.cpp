@@ -130,6 +130,7 @@ const char* lab_status_name(LabStatus s) {
     case LabStatus::rubric_error: return "rubric_error";
     case LabStatus::not_selected: return "not_selected";
     case LabStatus::cancelled: return "cancelled";
+    case LabStatus::skipped: return "skipped";
   }
   return "?";
 }
@@ -193,7 +194,7 @@ LabResult score_lab(const Rubric& rubric, const std::vector<Emulator>& emulators
     } g;
     for (Emulator e : emulators)
       for (const GuestRun& r : lab.runs)
-        if (r.emu == e && r.guest == image.image) g.by_emu.push_back(&r);
+        if (r.emu == e && r.guest == image.label()) g.by_emu.push_back(&r);
     if (g.by_emu.empty()) continue;
 
     SuiteNames known;
@@ -211,25 +212,25 @@ LabResult score_lab(const Rubric& rubric, const std::vector<Emulator>& emulators
 
     for (unsigned n : numbers) {
       TestResult t;
-      t.guest = image.image;
+      t.guest = image.label();
       t.number = n;
       auto nit = known.names.find(n);
       if (nit == known.names.end()) {
-        t.name = fmt::format("{}test {} (name unknown)", several ? image.image + ":" : "", n);
+        t.name = fmt::format("{}test {} (name unknown)", several ? image.label() + ":" : "", n);
         t.status = TestStatus::not_graded;
         std::string why;
         for (const GuestRun* r : g.by_emu)
           if (auto o = r->tests.find(n); o != r->tests.end()) { why = o->second.reason; break; }
         t.reason = "cannot score it: the guest never printed this test's name" + (why.empty() ? "" : " (" + why + ")");
         lab.errors.push_back(fmt::format("{}test {}: no boot printed its name, so no rubric entry can be matched",
-                                         several ? image.image + ", " : "", n));
+                                         several ? image.label() + ", " : "", n));
         lab.tests.push_back(std::move(t));
         continue;
       }
       const std::string& name = nit->second;
-      names_by_guest[image.image].push_back(name);
-      t.name = several ? image.image + ":" + name : name;
-      const TestEntry* entry = rubric.entry_for(image.image, name);
+      names_by_guest[image.label()].push_back(name);
+      t.name = several ? image.label() + ":" + name : name;
+      const TestEntry* entry = rubric.entry_for(image.label(), name);
       if (!entry) {
         t.status = TestStatus::unscored;
         t.reason = "unscored: no rubric entry covers this test";

@@ -53,7 +53,9 @@ struct TestResult {
   std::optional<std::size_t> entry_line;  ///< the rubric line of the entry that scored it
 };
 
-enum class LabStatus { graded, not_built, rubric_error, not_selected, cancelled };
+/// skipped: the machine lacks what the lab needs (its rubric's `requires`, e.g. a usable
+/// KVM); reported with the reason, never counted as passed or as failed.
+enum class LabStatus { graded, not_built, rubric_error, not_selected, cancelled, skipped };
 const char* lab_status_name(LabStatus s);
 
 struct EmuTiming {

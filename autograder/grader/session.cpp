@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <mutex>
 #include <thread>
 
 #include <fmt/format.h>
+
+#include "common/vmm/host_kvm.hpp"
 
 namespace hvlab::grader {
 namespace {
@@ -63,6 +66,18 @@ std::string keep_logs(const fs::path& root, const std::string& lab, Emulator emu
 
 }  // namespace
 
+std::string missing_requirement(const std::vector<std::string>& requirements) {
+  for (const auto& r : requirements) {
+    if (r != "kvm") return fmt::format("unknown requirement '{}'", r);
+    // HVLAB_KVM_DEVICE names another device file, as for the hosted VMM itself (the tests
+    // use it to be a machine without KVM).
+    const char* device = std::getenv("HVLAB_KVM_DEVICE");
+    if (std::string why = vmm::kvm_unavailable_reason(device && *device ? device : "/dev/kvm"); !why.empty())
+      return why + " (the hosted VMM needs a KVM that can)";
+  }
+  return {};
+}
+
 double calibration_reference_seconds(Emulator e) {
   // Measured on an idle 2-core Debian 12 machine (QEMU 7.2 TCG, Bochs 2.7), see
   // autograder/grader/calibrate/calibrate.S for what the kernel does.
@@ -102,11 +117,34 @@ bool SessionResult::all_full_marks() const {
   if (cancelled) return false;
   bool any = false;
   for (const auto& lab : labs) {
-    if (lab.status == LabStatus::not_selected) continue;
+    if (lab.status == LabStatus::not_selected || lab.status == LabStatus::skipped) continue;
     if (!lab.full_marks()) return false;
     any = true;
   }
   return any;
+}
+
+bool SessionResult::no_failures() const {
+  if (cancelled) return false;
+  bool any = false;
+  for (const auto& lab : labs) {
+    if (lab.status == LabStatus::not_selected) continue;
+    if (lab.status == LabStatus::skipped) {
+      // A skip without its reason would be a silent pass.
+      if (lab.status_reason.empty()) return false;
+    } else if (!lab.full_marks()) {
+      return false;
+    }
+    any = true;
+  }
+  return any;
+}
+
+std::vector<const LabResult*> SessionResult::skipped_labs() const {
+  std::vector<const LabResult*> out;
+  for (const auto& lab : labs)
+    if (lab.status == LabStatus::skipped) out.push_back(&lab);
+  return out;
 }
 
 double SessionResult::score() const {
@@ -153,6 +191,9 @@ Calibration calibrate_emulator(Emulator emu, const SessionOptions& opt, const Bo
     c.problem = "calibration skipped";
     return c;
   }
+  // A hosted VMM runs at the machine's own speed: its time limits need no calibration
+  // (and the calibration kernel is no program to run).
+  if (emu == Emulator::host) return c;
   const fs::path calib_kernel =
       opt.calibration_kernel.empty() ? calibration_kernel_path(opt.build_dir) : opt.calibration_kernel;
   if (!fs::exists(calib_kernel)) {
@@ -246,6 +287,15 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
       plans.push_back(std::move(p));
       continue;
     }
+    const std::string why_skip = rb.requirements.empty() ? std::string()
+                                 : opt.check_requirements  ? opt.check_requirements(rb.requirements)
+                                                           : missing_requirement(rb.requirements);
+    if (std::string why = why_skip; !why.empty()) {
+      p.pre.status = LabStatus::skipped;
+      p.pre.status_reason = why;
+      plans.push_back(std::move(p));
+      continue;
+    }
     if (auto f = opt.build_failures.find(name); f != opt.build_failures.end()) {
       p.pre.status = LabStatus::not_built;
       p.pre.status_reason = f->second;
@@ -320,7 +370,7 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
     const fs::path guest = guest_path(g.image);
     if (rb.monitor && !bare) {
       s.spec.kernel = opt.build_dir / *rb.monitor;
-      s.spec.cmdline = rb.monitor_cmdline;
+      s.spec.cmdline = g.monitor_cmdline.value_or(rb.monitor_cmdline);
       s.spec.modules.push_back({guest, ""});
       s.guest_is_module = true;
     } else {
@@ -336,7 +386,7 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
     s.cancel = &cancel;
     if (!opt.keep_logs.empty()) {
       auto counter = std::make_shared<unsigned>(0);
-      s.on_boot = [root = opt.keep_logs, log_lab, e, image = g.image, counter](const BootRecord& rec,
+      s.on_boot = [root = opt.keep_logs, log_lab, e, image = g.label(), counter](const BootRecord& rec,
                                                                                 const runner::BootResult& r) {
         ++*counter;
         if (rec.clean) return std::string();
@@ -351,12 +401,12 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
     const Calibration* c = calibration_for(e);
     if (c && !c->usable) {
       GuestRun r;
-      r.guest = g.image;
+      r.guest = g.label();
       r.emu = e;
       r.fatal = fmt::format("could not run {}: {}", emu_name(e), c->problem);
       return r;
     }
-    return run_guest(g.image, settings_for(rb, g, e, log_lab, bare), boot);
+    return run_guest(g.label(), settings_for(rb, g, e, log_lab, bare), boot);
   };
 
   std::vector<Job> jobs;
@@ -393,7 +443,7 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
       std::function<void()> fn;
       ~Release() { fn(); }
     } release{[&] { release_core(own); }};
-    say(fmt::format("{} on {}: booting {} ...", p.name, emu_name(j.emu), j.guest->image));
+    say(fmt::format("{} on {}: booting {} ...", p.name, emu_name(j.emu), j.guest->label()));
     j.result = run_one(*p.rubric, *j.guest, j.emu, p.name, false);
     std::size_t reported = 0;
     for (const auto& [n, o] : j.result.tests)
@@ -407,13 +457,14 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
   // 4. Test names: from the guest's table, else learned from the runs, with a bare
   // reference boot for guests whose names a crash hid.
   Catalog catalog;
+  // Test names belong to the image, whatever its [[guest]] entry is called.
   for (const auto& [image, table] : tables) {
     if (!table) continue;
     SuiteNames& names = catalog[image];
     names.plan = static_cast<unsigned>(table->tests.size());
     for (std::size_t i = 0; i < table->tests.size(); ++i) names.names.emplace(static_cast<unsigned>(i + 1), table->tests[i].name);
   }
-  for (const auto& j : jobs) catalog[j.result.guest].learn(j.result);
+  for (const auto& j : jobs) catalog[j.guest->image].learn(j.result);
   struct RefJob {
     const Rubric* rubric;
     const GuestImage* guest;
@@ -429,7 +480,9 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
   } catch (const RubricError&) {
   }
   for (const auto& p : plans) {
-    if (!p.rubric || p.pre.status == LabStatus::not_selected || p.pre.status == LabStatus::rubric_error) continue;
+    if (!p.rubric || p.pre.status == LabStatus::not_selected || p.pre.status == LabStatus::rubric_error ||
+        p.pre.status == LabStatus::skipped)
+      continue;
     for (const auto& g : p.rubric->guests) {
       if (!g.reference || catalog[g.image].complete()) continue;
       if (!fs::exists(guest_path(g.image))) continue;
@@ -477,7 +530,8 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
 
   // 5. Scores.
   for (auto& p : plans) {
-    if (!p.rubric || p.pre.status == LabStatus::not_selected || p.pre.status == LabStatus::rubric_error) {
+    if (!p.rubric || p.pre.status == LabStatus::not_selected || p.pre.status == LabStatus::rubric_error ||
+        p.pre.status == LabStatus::skipped) {
       out.labs.push_back(std::move(p.pre));
       continue;
     }
@@ -491,7 +545,7 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
         for (Emulator e : p.emus)
           if (g.runs_on(e)) {
             GuestRun r;
-            r.guest = g.image;
+            r.guest = g.label();
             r.emu = e;
             r.fatal = p.pre.status_reason;
             runs.push_back(std::move(r));

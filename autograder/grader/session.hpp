@@ -31,7 +31,7 @@ struct SessionOptions {
   std::filesystem::path build_dir;
   std::filesystem::path rubric_dir;
   std::vector<std::string> labs;       ///< lab names; empty: every rubric in rubric_dir
-  std::vector<Emulator> emulators = {Emulator::qemu, Emulator::bochs};
+  std::vector<Emulator> emulators = {Emulator::qemu, Emulator::bochs, Emulator::host};
   unsigned jobs = 1;                   ///< boots in parallel
   bool icount = false;                 ///< QEMU -icount shift=0,sleep=off
   double timeout_scale = 1.0;          ///< multiplies every per-boot timeout
@@ -58,9 +58,16 @@ struct SessionOptions {
   /// The execution-evidence plugin (build/autograder/plugins/libhvlab_evidence.so) for QEMU
   /// boots of guests with a test table; empty: none. Used if QEMU loads it at calibration.
   std::filesystem::path evidence_plugin;
+  /// Why the machine lacks a rubric's `requires`, or empty; default: missing_requirement.
+  std::function<std::string(const std::vector<std::string>&)> check_requirements;
   std::function<void(const std::string&)> progress;  ///< one line per event, any thread
 };
 
+
+/// Why this machine cannot run a lab whose rubric `requires` these ("kvm": a KVM that runs
+/// 32-bit paging guests), or empty. The grader checks it itself, before anything of the
+/// lab runs, so a submission cannot skip its own grading.
+std::string missing_requirement(const std::vector<std::string>& requirements);
 
 /// Reference figures: seconds a calibration boot takes on an unloaded machine of the kind
 /// the kit targets (2 cores, Debian 12). Timeouts grow in proportion when it takes longer.
@@ -73,7 +80,15 @@ struct SessionResult {
   double wall_seconds = 0;
   bool cancelled = false;
 
-  bool all_full_marks() const;  ///< the grader's exit status: every graded lab full, no errors
+  /// Every graded lab has full marks and no errors, and at least one lab was graded. A lab
+  /// skipped because the machine lacks what it needs is not counted: a skip is not a pass.
+  bool all_full_marks() const;
+  /// The grader's exit status 0: nothing failed. Every lab asked for has full marks, or was
+  /// skipped for a reason the machine gives (its rubric's `requires`, with that reason shown);
+  /// at least one lab was graded or skipped. Not built, rubric errors, lost points: failed.
+  bool no_failures() const;
+  /// The labs skipped for what the machine lacks, in order.
+  std::vector<const LabResult*> skipped_labs() const;
   double score() const;
   double max_score() const;
 };

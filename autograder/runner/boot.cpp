@@ -25,6 +25,7 @@ const char* emulator_name(Emulator e) {
   switch (e) {
     case Emulator::qemu: return "qemu";
     case Emulator::bochs: return "bochs";
+    case Emulator::host: return "host";
   }
   return "?";
 }
@@ -32,6 +33,7 @@ const char* emulator_name(Emulator e) {
 std::optional<Emulator> emulator_from_name(std::string_view name) {
   if (name == "qemu") return Emulator::qemu;
   if (name == "bochs") return Emulator::bochs;
+  if (name == "host") return Emulator::host;
   return std::nullopt;
 }
 
@@ -527,6 +529,7 @@ Diagnosis diagnose_bochs(const detail::RunResult& run, std::string_view err, std
 BootResult boot(const BootSpec& spec) {
   if (spec.kernel.empty())
     throw std::runtime_error("hvlab::runner::boot: BootSpec.kernel is empty");
+  if (spec.emu == Emulator::host) return detail::boot_host(spec);
   const auto start = steady_clock::now();
   BootResult r;
   auto finish = [&](Outcome o, std::string reason) {

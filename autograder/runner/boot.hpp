@@ -39,9 +39,20 @@ namespace hvlab::runner {
 
 class Sandbox;
 
-enum class Emulator { qemu, bochs };
+/// How a kernel runs: under QEMU or Bochs, or, for `host`, as a Linux program that is itself
+/// the machine (a hosted VMM, lab05): BootSpec::kernel is then that program, modules[0] the
+/// guest it runs. It is started, in a fresh work directory with standard input from
+/// /dev/null, as
+///
+///   PROGRAM --com1 /dev/fd/3 --com2 /dev/fd/4 --debugcon /dev/fd/5 -- [CMDLINE WORDS]
+///           MODULE [MODULE ARGS]
+///
+/// and writes the guest's COM1, its event trace and its debug console there, ending with the
+/// same exit marker on the debug console; its standard error joins the debug console (a
+/// handout stub's "not implemented" panic is found there), its standard output is its log.
+enum class Emulator { qemu, bochs, host };
 const char* emulator_name(Emulator e);
-/// "qemu" or "bochs" (as emulator_name returns them); nothing for anything else.
+/// "qemu", "bochs" or "host" (as emulator_name returns them); nothing for anything else.
 std::optional<Emulator> emulator_from_name(std::string_view name);
 
 struct Module {
@@ -151,6 +162,11 @@ struct BootResult {
 /// Boots spec.kernel and waits for it to stop. Never throws for guest misbehaviour; throws
 /// std::runtime_error only for a programming error in the spec (no kernel path).
 BootResult boot(const BootSpec& spec);
+
+namespace detail {
+/// boot() for Emulator::host (host.cpp).
+BootResult boot_host(const BootSpec& spec);
+}  // namespace detail
 
 /// Kills every emulator process started by boot() that is still running (for SIGINT handlers).
 /// Async-signal-safe. The boot() calls concerned then return (as `crashed`, or

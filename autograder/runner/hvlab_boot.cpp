@@ -78,9 +78,9 @@ int main(int argc, char** argv) {
   std::string until, disk;
 
   app.add_option("--emu", emu, "Emulator")
-      ->check(CLI::IsMember({"qemu", "bochs"}))
+      ->check(CLI::IsMember({"qemu", "bochs", "host"}))
       ->capture_default_str();
-  app.add_option("--kernel", kernel, "Multiboot1 ELF to boot")->required();
+  app.add_option("--kernel", kernel, "Multiboot1 ELF to boot (with --emu host: the hosted VMM program)")->required();
   app.add_option("--module", modules,
                  "Multiboot module, PATH or PATH=ARGS (the kernel sees \"boot/NAME ARGS\")");
   app.add_option("--cmdline", cmdline,

@@ -22,11 +22,11 @@ std::uint64_t convert_ticks(std::uint64_t delta, std::uint64_t from_hz, std::uin
 }
 
 Board::Board(dev::ByteSink* console, dev::ByteSink* debug)
-    : pit_(&isa_),
-      cmos_(&isa_),
+    : pit_(&irq_router_),
+      cmos_(&irq_router_),
       console_sink_(*this, console),
-      com1_(&isa_, dev::Uart16550::kCom1Irq, &console_sink_),
-      com2_(&isa_, 3, nullptr),
+      com1_(&irq_router_, dev::Uart16550::kCom1Irq, &console_sink_),
+      com2_(&irq_router_, 3, nullptr),
       debug_sink_(*this, debug),
       debug_console_(&debug_sink_),
       exit_port_(*this),
@@ -106,6 +106,21 @@ void Board::poll_console_input() {
   }
 }
 
+Status Board::add_ram(std::uint64_t bytes, void* host) {
+  HV_TRY(memory_.add_region(GuestPhysAddr(0), bytes, host));
+  cmos_.set_memory_size(bytes);
+  return {};
+}
+
+Status Board::hand_interrupts_to(dev::IrqSink& sink) {
+  HV_TRY(ports_.detach(pic_.master()));
+  HV_TRY(ports_.detach(pic_.slave()));
+  HV_TRY(ports_.detach(pit_));
+  (void)ports_.detach(pit_.port61());  // port 0x61 belongs to the host kernel's PIT too
+  irq_router_.redirect(&sink, true);
+  return {};
+}
+
 // ---- Time ------------------------------------------------------------------------------
 
 void Board::advance_to(std::uint64_t t) {
@@ -151,6 +166,8 @@ std::uint64_t Board::earliest(std::uint64_t a, std::uint64_t b) {
 }
 
 std::uint64_t Board::next_timer_deadline() const {
+  // An external irqchip (KVM's in-kernel one) runs its own timers.
+  if (external_irqchip()) return 0;
   std::uint64_t best = 0;
   // A masked interrupt wakes nobody: no need for timer exits then. The PIT's IRQ0 reaches
   // the processor through the 8259 or through I/O APIC pin 2. Round up, and never land
@@ -222,8 +239,14 @@ EntryPlan Board::prepare_entry(VCpu& vcpu, std::uint64_t host_tsc) {
 
   // A halted vCPU waits for an interrupt it can take. Rather than spin, move the guest's
   // clock to the next timer interrupt (bounded, in case it is masked on the way).
+  if (vcpu.halted && !pending_.valid && idle_wait_ && vcpu.interrupts_enabled() && !can_wake(vcpu) && !wake_due()) {
+    // The back end sleeps with the halted vCPU until its timer or another event.
+    plan.timer_deadline = earliest(next_timer_deadline(), wake_deadline_);
+    plan.watchdog = device_time_ + tsc_hz_ / 4;
+    return plan;
+  }
   if (vcpu.halted && !pending_.valid) {
-    for (unsigned round = 0; !can_wake(vcpu) && !wake_due(); ++round) {
+    for (unsigned round = 0; !can_wake(vcpu) && !wake_due() && !idle_wait_; ++round) {
       std::uint64_t deadline = earliest(next_timer_deadline(), wake_deadline_);
       if (!vcpu.interrupts_enabled() || deadline == 0 || round > 10000) break;
       if (deadline > guest_time(host_tsc)) time_offset_ += deadline - guest_time(host_tsc);

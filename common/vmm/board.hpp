@@ -151,6 +151,17 @@ class Board final {
   /// Guest RAM at guest-physical 0: `bytes` at host pointer `host`, host-physical `hpa`.
   /// Also tells the CMOS the memory size (what a BIOS would have recorded).
   Status add_ram(std::uint64_t bytes, void* host, HostPhysAddr hpa);
+  /// The same for a hosted monitor, which never knows host-physical addresses.
+  Status add_ram(std::uint64_t bytes, void* host);
+
+  /// Hands interrupt delivery to an interrupt controller outside the Board (a host kernel's
+  /// in-kernel irqchip and PIT, lab05): the 8259 and 8254 models leave the port bus (the
+  /// host kernel answers those ports), the IRQ lines of the remaining devices (UARTs, CMOS)
+  /// go to `sink`, and prepare_entry() no longer injects anything or plans timer exits: the
+  /// host kernel delivers interrupts and wakes a halted vCPU itself.
+  Status hand_interrupts_to(dev::IrqSink& sink);
+  /// Whether hand_interrupts_to() was called.
+  bool external_irqchip() const { return irq_router_.external(); }
 
   Budgets& budgets() { return budgets_; }
   const Budgets& budgets() const { return budgets_; }
@@ -177,6 +188,14 @@ class Board final {
   /// Whether the monitor's time is taken out of guest time (the default). Off: the guest's
   /// clocks include the monitor's work (lab01's clock=host).
   void set_hide_monitor_time(bool on) { hide_monitor_time_ = on; }
+  /// What a halted vCPU with nothing to take costs. By default its clock skips ahead to the
+  /// next timer interrupt (an idle guest costs no time: what a monitor on an emulator
+  /// wants). With `wait`, the guest's time runs on as real time: prepare_entry() hands the
+  /// back end a halted vCPU, which it must not run but sleep with until its timer or another
+  /// event (a hosted monitor with a keyboard: lab05). A halted vCPU with interrupts disabled
+  /// is contained either way.
+  void set_idle_wait(bool wait) { idle_wait_ = wait; }
+  bool idle_wait() const { return idle_wait_; }
   /// Guest time the devices have reached (their notion of "now").
   std::uint64_t device_time() const { return device_time_; }
   /// Brings the devices up to guest time `t` (never backwards).
@@ -330,6 +349,22 @@ class Board final {
     Status write(std::uint32_t, unsigned, std::uint32_t) override { return {}; }
   };
 
+  // The devices' IRQ lines: to the Board's 8259 pair, or to an external irqchip.
+  class IrqRouter final : public dev::IrqSink {
+   public:
+    explicit IrqRouter(dev::IrqSink* to) : to_(to) {}
+    void set_irq(unsigned line, bool level) override { to_->set_irq(line, level); }
+    void redirect(dev::IrqSink* to, bool external) {
+      to_ = to;
+      external_ = external;
+    }
+    bool external() const { return external_; }
+
+   private:
+    dev::IrqSink* to_;
+    bool external_ = false;
+  };
+
   Status wire_devices();
   /// The earlier of two deadlines, 0 standing for none.
   static std::uint64_t earliest(std::uint64_t a, std::uint64_t b);
@@ -351,6 +386,7 @@ class Board final {
   dev::IoApic ioapic_;
   dev::IsaIrqRouter isa_{&pic_, &ioapic_};
   dev::IrqTee pic_intr_{&lapic_, dev::LocalApic::kLint0, &ioapic_, 0};
+  IrqRouter irq_router_{&isa_};  // the devices' lines: to isa_, or to an external irqchip
   dev::Pit8254 pit_;
   dev::CmosRtc cmos_;
   GuestConsoleSink console_sink_;
@@ -379,6 +415,7 @@ class Board final {
   std::uint64_t start_time_ = 0;
   bool time_started_ = false;
   bool hide_monitor_time_ = true;
+  bool idle_wait_ = false;
   bool in_monitor_ = false;
   std::uint64_t exit_host_tsc_ = 0;
   std::uint64_t prepared_host_tsc_ = 0;  // prepare_entry()'s reading, for on_entry()

@@ -62,10 +62,35 @@ Action string_io(Machine& m, VCpu& vcpu, const Event& e) {
   return Action::advance;
 }
 
+// The back end holds the data (KVM's run page): move `count` elements between it and the
+// port. The back end completes the instruction (registers, memory, RIP), so the handler
+// only reports it emulated.
+Action buffered_io(Board& b, const Event& e) {
+  const unsigned size = e.io.size;
+  for (std::uint32_t i = 0; i < e.io.count; ++i) {
+    std::uint8_t* p = e.io.data + i * size;
+    if (e.io.in) {
+      const std::uint32_t v = b.ports().read_or_float(e.io.port, size);
+      for (unsigned k = 0; k < size; ++k) p[k] = static_cast<std::uint8_t>(v >> (8 * k));
+    } else {
+      std::uint32_t v = 0;
+      for (unsigned k = 0; k < size; ++k) v |= std::uint32_t{p[k]} << (8 * k);
+      (void)b.ports().write(e.io.port, size, v);  // unmapped ports drop writes
+    }
+    if (!b.running()) return Action::stop;
+  }
+  return Action::advance;
+}
+
 }  // namespace
 
 Action emulate_io(Machine& m, VCpu& vcpu, const Event& e) {
   Board& b = m.board();
+  if (!dev::valid_access_size(e.io.size)) {
+    b.fail("an I/O access of %u bytes to port %04x at eip %08x", e.io.size, e.io.port, e.guest_eip);
+    return Action::stop;
+  }
+  if (e.io.data) return buffered_io(b, e);
   if (e.io.string) return string_io(m, vcpu, e);
   const std::uint32_t mask = mask_of(e.io.size);
   if (e.io.in) {
@@ -73,6 +98,38 @@ Action emulate_io(Machine& m, VCpu& vcpu, const Event& e) {
     vcpu.regs.eax = (vcpu.regs.eax & ~mask) | (v & mask);
   } else {
     (void)b.ports().write(e.io.port, e.io.size, vcpu.regs.eax & mask);  // unmapped ports drop writes
+  }
+  return b.running() ? Action::advance : Action::stop;
+}
+
+Action emulate_mmio(Machine& m, VCpu&, const Event& e) {
+  Board& b = m.board();
+  const GuestPhysAddr gpa = e.memory.physical;
+  const char* access = e.memory.write ? "write" : "read";
+  if (!e.memory.data || e.memory.size == 0 || e.memory.size > 8) {
+    b.fail("an MMIO %s of %u bytes at guest-physical %08llx that the monitor cannot carry out (eip %08x)", access,
+           e.memory.size, static_cast<unsigned long long>(gpa.value()), e.guest_eip);
+    return Action::stop;
+  }
+  if (!b.mmio().is_mmio(gpa)) {
+    b.contain("the guest touched guest-physical 0x%llx, which is neither its RAM nor a device (%u-byte %s at eip %08x)",
+              static_cast<unsigned long long>(gpa.value()), e.memory.size, access, e.guest_eip);
+    return Action::stop;
+  }
+  // Device registers are at most 4 bytes wide: an 8-byte move is two 4-byte accesses, low
+  // half first; an odd size goes byte by byte.
+  const unsigned step = e.memory.size % 4 == 0 ? 4 : e.memory.size % 2 == 0 ? 2 : 1;
+  for (unsigned off = 0; off < e.memory.size; off += step) {
+    std::uint8_t* p = e.memory.data + off;
+    if (e.memory.write) {
+      std::uint32_t v = 0;
+      for (unsigned k = 0; k < step; ++k) v |= std::uint32_t{p[k]} << (8 * k);
+      (void)b.mmio().write(gpa + off, step, v);  // a width the device refuses is dropped
+    } else {
+      auto r = b.mmio().read(gpa + off, step);
+      const std::uint32_t v = r.ok() ? r.value() : dev::floating_bus_value(step);
+      for (unsigned k = 0; k < step; ++k) p[k] = static_cast<std::uint8_t>(v >> (8 * k));
+    }
   }
   return b.running() ? Action::advance : Action::stop;
 }

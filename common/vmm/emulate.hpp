@@ -21,8 +21,16 @@ inline constexpr std::uint32_t kMaxStringElementsPerEvent = 4096;
 /// Reason::io_instruction: IN/OUT merge into or write the low e.io.size bytes of EAX; INS/OUTS
 /// move elements between the port and guest-linear memory (e.io.linear, then EDI/ESI step by
 /// the size, backwards with EFLAGS.DF), counting ECX down for REP. A guest page fault on an
-/// element is raised where the CPU would raise it. Stops when the guest asked to exit.
+/// element is raised where the CPU would raise it. With e.io.data set (a back end that moves
+/// the data itself, such as KVM) it moves e.io.count elements between that buffer and the
+/// port instead. Stops when the guest asked to exit.
 Action emulate_io(Machine& m, VCpu& vcpu, const Event& e);
+
+/// Reason::mmio, for a back end that carries the data (e.memory.data, e.memory.size bytes at
+/// e.memory.physical): a read fills the buffer from the device on the MMIO bus, a write sends
+/// it there; the back end completes the instruction. An address no device claims is neither
+/// RAM nor a device: the guest is contained, the address named.
+Action emulate_mmio(Machine& m, VCpu& vcpu, const Event& e);
 
 /// Reason::hlt: the HLT completes and the vCPU sleeps until the Board finds it an interrupt.
 Action emulate_hlt(Machine& m, VCpu& vcpu, const Event& e);

@@ -104,6 +104,13 @@ struct IoAccess {
   bool rep = false;       ///< REP prefix
   /// INS/OUTS: the guest-linear address of the first element (ES:EDI or DS:ESI).
   GuestVirtAddr linear;
+  /// Set by a back end that moves the data itself (KVM copies OUT/OUTS data into its run
+  /// page and completes IN/INS from it, string instructions included): `count` elements of
+  /// `size` bytes at `data`, which emulate_io drains to the port (out) or fills from it (in).
+  /// The back end then finishes the instruction. nullptr: the monitor emulates the
+  /// instruction itself (EAX, or guest memory for INS/OUTS).
+  std::uint8_t* data = nullptr;
+  std::uint32_t count = 1;
 };
 
 /// A control-register access, for Reason::cr_access (the four kinds SDM table 28-3 names).
@@ -133,6 +140,9 @@ struct MemoryAccess {
   /// the instruction has completed, only the device's side of it is left to do.
   bool has_value = false;
   std::uint32_t value = 0;
+  /// An MMIO access whose data the back end carries (KVM's run page): `size` bytes at
+  /// `data`, which emulate_mmio fills (read) or sends to the device (write).
+  std::uint8_t* data = nullptr;
 };
 
 /// One entry into the monitor.

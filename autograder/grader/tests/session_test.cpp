@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <set>
 
 #include "autograder/grader/report.hpp"
 #include "autograder/grader/session.hpp"
@@ -462,6 +463,178 @@ TEST_F(Session, AStubHitInTheMiddleFailsThatTestAndTheRestStillRun) {
   ASSERT_FALSE(lab.runs.empty());
   ASSERT_EQ(lab.runs[0].not_implemented.size(), 1u);
   EXPECT_EQ(lab.runs[0].not_implemented[0], "not implemented: lab01-e7 (at lab01-trap-and-emulate/core.cpp:42)");
+}
+
+}  // namespace
+}  // namespace hvlab::grader
+
+namespace hvlab::grader {
+namespace {
+
+using nlohmann::json;
+
+// A hosted VMM (lab05): a program, not an emulator, graded twice with two monitor command
+// lines, and skipped where the machine lacks KVM.
+class HostedSession : public Session {
+ protected:
+  void SetUp() override {
+    Session::SetUp();
+    fs::create_directories(build_ / "lab05-type1-vs-type2");
+    touch(build_ / "lab05-type1-vs-type2" / "monitor.elf");
+    write("lab05.toml", R"(
+[lab]
+name = "lab05"
+folder = "lab05-type1-vs-type2"
+emulators = ["host"]
+requires = ["kvm"]
+timeout = 15
+[[guest]]
+image = "suite"
+[[guest]]
+image = "suite"
+name = "kernel-irqchip"
+monitor_cmdline = "irqchip=kernel"
+[[test]]
+test = "*"
+guest = "suite"
+points = 1
+[[test]]
+test = "*"
+guest = "kernel-irqchip"
+points = 2
+)");
+  }
+};
+
+TEST_F(HostedSession, WhereTheRequirementIsMissingTheLabIsSkippedWithTheReasonNeverPassed) {
+  SessionOptions o = options({"lab05"});
+  o.check_requirements = [](const std::vector<std::string>& r) {
+    return r == std::vector<std::string>{"kvm"} ? std::string("cannot use KVM: /dev/kvm: No such file") : "";
+  };
+  SessionResult s = run_session(o, boot_fn(), cancel_);
+  const LabResult& lab = lab_named(s, "lab05");
+  EXPECT_EQ(lab.status, LabStatus::skipped);
+  EXPECT_NE(lab.status_reason.find("/dev/kvm"), std::string::npos);
+  EXPECT_TRUE(specs_.empty()) << "nothing of a skipped lab runs";
+  EXPECT_FALSE(s.all_full_marks()) << "a skip is not a pass";
+  std::string text;
+  {
+    char* buf = nullptr;
+    std::size_t len = 0;
+    std::FILE* f = open_memstream(&buf, &len);
+    print_report(f, s, TableStyle{});
+    std::fclose(f);
+    text.assign(buf, len);
+    std::free(buf);
+  }
+  EXPECT_NE(text.find("skipped: cannot use KVM"), std::string::npos) << text;
+}
+
+std::string report_text(const SessionResult& s) {
+  char* buf = nullptr;
+  std::size_t len = 0;
+  std::FILE* f = open_memstream(&buf, &len);
+  print_report(f, s, TableStyle{});
+  std::fclose(f);
+  std::string text(buf, len);
+  std::free(buf);
+  return text;
+}
+
+std::string no_kvm(const std::vector<std::string>&) { return "cannot use KVM: /dev/kvm: No such file"; }
+
+TEST_F(HostedSession, ALabSkippedForWhatTheMachineLacksIsNoFailureAndIsShownAsASkipEverywhere) {
+  SessionOptions o = options({"native", "lab05"});
+  o.check_requirements = no_kvm;
+  SessionResult s = run_session(o, boot_fn(), cancel_);
+  ASSERT_EQ(lab_named(s, "native").status, LabStatus::graded);
+  EXPECT_TRUE(s.no_failures()) << "the exit status is 0: nothing failed";
+  EXPECT_TRUE(s.all_full_marks()) << "native has full marks; the skipped lab is not counted either way";
+  ASSERT_EQ(s.skipped_labs().size(), 1u);
+  EXPECT_EQ(s.skipped_labs()[0]->name, "lab05");
+  EXPECT_DOUBLE_EQ(s.score(), 5) << "a skip scores nothing";
+  EXPECT_DOUBLE_EQ(s.max_score(), 5);
+
+  const std::string text = report_text(s);
+  const auto summary = text.find("\nsummary\n");
+  ASSERT_NE(summary, std::string::npos) << text;
+  EXPECT_NE(text.find("lab05: skipped, not graded (no points; a skip is not a pass): cannot use KVM", summary),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("1 lab(s) with full marks, 0 not, 1 skipped (not graded)", summary), std::string::npos) << text;
+
+  const json j = to_json(s);
+  EXPECT_EQ(j["no_failures"], true);
+  ASSERT_EQ(j["skipped"].size(), 1u);
+  EXPECT_EQ(j["skipped"][0]["lab"], "lab05");
+  EXPECT_EQ(j["skipped"][0]["reason"], "cannot use KVM: /dev/kvm: No such file");
+  for (const auto& l : j["labs"])
+    if (l["lab"] == "lab05") {
+      EXPECT_EQ(l["status"], "skipped");
+      EXPECT_EQ(l["full_marks"], false);
+      EXPECT_EQ(l["score"], 0);
+    }
+
+  const json gs = to_gradescope(s);
+  EXPECT_TRUE(validate_gradescope(gs).empty());
+  EXPECT_NE(gs["output"].get<std::string>().find("lab05: skipped, not graded"), std::string::npos) << gs.dump(2);
+  for (const auto& t : gs["tests"]) EXPECT_EQ(t["name"].get<std::string>().rfind("lab05", 0), std::string::npos);
+  EXPECT_EQ(autolab_line(s).find("lab05"), std::string::npos) << "no score for a lab that did not run";
+
+  const std::string junit = to_junit(s);
+  EXPECT_NE(junit.find("<testcase name=\"lab05 (lab)\""), std::string::npos) << junit;
+  EXPECT_NE(junit.find("<skipped message=\"cannot use KVM: /dev/kvm: No such file\"/>"), std::string::npos) << junit;
+}
+
+TEST_F(HostedSession, OnlySkippedIsNoFailureButNoFullMarks) {
+  SessionOptions o = options({"lab05"});
+  o.check_requirements = no_kvm;
+  SessionResult s = run_session(o, boot_fn(), cancel_);
+  EXPECT_TRUE(s.no_failures());
+  EXPECT_FALSE(s.all_full_marks());
+  EXPECT_NE(report_text(s).find("0 lab(s) with full marks, 0 not, 1 skipped (not graded)"), std::string::npos);
+}
+
+TEST_F(HostedSession, ARealFailureBesideASkipStillFails) {
+  monitor_.behaviour["exc_de"] = {Behaviour::fail, "no #DE"};
+  SessionOptions o = options({"lab01", "lab05"});
+  o.emulators = {Emulator::qemu, Emulator::host};
+  o.check_requirements = no_kvm;
+  SessionResult s = run_session(o, boot_fn(), cancel_);
+  EXPECT_EQ(lab_named(s, "lab05").status, LabStatus::skipped);
+  EXPECT_FALSE(lab_named(s, "lab01").full_marks());
+  EXPECT_FALSE(s.no_failures());
+  EXPECT_NE(report_text(s).find("0 lab(s) with full marks, 1 not, 1 skipped (not graded)"), std::string::npos);
+}
+
+TEST_F(HostedSession, ALabThatIsNotBuiltBesideASkipStillFails) {
+  SessionOptions o = options({"lab02", "lab05"});
+  o.emulators = {Emulator::qemu, Emulator::host};
+  o.check_requirements = no_kvm;
+  SessionResult s = run_session(o, boot_fn(), cancel_);
+  EXPECT_EQ(lab_named(s, "lab02").status, LabStatus::not_built);
+  EXPECT_FALSE(s.no_failures());
+}
+
+TEST_F(HostedSession, EachGuestEntryRunsWithItsOwnMonitorCommandLineAndIsScoredUnderItsName) {
+  SessionOptions o = options({"lab05"});
+  o.check_requirements = [](const std::vector<std::string>&) { return std::string(); };
+  SessionResult s = run_session(o, boot_fn(), cancel_);
+  const LabResult& lab = lab_named(s, "lab05");
+  EXPECT_EQ(lab.status, LabStatus::graded);
+  auto specs = specs_for("monitor.elf");
+  ASSERT_EQ(specs.size(), 2u);
+  std::set<std::string> cmdlines;
+  for (const auto& sp : specs) {
+    EXPECT_EQ(sp.emu, Emulator::host);
+    cmdlines.insert(sp.cmdline);
+  }
+  EXPECT_EQ(cmdlines, (std::set<std::string>{"", "irqchip=kernel"}));
+  EXPECT_TRUE(specs_for("calibrate.elf").empty()) << "a program is not calibrated";
+  EXPECT_DOUBLE_EQ(lab.max_score, 5 + 2 * 5);
+  bool labelled = false;
+  for (const auto& t : lab.tests) labelled |= t.name == "kernel-irqchip:priv_lgdt";
+  EXPECT_TRUE(labelled);
 }
 
 }  // namespace

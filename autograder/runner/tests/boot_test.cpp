@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <cerrno>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -493,6 +494,58 @@ TEST(Names, RoundTrip) {
   }
   EXPECT_EQ(emulator_from_name("kvm"), std::nullopt);
   EXPECT_STREQ(outcome_name(Outcome::output_flood), "output_flood");
+}
+
+// ---- Emulator::host: a program that is the machine (a hosted VMM) ----------------------
+
+std::filesystem::path host_program(const ScratchDir& dir, const std::string& body) {
+  auto p = dir.path() / "vmm.sh";
+  std::ofstream(p) << "#!/bin/sh\n" << body;
+  std::filesystem::permissions(p, std::filesystem::perms::owner_all);
+  return p;
+}
+
+TEST(BootHost, TheProgramGetsTheChannelsAndTheGuestAndItsMarkerIsTheStatus) {
+  ScratchDir dir;
+  BootSpec s;
+  s.emu = Emulator::host;
+  s.kernel = host_program(dir,
+                          "echo \"args: $*\" >&3\n"
+                          "echo '{\"kind\":\"summary\"}' >&4\n"
+                          "echo 'from stderr' >&2\n"
+                          "printf 'hvlab-exit: 5\\n' >&5\n"
+                          "exit 5\n");
+  s.cmdline = "irqchip=kernel";
+  s.modules.push_back({kernel("hello"), "first=2 nonce=ab"});
+  s.timeout = 10s;
+  BootResult r = boot(s);
+  EXPECT_EQ(r.outcome, Outcome::exited) << r.reason;
+  EXPECT_EQ(r.exit_status, 5);
+  EXPECT_NE(r.com1.find("--com1 /dev/fd/3 --com2 /dev/fd/4 --debugcon /dev/fd/5 -- irqchip=kernel "),
+            std::string::npos) << r.com1;
+  EXPECT_NE(r.com1.find("hello.elf first=2 nonce=ab"), std::string::npos) << r.com1;
+  EXPECT_EQ(r.com2, "{\"kind\":\"summary\"}\n");
+  EXPECT_NE(r.debugcon.find("from stderr"), std::string::npos) << "stderr joins the debug console";
+  expect_nothing_left(r);
+}
+
+TEST(BootHost, AProgramThatDiesOrHangsIsReportedSo) {
+  ScratchDir dir;
+  BootSpec s;
+  s.emu = Emulator::host;
+  s.kernel = host_program(dir, "echo 'PANIC at x.cpp:1: not implemented: lab05-e3' >&2\nkill -ABRT $$\n");
+  s.modules.push_back({kernel("hello"), ""});
+  BootResult r = boot(s);
+  EXPECT_EQ(r.outcome, Outcome::crashed);
+  EXPECT_NE(r.reason.find("without the exit marker"), std::string::npos) << r.reason;
+  EXPECT_NE(r.debugcon.find("not implemented: lab05-e3"), std::string::npos);
+  s.kernel = host_program(dir, "exec sleep 30\n");
+  s.timeout = 500ms;
+  r = boot(s);
+  EXPECT_EQ(r.outcome, Outcome::timeout);
+  expect_nothing_left(r);
+  s.kernel = dir.path() / "missing";
+  EXPECT_EQ(boot(s).outcome, Outcome::launch_failed);
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/arch/paging.hpp"
 #include "common/arch/x86.hpp"
@@ -255,6 +257,33 @@ TEST_F(BoardTest, HaltedGuestSkipsAheadToTheNextTick) {
   EXPECT_EQ(board.idle_skips(), 1u);
 }
 
+TEST_F(BoardTest, WithIdleWaitAHaltedGuestWaitsInRealTime) {
+  board.set_tsc_hz(dev::Pit8254::kInputHz);
+  board.set_idle_wait(true);
+  program_pic_and_pit(50000);
+  std::uint64_t host = 0;
+  vcpu.eflags |= x86::eflags::IF;
+  if (board.prepare_entry(vcpu, host).inject.valid) out(0x20, 0x20);
+  vcpu.halted = true;
+  // Nothing due yet: the back end gets the halted vCPU and the time of the next tick.
+  EntryPlan p = board.prepare_entry(vcpu, host + 10);
+  EXPECT_FALSE(p.stop);
+  EXPECT_FALSE(p.inject.valid);
+  EXPECT_TRUE(vcpu.halted);
+  EXPECT_NE(p.timer_deadline, 0u);
+  EXPECT_EQ(board.tsc_offset(), 0u);  // no skip
+  EXPECT_EQ(board.idle_skips(), 0u);
+  // Once real time reaches the tick, it is injected and the vCPU wakes.
+  p = board.prepare_entry(vcpu, host + 50010);
+  ASSERT_TRUE(p.inject.valid);
+  EXPECT_FALSE(vcpu.halted);
+  // Halted with interrupts off is still the end.
+  vcpu.eflags &= ~x86::eflags::IF;
+  vcpu.halted = true;
+  EXPECT_TRUE(board.prepare_entry(vcpu, host + 60000).stop);
+  EXPECT_EQ(board.state(), RunState::contained);
+}
+
 TEST_F(BoardTest, HaltedWithInterruptsOffIsContained) {
   vcpu.halted = true;
   EXPECT_TRUE(board.prepare_entry(vcpu, 0).stop);
@@ -379,6 +408,140 @@ TEST_F(BoardTest, PendingExceptionGoesFirst) {
   ASSERT_TRUE(p.inject.valid);
   EXPECT_EQ(p.inject.vector, x86::vector::GP);
   EXPECT_FALSE(board.has_pending_event());
+}
+
+// ---- A back end that carries the data itself (KVM's run page) ---------------------------
+
+TEST_F(BoardTest, BufferedOutputDrainsEveryElementToThePort) {
+  std::uint8_t data[] = {'o', 'k', '\n'};
+  Event e = io(0x3f8, 1, false);
+  e.io.string = e.io.rep = true;
+  e.io.data = data;
+  e.io.count = 3;
+  e.insn_length = 0;  // the back end completes the instruction
+  vcpu.regs.ecx = 3;
+  vcpu.eip = 0x1000;
+  EXPECT_EQ(d.dispatch(fm.machine, vcpu, e), Action::advance);
+  EXPECT_EQ(fm.console.bytes, "ok\n");
+  EXPECT_EQ(vcpu.regs.ecx, 3u);  // not the monitor's to count down
+  EXPECT_EQ(vcpu.eip, 0x1000u);
+}
+
+TEST_F(BoardTest, BufferedInputFillsTheBufferAndLeavesEaxAlone) {
+  out(0x70, 0x18);  // CMOS: extended memory, high byte (0x0c for 4 MiB)
+  std::uint8_t data[4] = {0xaa, 0xaa, 0xaa, 0xaa};
+  Event e = io(0x71, 1, true);
+  e.io.data = data;
+  e.io.count = 1;
+  vcpu.regs.eax = 0x12345678;
+  EXPECT_EQ(d.dispatch(fm.machine, vcpu, e), Action::advance);
+  EXPECT_EQ(data[0], 0x0c);
+  EXPECT_EQ(data[1], 0xaa);  // one byte asked for, one written
+  EXPECT_EQ(vcpu.regs.eax, 0x12345678u);
+  // A 16-bit read of a port nobody drives floats high in both bytes.
+  Event w = io(0x1234, 2, true);
+  w.io.data = data;
+  d.dispatch(fm.machine, vcpu, w);
+  EXPECT_EQ(data[0], 0xff);
+  EXPECT_EQ(data[1], 0xff);
+}
+
+TEST_F(BoardTest, BufferedOutputToTheExitPortStops) {
+  std::uint8_t data[4] = {3, 0, 0, 0};
+  Event e = io(0xf4, 4, false);
+  e.io.data = data;
+  EXPECT_EQ(d.dispatch(fm.machine, vcpu, e), Action::stop);
+  EXPECT_EQ(board.exit_status(), 3);
+}
+
+// A device register in guest-physical space, for the MMIO path.
+struct Register final : dev::Device {
+  std::uint32_t value = 0x11223344;
+  std::vector<std::pair<std::uint32_t, unsigned>> writes;
+  Result<std::uint32_t> read(std::uint32_t offset, unsigned size) override {
+    return (value >> (8 * (offset & 3))) & dev::floating_bus_value(size);
+  }
+  Status write(std::uint32_t offset, unsigned size, std::uint32_t v) override {
+    writes.push_back({offset, size});
+    value = v;
+    return {};
+  }
+};
+
+Event mmio(std::uint64_t gpa, unsigned size, bool write, std::uint8_t* data) {
+  Event e;
+  e.reason = Reason::mmio;
+  e.memory.physical = GuestPhysAddr(gpa);
+  e.memory.has_physical = true;
+  e.memory.size = static_cast<std::uint8_t>(size);
+  e.memory.write = write;
+  e.memory.read = !write;
+  e.memory.data = data;
+  return e;
+}
+
+TEST_F(BoardTest, MmioReadsAndWritesReachTheDevice) {
+  Register reg;
+  ASSERT_TRUE(board.mmio().attach(GuestPhysAddr(0xfee00000), 0x1000, reg).ok());
+  d.set(Reason::mmio, emulate_mmio);
+  std::uint8_t data[8] = {};
+  EXPECT_EQ(d.dispatch(fm.machine, vcpu, mmio(0xfee00000, 4, false, data)), Action::advance);
+  EXPECT_EQ(data[0], 0x44);
+  EXPECT_EQ(data[3], 0x11);
+  data[0] = 0x78;
+  data[1] = 0x56;
+  data[2] = 0x34;
+  data[3] = 0x12;
+  EXPECT_EQ(d.dispatch(fm.machine, vcpu, mmio(0xfee00010, 4, true, data)), Action::advance);
+  EXPECT_EQ(reg.value, 0x12345678u);
+  // An 8-byte move is two 4-byte accesses, low half first.
+  reg.writes.clear();
+  EXPECT_EQ(d.dispatch(fm.machine, vcpu, mmio(0xfee00020, 8, true, data)), Action::advance);
+  ASSERT_EQ(reg.writes.size(), 2u);
+  EXPECT_EQ(reg.writes[0].first, 0x20u);
+  EXPECT_EQ(reg.writes[1].first, 0x24u);
+}
+
+TEST_F(BoardTest, MmioWhereNoDeviceIsContainsTheGuest) {
+  d.set(Reason::mmio, emulate_mmio);
+  std::uint8_t data[4] = {};
+  EXPECT_EQ(d.dispatch(fm.machine, vcpu, mmio(0x40000000, 4, true, data)), Action::stop);
+  EXPECT_EQ(board.state(), RunState::contained);
+  EXPECT_NE(std::string(board.stop_reason()).find("0x40000000, which is neither its RAM nor a device"),
+            std::string::npos);
+}
+
+// ---- An interrupt controller outside the Board (a host kernel's irqchip) -----------------
+
+struct LineRecorder final : dev::IrqSink {
+  std::vector<std::pair<unsigned, bool>> changes;
+  void set_irq(unsigned line, bool level) override { changes.push_back({line, level}); }
+};
+
+TEST_F(BoardTest, AnExternalIrqchipTakesThePicPitPortsAndTheDevicesLines) {
+  LineRecorder kernel;
+  ASSERT_TRUE(board.hand_interrupts_to(kernel).ok());
+  EXPECT_TRUE(board.external_irqchip());
+  for (std::uint16_t port : {0x20, 0x21, 0xa0, 0xa1, 0x40, 0x43, 0x61})
+    EXPECT_EQ(board.ports().device_at(port), nullptr) << std::hex << port;
+  EXPECT_NE(board.ports().device_at(0x3f8), nullptr);
+  // COM1's transmitter-empty interrupt goes to the external controller on line 4.
+  out(0x3f9, 0x02);  // IER: THRE interrupt
+  ASSERT_FALSE(kernel.changes.empty());
+  EXPECT_EQ(kernel.changes.back(), (std::pair<unsigned, bool>{4, true}));
+  EXPECT_FALSE(board.pic().has_pending());
+  // The Board neither injects nor plans timer exits, however long the guest runs.
+  vcpu.eflags |= x86::eflags::IF;
+  EntryPlan p = board.prepare_entry(vcpu, 1'000'000'000);
+  EXPECT_FALSE(p.inject.valid);
+  EXPECT_FALSE(p.interrupt_window);
+  EXPECT_EQ(p.timer_deadline, 0u);
+}
+
+TEST_F(BoardTest, WithoutTheSwitchTheLinesGoToTheBoardsPic) {
+  out(0x21, 0x00);  // unmask everything at the master (the BIOS left the PICs initialized)
+  out(0x3f9, 0x02);
+  EXPECT_TRUE(board.pic().has_pending());
 }
 
 }  // namespace
