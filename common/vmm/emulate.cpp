@@ -102,7 +102,7 @@ Action emulate_io(Machine& m, VCpu& vcpu, const Event& e) {
   return b.running() ? Action::advance : Action::stop;
 }
 
-Action emulate_mmio(Machine& m, VCpu&, const Event& e) {
+Action emulate_mmio_buffered(Machine& m, VCpu&, const Event& e) {
   Board& b = m.board();
   const GuestPhysAddr gpa = e.memory.physical;
   const char* access = e.memory.write ? "write" : "read";

@@ -29,7 +29,11 @@ Action emulate_io(Machine& m, VCpu& vcpu, const Event& e);
 /// Reason::mmio, for a back end that carries the data (e.memory.data, e.memory.size bytes at
 /// e.memory.physical): a read fills the buffer from the device on the MMIO bus, a write sends
 /// it there; the back end completes the instruction. An address no device claims is neither
-/// RAM nor a device: the guest is contained, the address named.
+/// RAM nor a device: the guest is contained, the address named. emulate_mmio() (mmio.hpp)
+/// comes here for an Event that carries its data.
+Action emulate_mmio_buffered(Machine& m, VCpu& vcpu, const Event& e);
+
+/// Reason::mmio and device pages: see mmio.hpp.
 Action emulate_mmio(Machine& m, VCpu& vcpu, const Event& e);
 
 /// Reason::hlt: the HLT completes and the vCPU sleeps until the Board finds it an interrupt.

@@ -1,6 +1,7 @@
 // MMIO by instruction emulation (see mmio.hpp). Instruction semantics are the SDM vol. 2's.
 
 #include "common/vmm/mmio.hpp"
+#include "common/vmm/emulate.hpp"
 
 #include "common/arch/x86.hpp"
 #include "common/decoder/decoder.hpp"
@@ -277,6 +278,7 @@ Action emulate_mmio_instruction(Machine& m, VCpu& vcpu, const decoder::Instructi
 }
 
 Action emulate_mmio(Machine& m, VCpu& vcpu, const Event& e) {
+  if (e.memory.data) return emulate_mmio_buffered(m, vcpu, e);  // the back end carries the data (KVM)
   const GuestPhysAddr gpa = e.memory.physical;
   if (e.memory.has_value) {
     // The mechanism completed the instruction and reports the value written: only the

@@ -482,21 +482,21 @@ Event mmio(std::uint64_t gpa, unsigned size, bool write, std::uint8_t* data) {
 
 TEST_F(BoardTest, MmioReadsAndWritesReachTheDevice) {
   Register reg;
-  ASSERT_TRUE(board.mmio().attach(GuestPhysAddr(0xfee00000), 0x1000, reg).ok());
+  ASSERT_TRUE(board.mmio().attach(GuestPhysAddr(0xfeb00000), 0x1000, reg).ok());
   d.set(Reason::mmio, emulate_mmio);
   std::uint8_t data[8] = {};
-  EXPECT_EQ(d.dispatch(fm.machine, vcpu, mmio(0xfee00000, 4, false, data)), Action::advance);
+  EXPECT_EQ(d.dispatch(fm.machine, vcpu, mmio(0xfeb00000, 4, false, data)), Action::advance);
   EXPECT_EQ(data[0], 0x44);
   EXPECT_EQ(data[3], 0x11);
   data[0] = 0x78;
   data[1] = 0x56;
   data[2] = 0x34;
   data[3] = 0x12;
-  EXPECT_EQ(d.dispatch(fm.machine, vcpu, mmio(0xfee00010, 4, true, data)), Action::advance);
+  EXPECT_EQ(d.dispatch(fm.machine, vcpu, mmio(0xfeb00010, 4, true, data)), Action::advance);
   EXPECT_EQ(reg.value, 0x12345678u);
   // An 8-byte move is two 4-byte accesses, low half first.
   reg.writes.clear();
-  EXPECT_EQ(d.dispatch(fm.machine, vcpu, mmio(0xfee00020, 8, true, data)), Action::advance);
+  EXPECT_EQ(d.dispatch(fm.machine, vcpu, mmio(0xfeb00020, 8, true, data)), Action::advance);
   ASSERT_EQ(reg.writes.size(), 2u);
   EXPECT_EQ(reg.writes[0].first, 0x20u);
   EXPECT_EQ(reg.writes[1].first, 0x24u);
