@@ -77,7 +77,7 @@ int lab_of(const std::string& exercise) {
   return std::stoi(m[1]);
 }
 
-Outcome process(const std::string& path, const std::string& text, int keep_upto) {
+Outcome process(const std::string& path, const std::string& text, int keep_upto, const std::set<std::string>& keep_ids) {
   Syntax syn = syntax_for(path);
   Processed out;
   if (syn == Syntax::none) {
@@ -109,7 +109,7 @@ Outcome process(const std::string& path, const std::string& text, int keep_upto)
     if (is_marker(line, syn, "END SOLUTION", nullptr)) {
       if (!open) return {std::nullopt, where() + "END SOLUTION without BEGIN SOLUTION"};
       open->end_line = lineno;
-      bool keep = open->lab <= keep_upto;
+      bool keep = open->lab <= keep_upto || keep_ids.count(open->exercise) != 0;
       if (keep) {
         for (auto& b : open->body) result << b << '\n';
       } else {

@@ -4,6 +4,7 @@
 // convention). Host tool.
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -27,14 +28,16 @@ struct Processed {
   std::vector<Region> stripped; ///< the regions replaced by stubs
 };
 
-/// Processes one file's text. Regions of labs <= keep_upto keep their solution (markers
-/// removed); the others become stubs. Returns an error message instead on malformed markers
+/// Processes one file's text. Regions of labs <= keep_upto, and those of the exercises named
+/// in `keep` (the ladder's steps: a student who has done exactly those), keep their solution
+/// (markers removed); the others become stubs. Returns an error message instead on malformed markers
 /// (unterminated, nested, END without BEGIN, missing or malformed exercise id).
 struct Outcome {
   std::optional<Processed> ok;
   std::string error;
 };
-Outcome process(const std::string& path, const std::string& text, int keep_upto);
+Outcome process(const std::string& path, const std::string& text, int keep_upto,
+                const std::set<std::string>& keep = {});
 
 /// The lab number of an exercise id ("lab01-e3" -> 1), or 0 if it is not of that form.
 int lab_of(const std::string& exercise);
