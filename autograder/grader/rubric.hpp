@@ -89,6 +89,9 @@ struct Rubric {
   unsigned memory_mib = 64;
   std::string qemu_cpu = "max";
   std::size_t output_limit = std::size_t{1} << 20;
+  /// The order the handout gives the exercises in (the ladder: each one done raises the
+  /// grade); empty: by their ids. The exercise summary follows it.
+  std::vector<std::string> order;
   std::vector<GuestImage> guests;
   std::vector<TestEntry> tests;
   std::vector<CheckEntry> checks;

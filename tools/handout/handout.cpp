@@ -100,8 +100,11 @@ Outcome process(const std::string& path, const std::string& text, int keep_upto,
     if (is_marker(line, syn, "BEGIN SOLUTION", &rest)) {
       if (open) return {std::nullopt, where() + "BEGIN SOLUTION inside the region " + open->exercise + " opened at line " + std::to_string(open->begin_line)};
       std::string id = rest.substr(0, rest.find_first_of(" \t:"));
+      const std::string after = trim(rest.substr(id.size()));
+      const bool degraded = after == "degraded" || after.rfind("degraded ", 0) == 0;
       if (lab_of(id) == 0) return {std::nullopt, where() + "BEGIN SOLUTION needs an exercise id like lab01-e3, got '" + id + "'"};
       open = Region{id, lab_of(id), lineno, 0, {}};
+      open->degraded = degraded;
       open_indent = indent_of(line);
       stubs.clear();
       continue;
@@ -114,7 +117,8 @@ Outcome process(const std::string& path, const std::string& text, int keep_upto,
         for (auto& b : open->body) result << b << '\n';
       } else {
         if (syn == Syntax::cpp) {
-          result << open_indent << "HV_NOT_IMPLEMENTED(\"" << open->exercise << "\");\n";
+          result << open_indent << (open->degraded ? "HV_NOT_DONE(\"" : "HV_NOT_IMPLEMENTED(\"") << open->exercise
+                 << "\");\n";
         } else if (syn == Syntax::markdown) {
           result << open_indent << "<!-- " << open->exercise << ": your answer here -->\n";
         } else {

@@ -20,6 +20,9 @@ struct Region {
   int begin_line = 0, end_line = 0;  ///< 1-based, the marker lines
   std::vector<std::string> body;     ///< the solution lines (markers and STUB lines excluded)
   std::vector<std::string> stubs;    ///< the STUB lines, uncommented: what the handout shows
+  /// `BEGIN SOLUTION id degraded`: the stub notes the exercise once and goes on with the STUB
+  /// lines (HV_NOT_DONE) instead of stopping (common/runtime/exercise.hpp).
+  bool degraded = false;
 };
 
 struct Processed {

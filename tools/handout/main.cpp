@@ -49,6 +49,9 @@ int run(const std::string& cmd) { return std::system(cmd.c_str()); }
 // a folder is a handout it may replace.
 constexpr const char* kMarker = ".hvlab-handout";
 
+// Becomes the handout's README.md (the reference tree's README is the instructor's).
+constexpr const char* kStudentReadme = "tools/handout/student-README.md";
+
 std::string git_head(const fs::path& source) {
   std::string cmd = "git -C '" + source.string() + "' rev-parse --short HEAD 2>/dev/null";
   std::string out;
@@ -153,6 +156,9 @@ int main(int argc, char** argv) {
     fs::path in = src / rel;
     if (!fs::is_regular_file(in) || fs::is_symlink(in)) continue;
     std::string text = read_file(in);
+    // The student tree's README speaks to students; the reference tree's is the instructor's.
+    if (rel == kStudentReadme) continue;
+    if (rel == "README.md" && fs::exists(src / kStudentReadme)) text = read_file(src / kStudentReadme);
     if (instructor_only(rel, text, globs)) {
       ++skipped;
       continue;

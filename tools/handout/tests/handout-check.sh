@@ -84,7 +84,7 @@ generate)
   n=0
   for id in $(grep -rhoE '(//|#) *BEGIN SOLUTION +lab[0-9]+-[A-Za-z0-9_.-]+' $(lab_dirs "$src" | sed "s|^|$src/|") |
               sed -E 's/.*BEGIN SOLUTION +//' | sort -u); do
-    (cd "$h" && grep -rqF -e "HV_NOT_IMPLEMENTED(\"$id\")" -e "# $id: not implemented" $(lab_dirs "$h")) ||
+    (cd "$h" && grep -rqF -e "HV_NOT_IMPLEMENTED(\"$id\")" -e "HV_NOT_DONE(\"$id\")" -e "# $id: not implemented" $(lab_dirs "$h")) ||
       die "no stub for $id in the handout"
     n=$((n + 1))
   done
