@@ -3,7 +3,7 @@
 # made here, graded with `hvlab-grade --submissions` (lab01, QEMU), each of which must score
 # 0 with the reason that names what it tried, while the reference still scores 100%:
 #
-#   include-rel, include-abs   lab01's core.cpp includes the reference's by a relative and an
+#   include-rel, include-abs   lab01's src/handlers.cpp includes the reference's by a relative and an
 #                              absolute path (the reference tree is outside the sandbox)
 #   include-secret             includes a file outside the work area, and /etc/hostname
 #   incbin-rubric              .incbin of the instructor's hidden rubric (outside the sandbox)
@@ -59,8 +59,8 @@ cp "$rubrics/hidden/lab01.toml" "$h/autograder/rubrics/hidden/lab01.toml"
 canary_marker="canary-outside-the-work-area-9b7d41"
 echo "$canary_marker" > "$fx/canary.txt"
 # A line of the reference's solution that the handout does not have.
-solution_line=$(grep -vxF -f "$h/$lab/core.cpp" "$src/$lab/core.cpp" | awk 'length > 40 && !/^ *\/\//' | head -n 1)
-[ -n "$solution_line" ] || die "no solution line found in $src/$lab/core.cpp"
+solution_line=$(grep -vxF -f "$h/$lab/src/handlers.cpp" "$src/$lab/src/handlers.cpp" | awk 'length > 40 && !/^ *\/\//' | head -n 1)
+[ -n "$solution_line" ] || die "no solution line found in $src/$lab/src/handlers.cpp"
 
 # A submission: a folder holding lab01's folder (the handout's), to be edited.
 mk() {
@@ -74,30 +74,30 @@ mkdir -p "$subs/reference"
 cp -R "$src/$lab" "$subs/reference/$lab"
 
 mk include-rel
-printf '#include "%s%s/%s/core.cpp"\n' "$up" "${src#/}" "$lab" > "$subs/include-rel/$lab/core.cpp"
+printf '#include "%s%s/%s/src/handlers.cpp"\n' "$up" "${src#/}" "$lab" > "$subs/include-rel/$lab/src/handlers.cpp"
 mk include-abs
-printf '#include "%s/%s/core.cpp"\n' "$src" "$lab" > "$subs/include-abs/$lab/core.cpp"
+printf '#include "%s/%s/src/handlers.cpp"\n' "$src" "$lab" > "$subs/include-abs/$lab/src/handlers.cpp"
 mk include-secret
-printf '#include "%s"\n#include "/etc/hostname"\n' "$fx/canary.txt" > "$subs/include-secret/$lab/core.cpp"
-printf '#include "/etc/hostname"\n' > "$subs/include-secret/$lab/shadow_mmu.cpp"
+printf '#include "%s"\n#include "/etc/hostname"\n' "$fx/canary.txt" > "$subs/include-secret/$lab/src/handlers.cpp"
+printf '#include "/etc/hostname"\n' > "$subs/include-secret/$lab/src/shadow_mmu.cpp"
 
 mk incbin-rubric
-cp "$src/$lab/core.cpp" "$subs/incbin-rubric/$lab/core.cpp"
+cp "$src/$lab/src/handlers.cpp" "$subs/incbin-rubric/$lab/src/handlers.cpp"
 printf 'asm(".pushsection .rodata\\n.incbin \\"%s\\"\\n.byte 0\\n.popsection");\n' "$rubrics/hidden/lab01.toml" \
-  >> "$subs/incbin-rubric/$lab/core.cpp"
+  >> "$subs/incbin-rubric/$lab/src/handlers.cpp"
 mk incbin-kit
-cp "$src/$lab/core.cpp" "$subs/incbin-kit/$lab/core.cpp"
+cp "$src/$lab/src/handlers.cpp" "$subs/incbin-kit/$lab/src/handlers.cpp"
 # The compiler runs in the build folder, beside the work tree's src/.
 printf 'asm(".pushsection .rodata\\n.incbin \\"../src/autograder/rubrics/hidden/lab01.toml\\"\\n.byte 0\\n.popsection");\n' \
-  >> "$subs/incbin-kit/$lab/core.cpp"
+  >> "$subs/incbin-kit/$lab/src/handlers.cpp"
 
 mk devzero
-printf '#include "/dev/zero"\n' > "$subs/devzero/$lab/core.cpp"
+printf '#include "/dev/zero"\n' > "$subs/devzero/$lab/src/handlers.cpp"
 mk bigobj
-cp "$src/$lab/core.cpp" "$subs/bigobj/$lab/core.cpp"
-printf '__attribute__((used)) static char hvlab_big[1u << 30] = {1};\n' >> "$subs/bigobj/$lab/core.cpp"
+cp "$src/$lab/src/handlers.cpp" "$subs/bigobj/$lab/src/handlers.cpp"
+printf '__attribute__((used)) static char hvlab_big[1u << 30] = {1};\n' >> "$subs/bigobj/$lab/src/handlers.cpp"
 mk bell
-printf '#error "ring \a the bell"\n' > "$subs/bell/$lab/core.cpp"
+printf '#error "ring \a the bell"\n' > "$subs/bell/$lab/src/handlers.cpp"
 
 # The forger: the reference monitor, whose kernel_main now prints a transcript saved from a
 # real run (seed, nonce and all) with this boot's nonce put in.
@@ -105,13 +105,15 @@ saved="$fx/tmp/saved-run"
 "$build/autograder/runner/hvlab-boot" --emu qemu --kernel "$build/$lab/monitor.elf" \
   --module "$build/autograder/guests/suite.elf=seed=0123456789abcdef nonce=feedfacecafebeef" \
   --timeout 60 --expect-status 1 --workdir "$saved" >/dev/null || die "the reference run to replay failed"
-mk replay
-cp "$src/$lab"/*.cpp "$src/$lab"/*.hpp "$subs/replay/$lab/"
-sed -i 's/^int kernel_main(const BootInfo& boot) {/int real_kernel_main(const BootInfo\& boot) {/' "$subs/replay/$lab/monitor.cpp"
-grep -q '^int real_kernel_main' "$subs/replay/$lab/monitor.cpp" || die "cannot make the forger (kernel_main not found)"
+mkdir -p "$subs/replay"
+cp -R "$src/$lab" "$subs/replay/$lab"
+main_cpp="$subs/replay/$lab/kernel/main.cpp"
+sed -i 's/^int kernel_main(const BootInfo& boot) {/int real_kernel_main(const BootInfo\& boot) {/' "$main_cpp"
+grep -q '^int real_kernel_main' "$main_cpp" || die "cannot make the forger (kernel_main not found)"
+sed -i '0,/^#include "common\/runtime\/format.hpp"/s//#include "common\/runtime\/format.hpp"\n#include "common\/runtime\/string.hpp"/' "$main_cpp"
 { printf 'const char kSavedCom1[] = R"saved('; tr -d '\r' < "$saved/com1.txt"; printf ')saved";\n'
   printf 'const char kSavedCom2[] = R"saved('; tr -d '\r' < "$saved/com2.txt"; printf ')saved";\n'; } > "$subs/replay/$lab/saved.inc"
-cat >> "$subs/replay/$lab/monitor.cpp" <<'EOF'
+cat >> "$main_cpp" <<'EOF'
 
 // Replays a saved run: never boots the guest, only tells it what it wants to hear.
 #include "lab01-trap-and-emulate/saved.inc"
@@ -150,23 +152,26 @@ EOF
 
 # The rewriter: the reference monitor runs the real guest but turns every "not ok" the guest
 # prints into "ok" on its way to COM1 (only the emulator's own view can tell).
-mk rewrite
-cp "$src/$lab"/*.cpp "$src/$lab"/*.hpp "$subs/rewrite/$lab/"
+mkdir -p "$subs/rewrite"
+cp -R "$src/$lab" "$subs/rewrite/$lab"
+main_cpp="$subs/rewrite/$lab/kernel/main.cpp"
 cat > "$fx/tmp/forge.inc" <<'EOF2'
-// The forger's COM1: "not ok N name" leaves as "ok N name".
-void forge_put(std::uint8_t b) {
-  static char line[512];
-  static unsigned n = 0;
-  if (n < sizeof line) line[n++] = static_cast<char>(b);
-  if (b != '\n' && n < sizeof line) return;
-  const unsigned from = n > 7 && hvlab::rt::str_compare_n(line, "not ok ", 7) == 0 ? 4 : 0;
-  for (unsigned i = from; i < n; ++i) g_com1_fast.put(line[i]);
-  n = 0;
-}
+  // The forger's COM1: "not ok N name" leaves as "ok N name".
+  void put(char c) override {
+    if (base_ != 0x3f8) return raw_put(c);
+    static char line[512];
+    static unsigned n = 0;
+    if (n < sizeof line) line[n++] = c;
+    if (c != '\n' && n < sizeof line) return;
+    const unsigned from = n > 7 && hvlab::rt::str_compare_n(line, "not ok ", 7) == 0 ? 4 : 0;
+    for (unsigned i = from; i < n; ++i) raw_put(line[i]);
+    n = 0;
+  }
 EOF2
-sed -i -e "/^FastSerial g_com1_fast(kCom1), g_com2_fast(kCom2);/r $fx/tmp/forge.inc" \
-  -e 's/^    g_com1_fast.put(static_cast<char>(b));/    forge_put(b);/' "$subs/rewrite/$lab/monitor.cpp"
-grep -q '^    forge_put(b);' "$subs/rewrite/$lab/monitor.cpp" && grep -q '^void forge_put' "$subs/rewrite/$lab/monitor.cpp" ||
+sed -i -e "/^  explicit FastSerial(std::uint16_t base) : base_(base) {}/r $fx/tmp/forge.inc" \
+  -e 's/^  void put(char c) override {$/  void raw_put(char c) {/' "$main_cpp"
+sed -i '0,/^#include "common\/runtime\/format.hpp"/s//#include "common\/runtime\/format.hpp"\n#include "common\/runtime\/string.hpp"/' "$main_cpp"
+grep -q '^  void raw_put(char c) {' "$main_cpp" && grep -q 'return raw_put(c);' "$main_cpp" ||
   die "cannot make the rewriter (the monitor's COM1 path changed)"
 
 mkdir -p "$subs/symlink-lab"
@@ -238,8 +243,8 @@ read -r secs rss < "$out/time.txt"
 say "graded $(ls "$subs" | wc -l) submissions in ${secs} s, the grader's peak memory $((rss / 1024)) MiB"
 
 "$check" --out "$results" --expect reference=100 \
-  --every-failure 'include-rel=build failed: .*core\.cpp:1:10: fatal error: .*: No such file or directory' \
-  --every-failure 'include-abs=build failed: .*core\.cpp:1:10: fatal error: .*: No such file or directory' \
+  --every-failure 'include-rel=build failed: .*handlers\.cpp:1:10: fatal error: .*: No such file or directory' \
+  --every-failure 'include-abs=build failed: .*handlers\.cpp:1:10: fatal error: .*: No such file or directory' \
   --every-failure 'include-secret=build failed: .*:1:10: fatal error: .*: No such file or directory' \
   --every-failure 'incbin-rubric=build failed: .*file not found' \
   --every-failure 'incbin-kit=build failed: .*file not found' \
