@@ -186,6 +186,15 @@ int main(int argc, char** argv) {
       fmt::print(stderr, "hvlab-handout: {}: solution line left in the handout: {}\n", rel, l);
       ++leaks;
     }
+    // A stub leaves its function's parameters unused: say so once, at the top of the file,
+    // so that an untouched handout compiles without warnings (and the student's own stand out).
+    if (!o.ok->stripped.empty() && syntax_for(rel) == Syntax::cpp &&
+        (rel.size() > 4 && (rel.compare(rel.size() - 4, 4, ".cpp") == 0 || rel.compare(rel.size() - 3, 3, ".cc") == 0))) {
+      const std::size_t at = o.ok->text.find("#include");
+      if (at != std::string::npos)
+        o.ok->text.insert(at, "// The stubs below leave parameters unused until their exercise is done.\n"
+                              "#pragma GCC diagnostic ignored \"-Wunused-parameter\"\n");
+    }
     fs::path out = dst / rel;
     fs::create_directories(out.parent_path());
     std::ofstream(out, std::ios::binary) << o.ok->text;

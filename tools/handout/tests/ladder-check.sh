@@ -128,4 +128,6 @@ for step in start $order; do
 done
 [ "$prev" = "$max" ] || die "with every exercise done the grade is $prev / $max, not full marks"
 say "the grade rises at every step:$scores (of $max)"
+# The points of each exercise, as the grader prints them with everything done.
+sed -n '/^  exercises:/,/^  [a-z]/p' "$w/grade-$k.txt" | grep -E '^    [a-z]' | sed "s/^ */ladder $lab:   /"
 rm -rf "$w"
