@@ -69,19 +69,29 @@ std::string describe_event(const nlohmann::json& e) {
 
 std::string monitor_last_words(const runner::BootResult& r, const Trace& trace) {
   std::vector<std::string> parts;
-  if (auto lines = last_lines(r.debugcon, 3); !lines.empty())
-    parts.push_back(fmt::format("the debug console ended with: \"{}\"", join(lines, "\" / \"")));
-  // The last records of the trace, before the closing bookkeeping (counters, summary).
+  // The last records of the trace, before the closing bookkeeping (counters, summary): the
+  // trap that went wrong (its instruction and EIP), then how the monitor stopped.
   std::vector<std::string> events;
+  std::string last_what;
   for (auto it = trace.events.rbegin(); it != trace.events.rend() && events.size() < 2; ++it) {
     if (!it->is_object()) continue;
     const std::string kind = it->value("kind", std::string());
     if (kind == "summary" || kind == "accounting" || kind == "insn_counts" || kind == "trap_backend" ||
-        kind == "test" || kind.empty())
+        kind == "test" || kind == "start" || kind.empty())
       continue;
+    const std::string what = it->value("what", std::string());
+    if (!what.empty() && what == last_what) {  // "contained: X" then "stop: X": say it once
+      events.erase(events.begin());
+    }
+    last_what = what;
     events.insert(events.begin(), describe_event(*it));
   }
-  if (!events.empty()) parts.push_back(fmt::format("the last trace records: {}", join(events, "; then ")));
+  if (!events.empty()) parts.push_back(fmt::format("the monitor's last trace records: {}", join(events, "; then ")));
+  std::vector<std::string> lines;
+  for (auto& l : last_lines(r.debugcon, 4))
+    if (l.rfind("hvlab-exit:", 0) != 0) lines.push_back(l);
+  while (lines.size() > 2) lines.erase(lines.begin());
+  if (!lines.empty()) parts.push_back(fmt::format("its debug console ended with: \"{}\"", join(lines, "\" / \"")));
   if (parts.empty()) return {};
   return join(parts, "; ") +
          " (the whole log: `make run LAB=...` shows the debug console and the trace, or grade with --keep-logs DIR)";
