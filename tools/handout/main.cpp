@@ -192,8 +192,10 @@ int main(int argc, char** argv) {
         (rel.size() > 4 && (rel.compare(rel.size() - 4, 4, ".cpp") == 0 || rel.compare(rel.size() - 3, 3, ".cc") == 0))) {
       const std::size_t at = o.ok->text.find("#include");
       if (at != std::string::npos)
-        o.ok->text.insert(at, "// The stubs below leave parameters unused until their exercise is done.\n"
-                              "#pragma GCC diagnostic ignored \"-Wunused-parameter\"\n");
+        o.ok->text.insert(at, "// The stubs below leave parameters (and helpers the solutions call) unused until\n"
+                              "// their exercise is done.\n"
+                              "#pragma GCC diagnostic ignored \"-Wunused-parameter\"\n"
+                              "#pragma GCC diagnostic ignored \"-Wunused-function\"\n");
     }
     fs::path out = dst / rel;
     fs::create_directories(out.parent_path());
