@@ -5,8 +5,10 @@
 #                             grade the labs (default: all labs, both emulators); LAB=labNN
 #                             builds only what that lab's grading needs
 #   make unit LAB=labNN       build and run one lab's unit tests (GoogleTest, with a summary)
-#   make run LAB=native GUEST=suite [EMU=qemu]
-#                             boot one guest with its console on the terminal
+#   make run LAB=native GUEST=suite [EMU=qemu] [MODULES='a.bin b.bin=args'] [DISK=fs.img]
+#            [MONITOR_ARGS='trace=all'] [MEMORY=MiB]
+#                             boot one guest with its console on the terminal (keys reach
+#                             it); GUEST is a built guest, xv6, or any multiboot kernel file
 #   make gdb LAB=lab01        the same under QEMU's GDB stub, GDB attached with symbols
 #   make census               classify x86 instructions by running them deprivileged (lab01)
 #   make bench                boot and grading times, and each lab's measurements
@@ -33,6 +35,10 @@ JOBS  ?= 2
 LAB   ?= all
 EMU   ?= both
 GUEST ?= suite
+MODULES ?=
+DISK ?=
+MONITOR_ARGS ?=
+MEMORY ?=
 UPTO  ?=
 HANDOUT ?= $(BUILD)/handout
 export CMAKE_BUILD_PARALLEL_LEVEL := $(JOBS)
@@ -89,9 +95,11 @@ unit: configure
 	cmake --build $(BUILD) -j $(JOBS) --target $(LAB)_tests
 	$(BUILD)/$(LAB_DIR)/tests/$(LAB)_tests
 
-run: build-lab
+run: build
 	autograder/run --build-dir $(BUILD) --lab $(or $(filter-out all,$(LAB)),native) \
-	  --guest $(GUEST) --emu $(if $(filter both,$(EMU)),qemu,$(EMU))
+	  --guest '$(GUEST)' --emu $(if $(filter both,$(EMU)),qemu,$(EMU)) \
+	  $(foreach m,$(MODULES),--module '$(m)') $(if $(DISK),--disk '$(DISK)') \
+	  $(if $(MONITOR_ARGS),--monitor-args '$(MONITOR_ARGS)') $(if $(MEMORY),--memory '$(MEMORY)')
 
 gdb: build
 	autograder/gdb --build-dir $(BUILD) --lab $(or $(filter-out all,$(LAB)),native) --guest $(GUEST)

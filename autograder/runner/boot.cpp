@@ -17,6 +17,7 @@
 #include "autograder/runner/image.hpp"
 #include "autograder/runner/process.hpp"
 #include "autograder/runner/sandbox.hpp"
+#include "common/devices/test_disk.hpp"
 
 namespace hvlab::runner {
 
@@ -57,12 +58,13 @@ constexpr std::string_view kDebugconName = "the debug console (port 0xE9)";
 constexpr std::size_t kLogKeep = 256 * 1024;     // emulator logs: the last this many bytes
 constexpr std::size_t kBannerSlack = 64 * 1024;  // Bochs' stdout beyond the guest's bytes
 constexpr milliseconds kIsoTimeout{60000};
+constexpr milliseconds kBochsTypingPace{15};
 constexpr const char* kGrubPcDir = "/usr/lib/grub/i386-pc";
 
 // Names this runner writes in a work directory (removed first from one it is given).
-const char* const kOwnFiles[] = {"boot",         "iso",          "boot.iso",   "bochsrc",
-                                 "cmds",         "qemu.log",     "com1.txt",   "com2.txt",
-                                 "debugcon.txt", "emulator.log", "command.txt", "plugin"};
+const char* const kOwnFiles[] = {"boot",         "iso",          "boot.iso",    "bochsrc",      "cmds",
+                                 "qemu.log",     "com1.txt",     "com2.txt",    "debugcon.txt", "emulator.log",
+                                 "command.txt",  "testdisk.img", "disk.img",    "plugin"};
 
 std::string seconds(milliseconds ms) { return fmt::format("{:.1f} s", ms.count() / 1000.0); }
 
@@ -160,6 +162,69 @@ std::optional<std::string> stage(const fs::path& from, const fs::path& to, bool 
   return std::nullopt;
 }
 
+// The IDE primary slave's image in the work directory: the caller's disk (a link to it), or
+// the kit's test disk written out. Its name, relative to the work directory.
+std::optional<std::string> stage_disk(const BootSpec& spec, const fs::path& dir, std::string* name) {
+  if (!spec.disk.empty()) {
+    *name = "disk.img";
+    return stage(spec.disk, dir / *name, false);
+  }
+  *name = "testdisk.img";
+  std::string bytes(hvlab::dev::kTestDiskSectors * hvlab::dev::kSectorSize, '\0');
+  for (std::uint32_t lba = 0; lba < hvlab::dev::kTestDiskSectors; ++lba) {
+    for (std::uint32_t i = 0; i < hvlab::dev::kSectorSize; ++i)
+      bytes[lba * hvlab::dev::kSectorSize + i] = static_cast<char>(hvlab::dev::test_disk_byte(lba, i));
+  }
+  if (!write_text(dir / *name, bytes)) return "cannot write the test disk in the work directory";
+  return std::nullopt;
+}
+
+// COM1 takes input (a pseudo-terminal) when something will be typed on it.
+bool com1_takes_input(const BootSpec& spec) { return spec.interactive || !spec.console_script.empty(); }
+
+// The console script's progress, fed with COM1's output as it arrives.
+class ConsoleScript {
+ public:
+  ConsoleScript(const BootSpec& spec, std::shared_ptr<std::string> input)
+      : steps_(spec.console_script), stop_(spec.stop_when_com1), input_(std::move(input)) {}
+
+  void feed(std::string_view chunk) {
+    seen_.append(chunk);
+    while (true) {
+      if (done_ < steps_.size()) {
+        const std::size_t at = seen_.find(steps_[done_].expect);
+        if (at == std::string::npos) break;
+        input_->append(steps_[done_].send);
+        seen_.erase(0, at + steps_[done_].expect.size());
+        ++done_;
+        continue;
+      }
+      if (!stop_.empty() && !stopped_ && seen_.find(stop_) != std::string::npos) stopped_ = true;
+      break;
+    }
+    // Only a window that can still hold a match is kept.
+    constexpr std::size_t kKeep = 64 * 1024;
+    if (seen_.size() > 2 * kKeep) seen_.erase(0, seen_.size() - kKeep);
+  }
+  std::size_t steps_done() const { return done_; }
+  bool stopped() const { return stopped_; }
+  // What the script waits for now, for a message.
+  std::string waiting_for() const {
+    if (done_ < steps_.size())
+      return fmt::format("\"{}\" (step {} of {})", detail::printable(steps_[done_].expect), done_ + 1, steps_.size());
+    if (!stop_.empty() && !stopped_) return fmt::format("\"{}\" (the text that ends the run)", detail::printable(stop_));
+    return {};
+  }
+
+ private:
+  std::vector<ConsoleStep> steps_;
+  std::string stop_;
+  std::shared_ptr<std::string> input_;
+  std::string seen_;
+  std::size_t done_ = 0;
+  bool stopped_ = false;
+};
+
 // The emulator run: its command, channels, and what boot() reads back.
 struct Launch {
   detail::Command cmd;
@@ -214,16 +279,25 @@ std::optional<std::string> plan_qemu(const BootSpec& spec, const fs::path& progr
     a.insert(a.end(), {"-append", words});
   }
   if (!initrd.empty()) a.insert(a.end(), {"-initrd", initrd});
+  std::string disk;
+  if (auto why = stage_disk(spec, dir, &disk)) return why;
+  // COM1 on a terminal QEMU opens as a serial line when something is typed on it.
+  if (com1_takes_input(spec)) {
+    a.insert(a.end(), {"-chardev", "serial,id=com1,path=/dev/fd/3", "-serial", "chardev:com1"});
+  } else {
+    a.insert(a.end(), {"-serial", "file:/dev/fd/3"});
+  }
   a.insert(a.end(), {"-m",         std::to_string(spec.memory_mib),
                      "-cpu",       spec.qemu_cpu,
                      "-display",   "none",
                      "-no-reboot", "-nodefaults",
-                     "-serial",    "file:/dev/fd/3",
+                     "-drive",     "file=" + disk + ",if=ide,index=1,media=disk,format=raw,snapshot=on",
                      "-serial",    "file:/dev/fd/4",
                      "-debugcon",  "file:/dev/fd/5",
                      "-device",    "isa-debug-exit,iobase=0xf4,iosize=4",
                      "-d",         "cpu_reset",
                      "-D",         "qemu.log"});
+  if (spec.vga) a.insert(a.end(), {"-device", "VGA"});
   if (spec.icount) a.insert(a.end(), {"-icount", "shift=0,sleep=off"});
   if (spec.qemu_plugin) {
     std::error_code ec;
@@ -241,6 +315,7 @@ std::optional<std::string> plan_qemu(const BootSpec& spec, const fs::path& progr
   l.cmd.program = program;
   l.cmd.cwd = dir;
   l.com1 = add(l, guest_channel("COM1", 3, spec));
+  l.channels[static_cast<std::size_t>(l.com1)].terminal = com1_takes_input(spec);
   l.com2 = add(l, guest_channel("COM2", 4, spec));
   l.debugcon = add(l, guest_channel(std::string(kDebugconName), 5, spec));
   l.err = add(l, log_channel("QEMU's output", {1, 2}));
@@ -320,6 +395,8 @@ std::optional<std::string> build_iso(const BootSpec& spec, const fs::path& dir) 
 std::optional<std::string> plan_bochs(const BootSpec& spec, const fs::path& program,
                                       const fs::path& dir, Launch& l) {
   if (auto why = build_iso(spec, dir)) return why;
+  std::string disk;
+  if (auto why = stage_disk(spec, dir, &disk)) return why;
   std::string rc = fmt::format(
       "megs: {}\n"
       "cpu: model=corei7_skylake_x, reset_on_triple_fault=0\n"
@@ -327,14 +404,15 @@ std::optional<std::string> plan_bochs(const BootSpec& spec, const fs::path& prog
       "vgaromimage: file=/usr/share/bochs/VGABIOS-lgpl-latest\n"
       "display_library: term\n"
       "ata0-master: type=cdrom, path=boot.iso, status=inserted\n"
+      "ata0-slave: type=disk, path={}, mode=volatile\n"
       "boot: cdrom\n"
       "port_e9_hack: enabled=1\n"
-      "com1: enabled=1, mode=file, dev=/dev/fd/3\n"
+      "com1: enabled=1, mode={}, dev=/dev/fd/3\n"
       "com2: enabled=1, mode=file, dev=/dev/fd/4\n"
       "clock: sync=none\n"
       "vga: extension=vbe, update_freq=1\n"
       "log: /dev/fd/5\n",
-      spec.memory_mib);
+      spec.memory_mib, disk, com1_takes_input(spec) ? "term" : "file");
   if (!write_text(dir / "bochsrc", rc) || !write_text(dir / "cmds", "c\n")) {
     return "cannot write bochsrc in the work directory";
   }
@@ -347,6 +425,7 @@ std::optional<std::string> plan_bochs(const BootSpec& spec, const fs::path& prog
   l.cmd.drain_own_pty = true;
   l.out = add(l, guest_channel(std::string(kDebugconName), 1, spec, kBannerSlack));
   l.com1 = add(l, guest_channel("COM1", 3, spec));
+  l.channels[static_cast<std::size_t>(l.com1)].terminal = com1_takes_input(spec);
   l.com2 = add(l, guest_channel("COM2", 4, spec));
   l.err = add(l, log_channel("Bochs' stderr", {2}));
   l.log = add(l, log_channel("Bochs' log", {5}));
@@ -489,7 +568,22 @@ BootResult boot(const BootSpec& spec) {
     return finish(Outcome::launch_failed, *why);
   }
   if (spec.sandbox) spec.sandbox->hand_over(dir);
-  if (spec.interactive) l.channels[static_cast<std::size_t>(l.com1)].echo_fd = STDOUT_FILENO;
+  Channel& com1 = l.channels[static_cast<std::size_t>(l.com1)];
+  // Bochs' UART drops what arrives while its 16-byte FIFO is full; a guest that polls it
+  // (or a monitor that relays it) only every few milliseconds needs a typist's pace.
+  if (!qemu) com1.input_pace = kBochsTypingPace;
+  if (spec.interactive) {
+    com1.echo_fd = STDOUT_FILENO;
+    com1.forward_fd = STDIN_FILENO;  // what a person types reaches the guest's COM1
+  }
+  auto script = std::make_shared<ConsoleScript>(spec, com1.input = std::make_shared<std::string>());
+  if (!spec.console_script.empty() || !spec.stop_when_com1.empty()) {
+    auto prev = com1.observe;
+    com1.observe = [prev, script](std::string_view chunk) {
+      if (prev) prev(chunk);
+      script->feed(chunk);
+    };
+  }
   r.command = l.cmd.argv;
 
   // Boot-to-first-KTAP-line: when "KTAP version" first shows on COM1 (the emulator's start-up,
@@ -513,8 +607,9 @@ BootResult boot(const BootSpec& spec) {
   detail::Limits limits;
   limits.timeout = spec.timeout;
   auto marker = l.marker;
-  limits.finished = [marker] { return marker->last().has_value(); };
+  limits.finished = [marker, script] { return marker->last().has_value() || script->stopped(); };
   const auto run = detail::run(confine(spec, l.cmd, dir), l.channels, limits);
+  r.script_steps_done = script->steps_done();
 
   auto data = [&](int i) -> std::string& { return l.channels[static_cast<std::size_t>(i)].data; };
   r.emulator_pid = run.pid;
@@ -579,6 +674,14 @@ BootResult boot(const BootSpec& spec) {
 
   std::optional<int> status = l.marker->last(true);
   if (!status) status = detail::find_exit_marker(r.debugcon);
+  if (!status && script->stopped()) {
+    r.stopped_on_text = true;
+    r.exit_status = 0;
+    return finish(Outcome::exited,
+                  fmt::format("stopped when COM1 showed \"{}\" after the console script (the kernel does not stop "
+                              "by itself)",
+                              detail::printable(spec.stop_when_com1)));
+  }
   if (status) {
     r.exit_status = *status;
     std::string reason;
@@ -594,6 +697,9 @@ BootResult boot(const BootSpec& spec) {
 
   const std::string com1_hint = [&] {
     std::string line = last_nonempty_line(r.com1);
+    if (const std::string w = script->waiting_for(); !w.empty()) {
+      return fmt::format("; the console script was waiting for {}; last line on COM1: \"{}\"", w, line);
+    }
     if (!line.empty()) return "; last line on COM1: \"" + line + "\"";
     if (!qemu && r.debugcon.empty()) {
       return std::string("; nothing on COM1 (Bochs spends about 1 s in its BIOS and GRUB first)");

@@ -9,7 +9,12 @@
 //   port 0xE9     the debug console (monitor diagnostics, and the exit marker below)
 // Stopping: a kernel writes "hvlab-exit: N" on its own line to port 0xE9, then writes N to
 // the isa-debug-exit port 0xf4 (QEMU exits with (N<<1)|1), then "Shutdown" to port 0x8900
-// (Bochs exits, always with status 1). The marker is what the runner trusts on both.
+// (Bochs exits, always with status 1). The marker is what the runner trusts on both. A
+// kernel that never stops (xv6) can be driven by a console script instead, ending when COM1
+// shows a given text (BootSpec::console_script, stop_when_com1).
+//
+// Disks: the IDE primary slave holds BootSpec::disk, or by default the kit's test disk, so a
+// guest's disk test reads the same sectors bare and under a monitor that serves that disk.
 //
 // What the kernel is given, the same on both emulators: the command line
 // "boot/kernel.elf CMDLINE" and, for each module, the string "boot/NAME ARGS", where NAME is
@@ -42,6 +47,13 @@ std::optional<Emulator> emulator_from_name(std::string_view name);
 struct Module {
   std::filesystem::path path;
   std::string cmdline;  ///< passed to the kernel after the module's path
+};
+
+/// One step of a console script: once COM1 shows `expect` (in what arrived after the
+/// previous step's match), `send` is typed on COM1.
+struct ConsoleStep {
+  std::string expect;
+  std::string send;
 };
 
 struct BootSpec {
@@ -82,6 +94,24 @@ struct BootSpec {
     std::string output;
   };
   std::optional<QemuPlugin> qemu_plugin;
+  /// Typed on COM1, step by step, while the kernel runs (a shell's commands). With a script,
+  /// or when interactive (our stdin is typed on COM1 as it comes), the emulator's COM1 is a
+  /// pseudo-terminal instead of a file, so the guest can read from it; everything else stays
+  /// the same. Under Bochs the bytes are typed at a typist's pace (one every 15 ms): its UART
+  /// drops what arrives while its receive FIFO is full.
+  std::vector<ConsoleStep> console_script;
+  /// Once every step is typed and COM1 then shows this text, the run is complete: the
+  /// emulator is stopped and the boot counts as exited with status 0 (for kernels such as
+  /// xv6 that never stop by themselves). Empty: the kernel must write the exit marker.
+  std::string stop_when_com1;
+  /// QEMU: a VGA card (-device VGA), as a PC has; without it the CGA text buffer and the CRT
+  /// controller are absent, which guests that print to the screen (xv6) do not survive. Bochs
+  /// always has one.
+  bool vga = false;
+  /// A raw disk image for the emulator's IDE primary slave (read-only: the guest's writes
+  /// are kept in a temporary overlay); empty: the kit's test disk
+  /// (common/devices/test_disk.hpp), written to the work directory.
+  std::filesystem::path disk;
 };
 
 enum class Outcome {
@@ -112,6 +142,10 @@ struct BootResult {
   std::optional<std::chrono::milliseconds> first_ktap_line;
   /// What BootSpec::qemu_plugin wrote (at most 1 MiB); empty without a plugin.
   std::string plugin_output;
+  /// Console script steps whose `expect` COM1 showed (and whose `send` was typed).
+  std::size_t script_steps_done = 0;
+  /// The run ended because COM1 showed BootSpec::stop_when_com1 after the script.
+  bool stopped_on_text = false;
 };
 
 /// Boots spec.kernel and waits for it to stop. Never throws for guest misbehaviour; throws

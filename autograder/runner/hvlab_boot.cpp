@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 #include <signal.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
@@ -19,9 +21,29 @@ namespace runner = hvlab::runner;
 
 volatile sig_atomic_t g_interrupted = 0;
 
+// The terminal's settings before an interactive run, put back however the run ends.
+struct termios g_saved_tty;
+volatile sig_atomic_t g_tty_changed = 0;
+
+void restore_terminal() {
+  if (g_tty_changed) tcsetattr(STDIN_FILENO, TCSANOW, &g_saved_tty);
+  g_tty_changed = 0;
+}
+
+// Keys go to the guest as they are typed (it echoes them itself); Ctrl-C still stops the run.
+void keys_to_the_guest() {
+  if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &g_saved_tty) != 0) return;
+  struct termios t = g_saved_tty;
+  t.c_lflag &= ~static_cast<tcflag_t>(ICANON | ECHO);
+  t.c_cc[VMIN] = 1;
+  t.c_cc[VTIME] = 0;
+  if (tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0) g_tty_changed = 1;
+}
+
 void on_signal(int sig) {
   g_interrupted = sig;
   runner::kill_all_children();
+  restore_terminal();
 }
 
 void print_section(std::string_view title, std::string_view text) {
@@ -52,6 +74,8 @@ int main(int argc, char** argv) {
   std::string workdir;
   std::optional<unsigned> gdb_port;
   std::string sandbox_mode = "none";
+  std::vector<std::string> type_pairs;
+  std::string until, disk;
 
   app.add_option("--emu", emu, "Emulator")
       ->check(CLI::IsMember({"qemu", "bochs"}))
@@ -81,6 +105,18 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"bwrap", "user", "none"}))
       ->capture_default_str();
 
+  app.add_option("--type", type_pairs,
+                 "EXPECT INPUT: once COM1 shows EXPECT (after the previous --type's), type INPUT on COM1 "
+                 "(C escapes: \\n \\r \\t \\\\ \\xNN); repeatable, in order")
+      ->type_size(2)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_option("--until", until,
+                 "After the typing, stop the run once COM1 shows this text; the run then counts as "
+                 "exited with status 0 (for kernels that never stop by themselves)");
+  bool vga = false;
+  app.add_flag("--vga", vga, "QEMU: a VGA card, as a PC has (xv6 needs its text display)");
+  app.add_option("--disk", disk, "Raw disk image for the IDE primary slave (read-only; default: the kit's test disk)")
+      ->check(CLI::ExistingFile);
   CLI11_PARSE(app, argc, argv);
 
   runner::BootSpec spec;
@@ -107,6 +143,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (sandbox.confined()) spec.sandbox = &sandbox;
+  spec.disk = disk;
+  spec.vga = vga;
+  for (std::size_t i = 0; i + 1 < type_pairs.size(); i += 2)
+    spec.console_script.push_back({runner::detail::unescape(type_pairs[i]), runner::detail::unescape(type_pairs[i + 1])});
+  spec.stop_when_com1 = runner::detail::unescape(until);
   if (gdb_port) {
     fmt::print(stderr, "hvlab-boot: QEMU waits for GDB: target remote 127.0.0.1:{}\n", *gdb_port);
   }
@@ -117,7 +158,9 @@ int main(int argc, char** argv) {
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  if (interactive) keys_to_the_guest();
   runner::BootResult r = runner::boot(spec);
+  restore_terminal();
   std::fflush(stdout);
 
   std::vector<std::string> failures;
@@ -125,6 +168,11 @@ int main(int argc, char** argv) {
     failures.push_back(fmt::format("the kernel did not exit: {}", runner::outcome_name(r.outcome)));
   } else if (r.exit_status != expect_status) {
     failures.push_back(fmt::format("exit status {}, expected {}", r.exit_status, expect_status));
+  }
+  if (r.script_steps_done < spec.console_script.size()) {
+    failures.push_back(fmt::format("the console script got to step {} of {}: COM1 never showed \"{}\"",
+                                   r.script_steps_done + 1, spec.console_script.size(),
+                                   runner::detail::printable(spec.console_script[r.script_steps_done].expect)));
   }
   for (const auto& want : expect_com1) {
     if (r.com1.find(want) == std::string::npos) {

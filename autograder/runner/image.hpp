@@ -60,6 +60,10 @@ std::string qemu_escape_commas(std::string_view text);
 /// other than [A-Za-z0-9._-] replaced by '_', made unique with an "N-" prefix if needed.
 std::vector<std::string> staged_module_names(const std::vector<Module>& modules);
 
+/// `text` with C escapes replaced (\\n, \\r, \\t, \\\\, \\xNN), for text typed on a console
+/// that a command line gives; anything else after a backslash is kept as it is.
+std::string unescape(std::string_view text);
+
 /// `text` for a terminal: printable ASCII, '\n' and '\t' as they are, other bytes as \xNN.
 std::string printable(std::string_view text);
 

@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <thread>
 
 extern char** environ;
@@ -226,6 +227,31 @@ int open_child_pty_slave(pid_t pid) {
   return -1;
 }
 
+// A pseudo-terminal pair for a terminal channel: p[0] the master (ours), p[1] the slave
+// (the child's), raw so that bytes pass unchanged both ways and nothing is echoed back.
+bool open_raw_pty(int p[2]) {
+  const int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) return false;
+  char name[64];
+  if (::grantpt(master) != 0 || ::unlockpt(master) != 0 || ::ptsname_r(master, name, sizeof name) != 0) {
+    ::close(master);
+    return false;
+  }
+  const int slave = ::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) {
+    ::close(master);
+    return false;
+  }
+  termios t;
+  if (::tcgetattr(slave, &t) == 0) {
+    ::cfmakeraw(&t);
+    ::tcsetattr(slave, TCSANOW, &t);
+  }
+  p[0] = master;
+  p[1] = slave;
+  return true;
+}
+
 }  // namespace
 
 std::filesystem::path staged_path(const std::filesystem::path& stage_dir, std::size_t index) {
@@ -337,7 +363,12 @@ RunResult run(const Command& cmd, std::vector<Channel>& channels, const Limits& 
   plan.emplace_back(devnull.fd, 0);
   for (auto& ch : channels) {
     int p[2];
-    if (::pipe2(p, O_CLOEXEC) != 0) {
+    if (ch.terminal) {
+      if (!open_raw_pty(p)) {
+        result.error = "cannot create a pseudo-terminal: " + errno_text(errno);
+        return result;
+      }
+    } else if (::pipe2(p, O_CLOEXEC) != 0) {
       result.error = "cannot create a pipe: " + errno_text(errno);
       return result;
     }
@@ -501,14 +532,29 @@ RunResult run(const Command& cmd, std::vector<Channel>& channels, const Limits& 
   bool flooded = false;
   std::vector<char> buf(64 * 1024);
 
-  // Reads what is available on each open channel; returns false on a flood.
+  // Terminal channels take input: what their `input` holds, and what their forward_fd gives.
+  std::vector<int> forward(channels.size(), -1);
+  for (std::size_t i = 0; i < channels.size(); ++i) {
+    if (channels[i].terminal) forward[i] = channels[i].forward_fd;
+  }
+  constexpr std::size_t kForwardBase = 1u << 20;  // `which` tags for forward_fd entries
+  std::vector<Clock::time_point> next_input(channels.size(), start);  // input_pace
+
+  // Reads what is available on each open channel and writes what is queued for it; returns
+  // false on a flood.
   auto pump = [&](int timeout_ms) -> bool {
     std::vector<pollfd> fds;
     std::vector<std::size_t> which;
     for (std::size_t i = 0; i < channels.size(); ++i) {
       if (read_ends[i].fd >= 0) {
-        fds.push_back({read_ends[i].fd, POLLIN, 0});
+        const bool out = channels[i].terminal && channels[i].input && !channels[i].input->empty() &&
+                         Clock::now() >= next_input[i];
+        fds.push_back({read_ends[i].fd, static_cast<short>(POLLIN | (out ? POLLOUT : 0)), 0});
         which.push_back(i);
+      }
+      if (forward[i] >= 0) {
+        fds.push_back({forward[i], POLLIN, 0});
+        which.push_back(kForwardBase + i);
       }
     }
     if (pty_wanted && pty.fd < 0) {
@@ -523,6 +569,10 @@ RunResult run(const Command& cmd, std::vector<Channel>& channels, const Limits& 
       if (timeout_ms > 0) std::this_thread::sleep_for(milliseconds(timeout_ms));
       return true;
     }
+    for (std::size_t i = 0; i < channels.size(); ++i) {
+      if (channels[i].input && !channels[i].input->empty() && channels[i].input_pace.count() > 0)
+        timeout_ms = std::min<int>(timeout_ms, static_cast<int>(channels[i].input_pace.count()));
+    }
     int n = ::poll(fds.data(), fds.size(), timeout_ms);
     if (n <= 0) return true;
     for (std::size_t k = 0; k < fds.size(); ++k) {
@@ -533,7 +583,25 @@ RunResult run(const Command& cmd, std::vector<Channel>& channels, const Limits& 
         if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) pty.reset();
         continue;
       }
+      if (i >= kForwardBase) {  // our own input, for the child's terminal
+        Channel& to = channels[i - kForwardBase];
+        ssize_t got = ::read(forward[i - kForwardBase], buf.data(), buf.size());
+        if (got > 0) {
+          if (!to.input) to.input = std::make_shared<std::string>();
+          to.input->append(buf.data(), static_cast<std::size_t>(got));
+        } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
+          forward[i - kForwardBase] = -1;
+        }
+        continue;
+      }
       Channel& ch = channels[i];
+      if ((fds[k].revents & POLLOUT) && ch.input && !ch.input->empty()) {
+        const std::size_t n = ch.input_pace.count() > 0 ? 1 : ch.input->size();
+        ssize_t put = ::write(read_ends[i].fd, ch.input->data(), n);
+        if (put > 0) ch.input->erase(0, static_cast<std::size_t>(put));
+        next_input[i] = Clock::now() + ch.input_pace;
+      }
+      if (!(fds[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       ssize_t got = ::read(read_ends[i].fd, buf.data(), buf.size());
       if (got > 0) {
         append(ch, buf.data(), static_cast<std::size_t>(got));

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,6 +25,20 @@ struct Channel {
   std::optional<std::size_t> flood_limit;  ///< more than this many bytes stops the run
   int echo_fd = -1;                        ///< copy every byte here as it arrives (interactive)
   std::function<void(std::string_view)> observe;  ///< sees every chunk, in order
+  /// The child's end is the slave of a pseudo-terminal in raw mode instead of a pipe's write
+  /// end, so the child can read from it too (a serial port the emulator also takes input on).
+  bool terminal = false;
+  /// Terminal channels: bytes waiting to be written to the child; anyone may append (an
+  /// `observe` callback answering a prompt). Written as the terminal takes them.
+  std::shared_ptr<std::string> input;
+  /// Terminal channels: bytes read from this descriptor of ours (our stdin, for a person at
+  /// the keyboard) are queued for the child as they arrive; -1 for none. At its end of file
+  /// forwarding stops.
+  int forward_fd = -1;
+  /// Terminal channels: at most one byte of input per this interval (0: as fast as the
+  /// terminal takes them). A typist's pace, for a child whose serial port drops what arrives
+  /// while its receive FIFO is full (Bochs) instead of holding it back (QEMU).
+  std::chrono::milliseconds input_pace{0};
 
   // Filled in by run().
   std::string data;

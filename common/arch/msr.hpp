@@ -30,6 +30,7 @@ inline constexpr std::uint32_t IA32_VMX_TRUE_PROCBASED_CTLS = 0x48e;
 inline constexpr std::uint32_t IA32_VMX_TRUE_EXIT_CTLS = 0x48f;
 inline constexpr std::uint32_t IA32_VMX_TRUE_ENTRY_CTLS = 0x490;
 inline constexpr std::uint32_t IA32_EFER = 0xc0000080;
+inline constexpr std::uint32_t IA32_TSC_AUX = 0xc0000103;  // RDTSCP's ECX
 inline constexpr std::uint32_t VM_CR = 0xc0010114;      // AMD
 inline constexpr std::uint32_t VM_HSAVE_PA = 0xc0010117;  // AMD
 

@@ -65,6 +65,17 @@ class ByteSink {
   ~ByteSink() = default;
 };
 
+/// Where a device's input bytes come from (a monitor's own console, polled; a test's
+/// script). Never blocks.
+class ByteSource {
+ public:
+  /// The next byte into *byte, if one has arrived; false if none is waiting.
+  virtual bool get(std::uint8_t* byte) = 0;
+
+ protected:
+  ~ByteSource() = default;
+};
+
 namespace detail {
 
 /// The fixed-capacity range table behind both buses: [base, base+length) -> Device.

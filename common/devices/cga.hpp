@@ -80,6 +80,13 @@ class CgaText final : public Device {
   CgaText(const CgaText&) = delete;
   CgaText& operator=(const CgaText&) = delete;
 
+  /// From now on the buffer is `vram` (kVramSize bytes of guest RAM the monitor maps at
+  /// 0xB8000, so the guest's writes need no trap), which must outlive the device. Its
+  /// contents are left as they are.
+  void use_vram(std::uint8_t* vram) { vram_ = vram; }
+  /// Whether the buffer is the device's own (attached to an MMIO bus) rather than guest RAM.
+  bool owns_buffer() const { return vram_ == own_; }
+
   /// Attach the buffer at 0xB8000 on `mmio` (skip this when the buffer is guest RAM) and the
   /// CRT controller at 0x3D4-0x3D5 on `ports`. All or nothing.
   Status attach(PortBus& ports, MmioBus* mmio);

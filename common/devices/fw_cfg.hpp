@@ -42,6 +42,10 @@ class FwCfg final : public Device {
 
   explicit FwCfg(Config config) : config_(config) {}
 
+  /// The RAM size reported from now on (a monitor learns it after building the device).
+  void set_ram_bytes(std::uint64_t bytes) { config_.ram_bytes = bytes; }
+  const Config& config() const { return config_; }
+
   /// Attach at 0x510-0x511.
   Status attach(PortBus& bus) { return bus.attach(kPort, kPortCount, *this); }
 

@@ -45,6 +45,7 @@ int LocalApic::highest(const std::uint32_t (&bits)[8]) {
 }
 
 void LocalApic::power_on_registers() {
+  ++state_version_;
   // SDM 10.4.7.1: IRR, ISR, TMR, ICR, LDR and TPR zero; timer counts and divide zero; DFR all
   // ones; LVTs masked; SVR 0xFF (software disabled). The ID and IA32_APIC_BASE are kept.
   tpr_ = ldr_ = 0;
@@ -87,6 +88,7 @@ void LocalApic::connect_intr(IrqSink* cpu, unsigned line) {
 }
 
 void LocalApic::update_intr() {
+  ++state_version_;
   bool level = pending() != ApicPending::none;
   if (level == intr_) return;
   intr_ = level;
@@ -351,52 +353,73 @@ void LocalApic::write_lvt(unsigned index, std::uint32_t value) {
   update_intr();
 }
 
-std::uint32_t LocalApic::read_register(std::uint32_t offset) {
+bool LocalApic::peek(std::uint32_t offset, std::uint32_t* value) const {
+  std::uint32_t& v = *value;
   switch (offset) {
-    case kId: return id_;
-    case kVersionReg: return kVersion;
-    case kTpr: return tpr_;
+    case kId: v = id_; return true;
+    case kVersionReg: v = kVersion; return true;
+    case kTpr: v = tpr_; return true;
     case kApr: {
       // SDM 10.8.3.1's arbitration priority.
       const int irrv = highest(irr_), isrv = highest(isr_);
       const std::uint32_t irr_class = irrv < 0 ? 0 : static_cast<std::uint32_t>(irrv) & 0xf0;
       const std::uint32_t isr_class = isrv < 0 ? 0 : static_cast<std::uint32_t>(isrv) & 0xf0;
       const std::uint32_t tpr_class = tpr_ & 0xf0;
-      if (tpr_class >= irr_class && tpr_class > isr_class) return tpr_;
-      std::uint32_t m = tpr_class > isr_class ? tpr_class : isr_class;
-      return m > irr_class ? m : irr_class;
+      const std::uint32_t m = tpr_class > isr_class ? tpr_class : isr_class;
+      v = (tpr_class >= irr_class && tpr_class > isr_class) ? tpr_ : m > irr_class ? m : irr_class;
+      return true;
     }
-    case kPpr: return ppr();
-    case kEoi: return 0;  // write-only
-    case kRrd: return 0;  // remote read is not supported by xAPICs
-    case kLdr: return ldr_;
-    case kDfr: return dfr_;
-    case kSvr: return svr_;
-    case kEsr: return esr_;
-    case kIcrLow: return icr_low_;
-    case kIcrHigh: return icr_high_;
+    case kPpr: v = ppr(); return true;
+    case kEoi: v = 0; return true;  // write-only
+    case kRrd: v = 0; return true;  // remote read is not supported by xAPICs
+    case kLdr: v = ldr_; return true;
+    case kDfr: v = dfr_; return true;
+    case kSvr: v = svr_; return true;
+    case kEsr: v = esr_; return true;
+    case kIcrLow: v = icr_low_; return true;
+    case kIcrHigh: v = icr_high_; return true;
     case kLvtTimer:
     case kLvtThermal:
     case kLvtPerf:
     case kLvtLint0:
     case kLvtLint1:
-    case kLvtError: return lvt_[(offset - kLvtTimer) >> 4];
-    case kTimerInitialCount: return initial_count_;
-    case kTimerCurrentCount: return current_count();
-    case kTimerDivide: return divide_config_;
+    case kLvtError: v = lvt_[(offset - kLvtTimer) >> 4]; return true;
+    case kTimerInitialCount: v = initial_count_; return true;
+    case kTimerCurrentCount: v = current_count(); return true;
+    case kTimerDivide: v = divide_config_; return true;
     default: break;
   }
   if (offset >= kIsr && offset < kIrr + 0x80) {
     const unsigned word = ((offset - kIsr) >> 4) & 7;
-    if (offset < kTmr) return isr_[word];
-    if (offset < kIrr) return tmr_[word];
-    return irr_[word];
+    v = offset < kTmr ? isr_[word] : offset < kIrr ? tmr_[word] : irr_[word];
+    return true;
   }
-  signal_error(kEsrIllegalRegister);
-  return 0;
+  v = 0;
+  return false;
 }
 
+std::uint32_t LocalApic::read_register(std::uint32_t offset) {
+  std::uint32_t v = 0;
+  if (!peek(offset, &v)) signal_error(kEsrIllegalRegister);
+  return v;
+}
+
+void LocalApic::fill_register_page(std::uint32_t* page) const {
+  for (std::uint32_t offset = 0; offset < kMmioSize; offset += 16) {
+    std::uint32_t v = 0;
+    if (!globally_enabled()) {
+      v = floating_bus_value(4);
+    } else if (!peek(offset, &v)) {
+      continue;
+    }
+    page[offset / 4] = v;
+  }
+}
+
+
+
 void LocalApic::write_register(std::uint32_t offset, std::uint32_t value) {
+  ++state_version_;
   switch (offset) {
     case kId: id_ = value & 0xff000000u; return;
     case kTpr:

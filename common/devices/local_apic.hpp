@@ -203,6 +203,14 @@ class LocalApic final : public Device, public IrqSink, public ApicMessageSink {
   bool tmr(std::uint8_t vector) const { return test(tmr_, vector); }
   /// The LVT entry at register offset `reg` (kLvtTimer ... kLvtError); 0 for other offsets.
   std::uint32_t lvt(std::uint32_t reg) const;
+  /// Counts changes to the registers a guest can read (and more): equal values mean nothing
+  /// a guest read would see has changed since, so a monitor mirroring the registers in a
+  /// page the processor reads (VT-x's virtual-APIC page) copies them again only when it moved.
+  std::uint64_t state_version() const { return state_version_; }
+  /// The 4 KiB register page as guest reads would see it now: each register's value at its
+  /// offset (the current count as of now, all ones while globally disabled); offsets that are
+  /// no register are left as they are. For VT-x's virtual-APIC page (SDM 29.1).
+  void fill_register_page(std::uint32_t* page) const;
   /// The timer's current count as a guest read would see it.
   std::uint32_t current_count() const;
   /// The divide value selected by the divide configuration register (1-128).
@@ -238,6 +246,7 @@ class LocalApic final : public Device, public IrqSink, public ApicMessageSink {
   void lint_fixed_level_check(unsigned pin);
   void update_intr();
   std::uint32_t read_register(std::uint32_t offset);
+  bool peek(std::uint32_t offset, std::uint32_t* value) const;  // false: no such register
   void write_register(std::uint32_t offset, std::uint32_t value);
 
   // Timer: the count was `anchor_count_` at bus tick `anchor_`, decrementing once every
@@ -271,6 +280,7 @@ class LocalApic final : public Device, public IrqSink, public ApicMessageSink {
   unsigned cpu_line_ = 0;
   bool intr_ = false;
 
+  std::uint64_t state_version_ = 0;
   std::uint64_t timer_expirations_ = 0;
   std::uint64_t refused_ipis_ = 0;
   std::uint64_t undelivered_ipis_ = 0;

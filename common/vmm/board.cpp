@@ -8,6 +8,10 @@
 
 namespace hvlab::vmm {
 
+namespace {
+constexpr std::uint64_t kNsPerSecond = 1'000'000'000;
+}  // namespace
+
 std::uint64_t convert_ticks(std::uint64_t delta, std::uint64_t from_hz, std::uint64_t to_hz, std::uint64_t* rem) {
   // Whole seconds first, so delta * to_hz never overflows for the rest.
   std::uint64_t out = (delta / from_hz) * to_hz;
@@ -18,21 +22,32 @@ std::uint64_t convert_ticks(std::uint64_t delta, std::uint64_t from_hz, std::uin
 }
 
 Board::Board(dev::ByteSink* console, dev::ByteSink* debug)
-    : pit_(&pic_),
-      cmos_(&pic_),
+    : pit_(&isa_),
+      cmos_(&isa_),
       console_sink_(*this, console),
-      com1_(&pic_, dev::Uart16550::kCom1Irq, &console_sink_),
-      com2_(&pic_, 3, nullptr),
+      com1_(&isa_, dev::Uart16550::kCom1Irq, &console_sink_),
+      com2_(&isa_, 3, nullptr),
       debug_sink_(*this, debug),
       debug_console_(&debug_sink_),
       exit_port_(*this),
-      shutdown_port_(*this) {
+      shutdown_port_(*this),
+      ata_(&isa_),
+      fw_cfg_(dev::FwCfg::Config{.ram_bytes = 0, .cpus = 1}) {
   wiring_ = wire_devices();
 }
 
 Status Board::wire_devices() {
-  // A PC as a BIOS leaves it; the guest reprograms the PICs and the PIT itself.
+  // A PC as a BIOS leaves it; the guest reprograms the PICs and the PIT itself. The local
+  // APIC in virtual wire mode passes the 8259's INTR through LINT0, so a guest that never
+  // touches the APICs gets its 8259 interrupts as on a PC without them.
   pic_.bios_init();
+  lapic_.bios_init();
+  cga_.bios_init();
+  ioapic_.connect(&lapic_);
+  lapic_.connect_eoi(&ioapic_);
+  pic_.connect_intr(&pic_intr_);
+  HV_TRY(lapic_.attach(mmio_));
+  HV_TRY(ioapic_.attach(mmio_));
   HV_TRY(pic_.attach(ports_));
   HV_TRY(pit_.attach(ports_));
   HV_TRY(ports_.attach(dev::CmosRtc::kIndexPort, 2, cmos_));
@@ -42,13 +57,53 @@ Status Board::wire_devices() {
   HV_TRY(ports_.attach(dev::DebugExit::kPort, dev::DebugExit::kPortCount, exit_port_));
   HV_TRY(ports_.attach(kBochsShutdownPort, 4, shutdown_port_));  // a word or dword OUT too
   HV_TRY(ports_.attach(kPostPort, 1, post_port_));
+  HV_TRY(ata_.attach(ports_));
+  HV_TRY(fw_cfg_.attach(ports_));
+  HV_TRY(cga_.attach(ports_, nullptr));  // the CRT controller; the buffer comes with RAM
   return {};
 }
 
 Status Board::add_ram(std::uint64_t bytes, void* host, HostPhysAddr hpa) {
   HV_TRY(memory_.add_region(GuestPhysAddr(0), bytes, host, hpa));
   cmos_.set_memory_size(bytes);
+  fw_cfg_.set_ram_bytes(bytes);
+  // The text buffer is ordinary guest RAM where RAM covers it (no trap per character, and
+  // the monitor reads the screen from memory); otherwise the device's own, behind MMIO.
+  if (bytes >= dev::CgaText::kBase + dev::CgaText::kVramSize) {
+    cga_.use_vram(static_cast<std::uint8_t*>(host) + dev::CgaText::kBase);
+  } else if (!mmio_.is_mmio(GuestPhysAddr(dev::CgaText::kBase))) {
+    HV_TRY(mmio_.attach(GuestPhysAddr(dev::CgaText::kBase), dev::CgaText::kVramSize, cga_));
+  }
   return {};
+}
+
+Result<PcBiosLayout> Board::write_bios_tables(std::uint32_t cpu_signature, std::uint32_t cpu_features) {
+  PcBiosConfig c;
+  c.lapic_id = lapic_.id();
+  c.ioapic_id = ioapic_.id();
+  c.cpu_signature = cpu_signature;
+  c.cpu_features = cpu_features;
+  return write_pc_bios_tables(memory_, c);
+}
+
+CpuidContext Board::cpuid_context(const VCpu& vcpu) const {
+  CpuidContext c;
+  c.apic_id = lapic_.id();
+  c.apic_enabled = lapic_.globally_enabled();
+  c.guest_cr4 = vcpu.cr4;
+  return c;
+}
+
+void Board::poll_console_input() {
+  if (!console_input_) return;
+  std::uint8_t b;
+  while (input_count_ < kConsoleInputBuffer && console_input_->get(&b))
+    input_buf_[(input_head_ + input_count_++) % kConsoleInputBuffer] = b;
+  while (input_count_ > 0 && com1_.rx_space() > 0) {
+    com1_.receive(input_buf_[input_head_]);
+    input_head_ = (input_head_ + 1) % kConsoleInputBuffer;
+    --input_count_;
+  }
 }
 
 // ---- Time ------------------------------------------------------------------------------
@@ -66,6 +121,8 @@ void Board::advance_to(std::uint64_t t) {
   if (pit_ticks) pit_.advance(pit_ticks);
   std::uint64_t rtc_ticks = convert_ticks(delta, tsc_hz_, dev::CmosRtc::kOscillatorHz, &rtc_rem_);
   if (rtc_ticks) cmos_.advance_ticks(rtc_ticks);
+  std::uint64_t ns = convert_ticks(delta, tsc_hz_, kNsPerSecond, &lapic_rem_);
+  if (ns) lapic_.advance_ns(ns);
 }
 
 void Board::on_entry(std::uint64_t host_tsc) {
@@ -79,16 +136,47 @@ void Board::on_exit(std::uint64_t host_tsc) {
   in_monitor_ = true;
 }
 
+namespace {
+
+// `ticks` of a clock at `hz` in TSC ticks, rounded up.
+std::uint64_t ticks_to_tsc(std::uint64_t ticks, std::uint64_t hz, std::uint64_t tsc_hz) {
+  return (ticks / hz) * tsc_hz + ((ticks % hz) * tsc_hz + hz - 1) / hz;
+}
+
+}  // namespace
+
 std::uint64_t Board::next_timer_deadline() const {
-  // A masked IRQ0 wakes nobody: no need for timer exits then.
-  if (pic_.master().imr() & 1) return 0;
-  std::uint64_t ticks = pit_.ticks_until_next_irq0();
-  if (ticks == 0) return 0;
-  // Round up, and never land before the edge.
-  std::uint64_t tsc = (ticks / dev::Pit8254::kInputHz) * tsc_hz_ +
-                      ((ticks % dev::Pit8254::kInputHz) * tsc_hz_ + dev::Pit8254::kInputHz - 1) /
-                          dev::Pit8254::kInputHz;
-  return device_time_ + tsc + 1;
+  std::uint64_t best = 0;
+  // A masked interrupt wakes nobody: no need for timer exits then. The PIT's IRQ0 reaches
+  // the processor through the 8259 or through I/O APIC pin 2. Round up, and never land
+  // before the edge.
+  const bool irq0_open = !(pic_.master().imr() & 1) ||
+                         !(ioapic_.entry(dev::isa_irq_to_ioapic_pin(0)) & dev::IoApic::kEntryMasked);
+  if (std::uint64_t ticks = irq0_open ? pit_.ticks_until_next_irq0() : 0)
+    best = device_time_ + ticks_to_tsc(ticks, dev::Pit8254::kInputHz, tsc_hz_) + 1;
+  if (std::uint64_t ns = lapic_.ns_until_timer()) {
+    const std::uint64_t t = device_time_ + ticks_to_tsc(ns, kNsPerSecond, tsc_hz_) + 1;
+    if (best == 0 || t < best) best = t;
+  }
+  return best;
+}
+
+void Board::note_timer_sample(const VCpu& vcpu) {
+  const GeneralRegisters& r = vcpu.regs;
+  const GeneralRegisters& s = sample_regs_;
+  const bool same_regs = r.eax == s.eax && r.ecx == s.ecx && r.edx == s.edx && r.ebx == s.ebx && r.esp == s.esp &&
+                         r.ebp == s.ebp && r.esi == s.esi && r.edi == s.edi;
+  const std::uint32_t lo = vcpu.eip < sample_lo_ ? vcpu.eip : sample_lo_;
+  const std::uint32_t hi = vcpu.eip > sample_hi_ ? vcpu.eip : sample_hi_;
+  if (have_sample_ && same_regs && hi - lo < kSpinWindow) {
+    sample_lo_ = lo;
+    sample_hi_ = hi;
+    return;
+  }
+  if (have_sample_) last_progress_ = device_time_;  // the first sample after an event proves nothing
+  have_sample_ = true;
+  sample_regs_ = r;
+  sample_lo_ = sample_hi_ = vcpu.eip;
 }
 
 // ---- Events ----------------------------------------------------------------------------
@@ -102,6 +190,19 @@ void Board::inject_exception(unsigned vector, bool has_error_code, std::uint32_t
   pending_.error_code = error_code;
 }
 
+bool Board::can_wake(const VCpu& vcpu) const {
+  const dev::ApicPending p = lapic_.pending();
+  return p == dev::ApicPending::nmi || (p != dev::ApicPending::none && vcpu.interrupts_enabled());
+}
+
+std::uint8_t Board::take_interrupt() {
+  if (lapic_.pending() == dev::ApicPending::fixed) return lapic_.acknowledge();
+  // ExtINT: the 8259 pair supplies the vector in its INTA cycle (SDM 10.5.1).
+  const std::uint8_t vector = pic_.acknowledge();
+  lapic_.acknowledge_extint();
+  return vector;
+}
+
 EntryPlan Board::prepare_entry(VCpu& vcpu, std::uint64_t host_tsc) {
   EntryPlan plan;
   if (in_monitor_) {
@@ -112,18 +213,19 @@ EntryPlan Board::prepare_entry(VCpu& vcpu, std::uint64_t host_tsc) {
   advance_to(guest_time(host_tsc));
   prepared_host_tsc_ = host_tsc;
   prepared_ = true;
+  poll_console_input();
 
   // A halted vCPU waits for an interrupt it can take. Rather than spin, move the guest's
-  // clock to the next timer edge (bounded, in case the edge is masked at the PIC).
+  // clock to the next timer interrupt (bounded, in case it is masked on the way).
   if (vcpu.halted && !pending_.valid) {
-    for (unsigned round = 0; !pic_.has_pending(); ++round) {
+    for (unsigned round = 0; !can_wake(vcpu); ++round) {
       std::uint64_t deadline = next_timer_deadline();
       if (!vcpu.interrupts_enabled() || deadline == 0 || round > 10000) break;
       time_offset_ += deadline - guest_time(host_tsc);
       ++idle_skips_;
       advance_to(guest_time(host_tsc));
     }
-    if (!vcpu.interrupts_enabled() || !pic_.has_pending()) {
+    if (!can_wake(vcpu)) {
       contain("the guest halted with %s: nothing can wake it (eip %08x)",
               vcpu.interrupts_enabled() ? "no timer running" : "interrupts disabled", vcpu.eip);
       plan.stop = true;
@@ -131,19 +233,31 @@ EntryPlan Board::prepare_entry(VCpu& vcpu, std::uint64_t host_tsc) {
     }
   }
 
+  const dev::ApicPending apic = lapic_.pending();
   if (pending_.valid) {
     // An exception (or an event whose delivery was cut short) goes first; a device
     // interrupt waits for the next window (SDM 26.6: one event per entry).
     plan.inject = pending_;
     pending_ = PendingEvent{};
-    plan.interrupt_window = pic_.has_pending();
-  } else if (pic_.has_pending()) {
+    plan.interrupt_window = apic != dev::ApicPending::none;
+  } else if (apic == dev::ApicPending::nmi) {
+    // An NMI ignores EFLAGS.IF (SDM 6.8.1), not blocking by MOV SS (SDM 26.3.1.5).
+    if (!vcpu.interrupt_shadow) {
+      plan.inject.valid = true;
+      plan.inject.type = PendingEvent::Type::nmi;
+      plan.inject.vector = 2;
+      lapic_.acknowledge_nmi();
+      ++injected_;
+    } else {
+      plan.interrupt_window = true;
+    }
+  } else if (apic != dev::ApicPending::none) {
     // SDM 26.6.5: an external interrupt is injected only if RFLAGS.IF = 1 and there is no
     // blocking by STI or MOV SS; otherwise ask for an interrupt-window exit.
     if (vcpu.interrupts_enabled() && !vcpu.interrupt_shadow) {
       plan.inject.valid = true;
       plan.inject.type = PendingEvent::Type::external_interrupt;
-      plan.inject.vector = pic_.acknowledge();  // the INTA cycle
+      plan.inject.vector = take_interrupt();  // the INTA cycle
       ++injected_;
     } else {
       plan.interrupt_window = true;

@@ -6,6 +6,16 @@
 // run ends. Nothing here knows how the guest is entered (trap, VMCS, VMCB, KVM_RUN): that is
 // the Backend's (backend.hpp), and the run loop (run.hpp) joins the two.
 //
+// The PC is the one xv6 and other unmodified kernels expect: besides the legacy devices, a
+// local APIC at 0xFEE00000 and an I/O APIC at 0xFEC00000 (on the MMIO bus), every ISA IRQ
+// wired to both the 8259 pair and an I/O APIC pin (IRQ0 on pin 2), the 8259's INTR on the
+// local APIC's LINT0 (virtual wire mode, as a BIOS leaves it), an ATA channel at
+// 0x1F0-0x1F7/0x3F6 with IRQ 14 and two drive slots, fw_cfg at 0x510, the CGA's CRT
+// controller at 0x3D4 and its text buffer at 0xB8000 (guest RAM when RAM covers it, so the
+// guest's writes need no trap), and, once write_bios_tables() has run, the BIOS data area
+// and MP tables in low memory. The processor is interrupted through the local APIC alone:
+// prepare_entry() asks it what is pending (an NMI, a fixed vector, or the 8259's ExtINT).
+//
 // Time: the guest's clock is the host's time-stamp counter plus an offset (VT-x "TSC offset",
 // AMD-V TSC_OFFSET, or the offset a trap back end adds when it emulates RDTSC). The monitor's
 // own time is hidden from the guest: the offset shrinks by the time spent between an exit and
@@ -18,13 +28,21 @@
 #include <cstdarg>
 #include <cstdint>
 
+#include "common/devices/ata.hpp"
 #include "common/devices/bus.hpp"
+#include "common/devices/cga.hpp"
 #include "common/devices/cmos_rtc.hpp"
 #include "common/devices/debug_exit.hpp"
+#include "common/devices/fw_cfg.hpp"
+#include "common/devices/io_apic.hpp"
+#include "common/devices/irq_routing.hpp"
+#include "common/devices/local_apic.hpp"
 #include "common/devices/pic8259.hpp"
 #include "common/devices/pit8254.hpp"
 #include "common/devices/uart16550.hpp"
 #include "common/memory/guest_memory.hpp"
+#include "common/vmm/bios_tables.hpp"
+#include "common/vmm/cpuid_policy.hpp"
 #include "common/vmm/vcpu.hpp"
 
 namespace hvlab::vmm {
@@ -58,7 +76,9 @@ struct Budgets {
   std::uint64_t output_bytes = 256 * 1024;  ///< on COM1, and again on port 0xE9
   std::uint64_t events = 5'000'000;         ///< monitor entries (traps, exits, hypercalls)
   std::uint64_t guest_seconds = 300;        ///< of the guest's own time
-  unsigned spin_seconds = 2;                ///< of guest time with interrupts off and no event
+  /// Guest seconds with interrupts off, no event but the monitor's timer and no progress
+  /// (the guest's registers unchanged and its EIP in one small loop) before it is stopped.
+  unsigned spin_seconds = 2;
 };
 
 /// How a run ended (or that it has not).
@@ -96,6 +116,36 @@ class Board final {
   dev::CmosRtc& cmos() { return cmos_; }
   dev::Uart16550& com1() { return com1_; }
   dev::DebugExit& debug_exit() { return debug_exit_; }
+  dev::LocalApic& lapic() { return lapic_; }
+  const dev::LocalApic& lapic() const { return lapic_; }
+  dev::IoApic& ioapic() { return ioapic_; }
+  dev::AtaChannel& ata() { return ata_; }
+  dev::FwCfg& fw_cfg() { return fw_cfg_; }
+  dev::CgaText& cga() { return cga_; }
+  /// Where devices raise ISA IRQs: the 8259 pair and the I/O APIC pin together.
+  dev::IrqSink& isa_irqs() { return isa_; }
+
+  /// Puts a disk backed by `store` (which must outlive the Board) in ATA slot `drive`: 0 the
+  /// primary master, 1 the primary slave (where xv6 keeps its file system); null empties it.
+  Status attach_disk(unsigned drive, dev::BlockStore* store) { return ata_.set_drive(drive, store); }
+
+  /// Writes what a PC BIOS leaves in low memory (the BIOS data area, the EBDA, the MP
+  /// floating pointer and configuration table describing this board's APICs) into guest RAM.
+  /// Call it after the guest image is loaded (a loader may clear low memory) and before the
+  /// first entry. `cpu_signature` and `cpu_features` are CPUID.1's EAX and EDX, for the MP
+  /// table's processor entry.
+  Result<PcBiosLayout> write_bios_tables(std::uint32_t cpu_signature = 0, std::uint32_t cpu_features = 0);
+
+  /// What the CPUID policy needs to know about this board and `vcpu` (the APIC ID, whether
+  /// the APIC is enabled, the guest's CR4).
+  CpuidContext cpuid_context(const VCpu& vcpu) const;
+
+  /// Bytes typed on the monitor's own console, polled before every entry and fed to the
+  /// guest's COM1 as far as its receiver has room (null: none). The Board drains the source
+  /// into a buffer of its own (kConsoleInputBuffer bytes) at every entry, so a source with a
+  /// small FIFO (a real UART) loses nothing while the guest reads a byte at a time.
+  void set_console_input(dev::ByteSource* input) { console_input_ = input; }
+  static constexpr unsigned kConsoleInputBuffer = 4096;
 
   /// Guest RAM at guest-physical 0: `bytes` at host pointer `host`, host-physical `hpa`.
   /// Also tells the CMOS the memory size (what a BIOS would have recorded).
@@ -145,12 +195,23 @@ class Board final {
   void write_guest_tsc(std::uint64_t value, std::uint64_t host_now) {
     set_guest_tsc(value, guest_clock_host_tsc(host_now));
   }
-  /// Guest time at which the PIT's next IRQ0 edge falls; 0 if none is coming.
+  /// Guest time of the next timer interrupt that can reach the processor: the PIT's next
+  /// IRQ0 edge (unless both the 8259 and the I/O APIC mask it) or the local APIC timer's
+  /// next expiry (unless masked), whichever is nearer; 0 if none is coming.
   std::uint64_t next_timer_deadline() const;
   /// The last event showed progress (anything but a bare timer interrupt).
-  void note_progress() { last_progress_ = device_time_; }
+  void note_progress() {
+    last_progress_ = device_time_;
+    have_sample_ = false;
+  }
+  /// The monitor's timer interrupted the guest, which is in `vcpu`'s state: progress if its
+  /// general registers changed since the last such sample or its EIP left the small window
+  /// (kSpinWindow bytes) the samples since the last progress stayed in. A long boot with
+  /// interrupts off moves on; CLI; JMP $ or a PAUSE loop over a flag that never changes do not.
+  void note_timer_sample(const VCpu& vcpu);
+  static constexpr std::uint32_t kSpinWindow = 64;
   /// True when the guest has run budgets().spin_seconds of its own time with interrupts
-  /// disabled and no event but the monitor's timer: CLI; JMP $ and the like.
+  /// disabled, no event but the monitor's timer, and no progress at those timer samples.
   bool spinning_with_interrupts_off(const VCpu& vcpu) const {
     return !vcpu.interrupts_enabled() && device_time_ - last_progress_ > budgets_.spin_seconds * tsc_hz_;
   }
@@ -170,10 +231,13 @@ class Board final {
   /// Decides the next entry. Called after each event has been handled, with the host TSC now;
   /// hides the time since on_exit() from the guest. A halted vCPU with interrupts enabled
   /// and nothing pending has its clock skipped to the next timer interrupt; one that can
-  /// never wake gets plan.stop (and the board a stop reason). An exception goes first; a
-  /// device interrupt is injected only when IF = 1 and there is no STI/MOV SS blocking
-  /// (SDM 26.6.5), else the plan asks for an interrupt window.
+  /// never wake gets plan.stop (and the board a stop reason). An exception goes first; then
+  /// what the local APIC has pending: an NMI, or a fixed interrupt (its acknowledge cycle)
+  /// or the 8259's ExtINT (the 8259's INTA cycle), injected only when IF = 1 and there is no
+  /// STI/MOV SS blocking (SDM 26.6.5), else the plan asks for an interrupt window.
   EntryPlan prepare_entry(VCpu& vcpu, std::uint64_t host_tsc);
+  /// Whether the local APIC would interrupt the processor now (if EFLAGS.IF allowed).
+  bool interrupt_pending() const { return lapic_.pending() != dev::ApicPending::none; }
   /// Counters for the summary.
   std::uint64_t interrupts_injected() const { return injected_; }
   std::uint64_t idle_skips() const { return idle_skips_; }
@@ -255,6 +319,9 @@ class Board final {
 
   Status wire_devices();
   void stop(RunState s, const char* fmt, va_list ap);
+  bool can_wake(const VCpu& vcpu) const;
+  std::uint8_t take_interrupt();  // the acknowledge cycle of what the local APIC has pending
+  void poll_console_input();
   /// The host TSC that stands for "now" on the guest's clocks: the exit, while the monitor
   /// runs and hides its time.
   std::uint64_t guest_clock_host_tsc(std::uint64_t host_now) const {
@@ -265,6 +332,10 @@ class Board final {
   dev::PortBus ports_;
   dev::MmioBus mmio_;
   dev::Pic8259Pair pic_;
+  dev::LocalApic lapic_;
+  dev::IoApic ioapic_;
+  dev::IsaIrqRouter isa_{&pic_, &ioapic_};
+  dev::IrqTee pic_intr_{&lapic_, dev::LocalApic::kLint0, &ioapic_, 0};
   dev::Pit8254 pit_;
   dev::CmosRtc cmos_;
   GuestConsoleSink console_sink_;
@@ -276,6 +347,12 @@ class Board final {
   ExitPort exit_port_;
   ShutdownPort shutdown_port_;
   PostPort post_port_;
+  dev::AtaChannel ata_;
+  dev::FwCfg fw_cfg_;
+  dev::CgaText cga_;
+  dev::ByteSource* console_input_ = nullptr;
+  std::uint8_t input_buf_[kConsoleInputBuffer] = {};
+  unsigned input_head_ = 0, input_count_ = 0;  // a ring: bytes taken, not yet received by COM1
   TraceWriter* trace_ = nullptr;
   Budgets budgets_;
   Status wiring_;
@@ -294,6 +371,11 @@ class Board final {
   std::uint64_t last_progress_ = 0;
   std::uint64_t pit_rem_ = 0;  // remainders of the TSC -> device-clock conversions
   std::uint64_t rtc_rem_ = 0;
+  std::uint64_t lapic_rem_ = 0;
+  // The spin watchdog's samples since the last progress (note_timer_sample).
+  bool have_sample_ = false;
+  GeneralRegisters sample_regs_{};
+  std::uint32_t sample_lo_ = 0, sample_hi_ = 0;
 
   PendingEvent pending_;
   std::uint64_t injected_ = 0, idle_skips_ = 0;

@@ -127,6 +127,10 @@ struct MemoryAccess {
   bool has_physical = false;
   bool read = false, write = false, fetch = false;
   std::uint8_t size = 0;  ///< bytes, when the mechanism knows (MMIO)
+  /// A write whose value the mechanism reports (VT-x's APIC-write exit, KVM's MMIO exit):
+  /// the instruction has completed, only the device's side of it is left to do.
+  bool has_value = false;
+  std::uint32_t value = 0;
 };
 
 /// One entry into the monitor.

@@ -73,9 +73,17 @@ Result<LoadedImage> load_elf32(mem::GuestMemory& memory, const void* image, std:
 }
 
 Result<std::uint32_t> build_multiboot_info(mem::GuestMemory& memory, std::uint64_t ram_bytes, const char* cmdline) {
+  return build_multiboot_info(memory, ram_bytes, cmdline, {}, 0);
+}
+
+Result<std::uint32_t> build_multiboot_info(mem::GuestMemory& memory, std::uint64_t ram_bytes, const char* cmdline,
+                                           std::span<const GuestModule> modules, std::uint32_t load_at,
+                                           std::uint32_t* end) {
   namespace mb = multiboot;
-  constexpr std::uint32_t kInfo = kMultibootInfoBase, kMmap = kInfo + 0x100, kName = kInfo + 0x200,
-                          kCmdline = kInfo + 0x300;
+  constexpr std::uint32_t kInfo = kMultibootInfoBase, kMmap = kInfo + 0x100, kMods = kInfo + 0x180,
+                          kName = kInfo + 0x200, kCmdline = kInfo + 0x300;
+  static_assert(kMods + kMaxGuestModules * sizeof(multiboot::Module) <= kName);
+  if (modules.size() > kMaxGuestModules) return Error::invalid_argument;
   constexpr char kLoaderName[] = "hvlab monitor";
 
   // Memory map: low RAM up to the EBDA, the BIOS area reserved, RAM from 1 MiB.
@@ -93,9 +101,30 @@ Result<std::uint32_t> build_multiboot_info(mem::GuestMemory& memory, std::uint64
   HV_TRY(memory.copy_in(GuestPhysAddr(kCmdline), cmdline, len));
   HV_TRY(memory.fill(GuestPhysAddr(kCmdline + len), 0, 1));
 
+  // Modules: bytes page-aligned from load_at, each string just after its bytes.
+  std::uint64_t at = (std::uint64_t{load_at} + kPageSize - 1) & ~std::uint64_t{kPageSize - 1};
+  mb::Module mods[kMaxGuestModules]{};
+  for (std::size_t i = 0; i < modules.size(); ++i) {
+    const GuestModule& m = modules[i];
+    const std::size_t slen = rt::str_length(m.cmdline ? m.cmdline : "");
+    if (at + m.size + slen + 1 > ram_bytes) return Error::fault;
+    HV_TRY(memory.copy_in(GuestPhysAddr(at), m.data, m.size));
+    const std::uint64_t str = at + m.size;
+    HV_TRY(memory.copy_in(GuestPhysAddr(str), m.cmdline ? m.cmdline : "", slen + 1));
+    mods[i] = {static_cast<std::uint32_t>(at), static_cast<std::uint32_t>(at + m.size), static_cast<std::uint32_t>(str), 0};
+    at = (str + slen + 1 + kPageSize - 1) & ~std::uint64_t{kPageSize - 1};
+  }
+  if (!modules.empty()) HV_TRY(memory.copy_in(GuestPhysAddr(kMods), mods, modules.size() * sizeof mods[0]));
+  if (end) *end = static_cast<std::uint32_t>(at);
+
   mb::Info info{};
   constexpr std::uint32_t kBootLoaderName = 1u << 9;
   info.flags = mb::info_flags::MEMORY | mb::info_flags::CMDLINE | mb::info_flags::MMAP | kBootLoaderName;
+  if (!modules.empty()) {
+    info.flags |= mb::info_flags::MODS;
+    info.mods_count = static_cast<std::uint32_t>(modules.size());
+    info.mods_addr = kMods;
+  }
   info.mem_lower = 0x9fc00 / 1024;
   info.mem_upper = static_cast<std::uint32_t>((ram_bytes - 0x100000) / 1024);
   info.cmdline = kCmdline;

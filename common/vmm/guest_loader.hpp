@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "common/memory/guest_memory.hpp"
 #include "common/runtime/result.hpp"
@@ -32,5 +33,23 @@ inline constexpr std::uint32_t kMultibootInfoEnd = 0x3000;
 /// Writes the information for a guest with `ram_bytes` of RAM from guest-physical 0 and the
 /// command line `cmdline`; returns its guest-physical address (the guest's EBX).
 Result<std::uint32_t> build_multiboot_info(mem::GuestMemory& memory, std::uint64_t ram_bytes, const char* cmdline);
+
+/// A multiboot module for the guest: its bytes (in the monitor's memory) and its string.
+struct GuestModule {
+  const void* data = nullptr;
+  std::uint32_t size = 0;
+  const char* cmdline = "";
+};
+
+/// Modules a monitor passes on to its guest, at most.
+inline constexpr unsigned kMaxGuestModules = 8;
+
+/// The same with modules (Multiboot 0.6.96 3.3, flag MODS): each is copied into guest RAM
+/// from `load_at` upward (page-aligned, its string right after its bytes) and listed. The
+/// first free guest-physical address after them goes to *end when given. Error::fault when
+/// they do not fit in RAM, Error::invalid_argument for more than kMaxGuestModules.
+Result<std::uint32_t> build_multiboot_info(mem::GuestMemory& memory, std::uint64_t ram_bytes, const char* cmdline,
+                                           std::span<const GuestModule> modules, std::uint32_t load_at,
+                                           std::uint32_t* end = nullptr);
 
 }  // namespace hvlab::vmm

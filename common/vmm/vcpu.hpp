@@ -19,6 +19,7 @@ struct VCpu {
   std::uint32_t eflags = x86::eflags::FIXED1;  ///< as the guest sees it (virtual IF and IOPL)
   std::uint8_t cpl = 0;                        ///< the guest's virtual CPL (0 kernel, 3 user)
   std::uint16_t cs = 0, ss = 0, ds = 0, es = 0, fs = 0, gs = 0;
+  std::uint32_t cs_base = 0;  ///< CS's base: instructions are fetched at cs_base + eip
 
   std::uint32_t cr0 = x86::cr0::PE | x86::cr0::ET, cr2 = 0, cr3 = 0, cr4 = 0;
   std::array<std::uint32_t, 8> dr{0, 0, 0, 0, 0xffff0ff0, 0xffff0ff0, 0xffff0ff0, 0x400};

@@ -13,7 +13,7 @@ TrapHandler g_previous_gp = nullptr;
 
 void on_host_gp(TrapFrame& f) {
   const auto eip = f.eip;
-  if (eip == reinterpret_cast<std::uint32_t>(hvlab_safe_rdmsr_insn)) {
+  if (eip == reinterpret_cast<std::uint32_t>(hvlab_safe_wrmsr_insn)) {
     hvlab_safe_fault = 1;
     f.eip += 2;
     return;
@@ -39,11 +39,11 @@ void ensure_hook() {
 }
 }  // namespace
 
-Result<std::uint64_t> safe_rdmsr(std::uint32_t msr) {
+Status safe_wrmsr(std::uint32_t msr, std::uint64_t value) {
   ensure_hook();
-  std::uint64_t v = 0;
-  if (hvlab_safe_rdmsr(msr, &v)) return Error::fault;
-  return v;
+  if (hvlab_safe_wrmsr(msr, static_cast<std::uint32_t>(value), static_cast<std::uint32_t>(value >> 32)))
+    return Error::fault;
+  return {};
 }
 
 Status safe_xsetbv(std::uint32_t xcr, std::uint64_t value) {

@@ -1,14 +1,25 @@
-// lab04: a hardware-assisted VMM. Booted by a multiboot loader with the test guest as its
-// first module, it builds the guest's PC (the kit's Board), gives it RAM from its own frames,
-// loads the guest as a multiboot loader would, and runs it through the kit's one run loop
-// with the VT-x back end (Bochs) or the AMD-V one (QEMU). The guest's COM1 output reaches the
-// real COM1; the trace goes to COM2; the guest's exit status becomes the monitor's.
+// lab04: a hardware-assisted VMM. Booted by a multiboot loader with the guest as its first
+// module, it builds the guest's PC (the kit's Board), gives it RAM from its own frames, loads
+// the guest as a multiboot loader would, writes the BIOS data area and MP tables, and runs it
+// through the kit's one run loop with the VT-x back end (Bochs) or the AMD-V one (QEMU). The
+// guest's COM1 output reaches the real COM1 and what is typed on the real COM1 reaches the
+// guest's; the trace goes to COM2; the guest's exit status becomes the monitor's.
+//
+// Modules: the first is the guest (its module string is the guest's command line). A later
+// module whose string has disk=N (0 the primary master, 1 the primary slave) is a disk image
+// for the guest's ATA channel, read-only: the guest's writes go to a copy-on-write overlay
+// as large as the image. With no disk, the primary slave is the kit's test disk
+// (common/devices/test_disk.hpp), the one the runner gives the emulator itself. Any other
+// module is the guest's own: copied above its image and listed in its multiboot information.
 //
 // Kernel command line (all optional), besides the kit's common options (common/vmm/options.hpp:
 // events=, seconds=, output_kib=, guest_mib=, trace=all|quiet|off, trace_cap=):
 //   backend=vmx|svm   the hardware to use (default: VT-x if present, else AMD-V)
 //   break=tr|ctls|host|link|cr0|npt  deliberately break the VMCS (VT-x) or give the guest an
 //                     empty nested page table (AMD-V), to see the diagnostics and containment
+
+#include <new>
+#include <span>
 
 #include "common/arch/cpuid.hpp"
 #include "common/arch/intrinsics.hpp"
@@ -19,6 +30,7 @@
 #include "common/memory/frame_allocator.hpp"
 #include "common/memory/page_table.hpp"
 #include "common/memory/page_table_pae.hpp"
+#include "common/devices/test_disk.hpp"
 #include "common/runtime/string.hpp"
 #include "common/vmm/guest_loader.hpp"
 #include "common/vmm/machine.hpp"
@@ -70,6 +82,17 @@ class DiagnosticSink final : public FormatSink {
 class TraceOut final : public FormatSink {
  public:
   void put(char c) override { com2().put(c); }
+};
+
+// What is typed on the real COM1 (the runner's console script, a student's keyboard).
+class ConsoleIn final : public dev::ByteSource {
+ public:
+  bool get(std::uint8_t* b) override {
+    const int c = com1().try_get();
+    if (c < 0) return false;
+    *b = static_cast<std::uint8_t>(c);
+    return true;
+  }
 };
 
 // ---- Memory ------------------------------------------------------------------------------
@@ -157,6 +180,32 @@ int refuse(FormatSink& diag, const char* why) {
   return exit_status::kFailure;
 }
 
+// A disk image module on ATA slot `drive`, behind a copy-on-write overlay as large as the
+// image (its frames from the monitor's), so the guest may rewrite every sector and the
+// image itself is never written.
+Status attach_disk_module(vmm::Board& board, mem::FrameAllocator& frames, const BootModule& m, unsigned drive) {
+  static dev::MemoryImage* images[2];
+  static dev::CowDisk* disks[2];
+  alignas(dev::MemoryImage) static unsigned char image_store[2][sizeof(dev::MemoryImage)];
+  alignas(dev::CowDisk) static unsigned char disk_store[2][sizeof(dev::CowDisk)];
+  if (drive > 1 || disks[drive]) return Error::invalid_argument;
+  const std::uint64_t bytes = m.end - m.start;
+  if (bytes == 0) return Error::invalid_argument;
+  const std::uint64_t sectors = (bytes + dev::kSectorSize - 1) / dev::kSectorSize;
+  const std::uint64_t pool = sectors * dev::kSectorSize, index = sectors * sizeof(dev::CowDisk::IndexEntry);
+  auto frames_for = [&](std::uint64_t n) { return frames.alloc_contiguous((n + kPageSize - 1) / kPageSize); };
+  auto pool_hpa = frames_for(pool);
+  auto index_hpa = frames_for(index);
+  if (!pool_hpa.ok() || !index_hpa.ok()) return Error::out_of_memory;
+  auto* pool_p = reinterpret_cast<std::uint8_t*>(static_cast<std::uintptr_t>(pool_hpa.value().value()));
+  auto* index_p = reinterpret_cast<dev::CowDisk::IndexEntry*>(static_cast<std::uintptr_t>(index_hpa.value().value()));
+  const auto* data = reinterpret_cast<const std::uint8_t*>(static_cast<std::uintptr_t>(m.start));
+  images[drive] = new (image_store[drive]) dev::MemoryImage(std::span<const std::uint8_t>(data, bytes));
+  disks[drive] = new (disk_store[drive]) dev::CowDisk(*images[drive], std::span<std::uint8_t>(pool_p, pool),
+                                                      std::span<dev::CowDisk::IndexEntry>(index_p, sectors));
+  return board.attach_disk(drive, disks[drive]);
+}
+
 }  // namespace
 
 int kernel_main(const BootInfo& boot) {
@@ -164,10 +213,21 @@ int kernel_main(const BootInfo& boot) {
   dprintf("lab04: VMM starting, cmdline \"%s\"\n", boot.cmdline);
   if (boot.module_count < 1) return refuse(diag, "no guest: boot the monitor with the guest image as its first module");
 
-  // Copy what the loader left in memory the monitor is about to hand out.
+  // Copy what the loader left in memory the monitor is about to hand out (a loader may
+  // keep the module strings in frames the allocator does not know are taken).
   static char guest_cmdline[2048];
   const char* mod_string = boot.modules[0].cmdline ? boot.modules[0].cmdline : "";
   rt::mem_copy(guest_cmdline, mod_string, rt::str_length_bounded(mod_string, sizeof guest_cmdline - 1));
+  int disk_slot[BootInfo::kMaxModules];  // disk=N of each module, or -1
+  static char module_strings[BootInfo::kMaxModules][256];
+  for (unsigned i = 0; i < boot.module_count; ++i) {
+    char slot[4];
+    disk_slot[i] = -1;
+    const char* str = boot.modules[i].cmdline ? boot.modules[i].cmdline : "";
+    rt::mem_copy(module_strings[i], str, rt::str_length_bounded(str, sizeof module_strings[i] - 1));
+    if (i > 0 && find_option(str, "disk", slot, sizeof slot))
+      disk_slot[i] = slot[0] == '0' && !slot[1] ? 0 : slot[0] == '1' && !slot[1] ? 1 : 2;
+  }
 
   // The kit's options; lab04's defaults first. The trace leaves through a serial port (about
   // 11 KB per emulated second on Bochs), so by default each kind of exit is recorded a few
@@ -210,6 +270,26 @@ int kernel_main(const BootInfo& boot) {
   if (!board.add_ram(ram, ram_host, ram_hpa.value()).ok()) return refuse(diag, "cannot add the guest's RAM");
   board.cmos().set_time(read_real_rtc());
   vmm::apply(opt, board);
+  static ConsoleIn console_in;
+  board.set_console_input(&console_in);
+
+  // Disk images for the ATA channel; without one, the kit's test disk on the primary slave.
+  bool have_disk = false;
+  for (unsigned i = 1; i < boot.module_count; ++i) {
+    if (disk_slot[i] < 0) continue;
+    if (disk_slot[i] > 1 || !attach_disk_module(board, frames, boot.modules[i], static_cast<unsigned>(disk_slot[i])).ok()) {
+      char msg[96];
+      format(msg, sizeof msg, "module %u: disk= names no free ATA slot (0 or 1), or no memory for its overlay", i);
+      return refuse(diag, msg);
+    }
+    dprintf("lab04: disk image of %u bytes on ATA slot %d (copy-on-write)\n", boot.modules[i].end - boot.modules[i].start,
+            disk_slot[i]);
+    have_disk = true;
+  }
+  static dev::TestDisk test_disk;
+  static dev::CowStorage<dev::kTestDiskSectors> test_overlay;
+  static dev::CowDisk test_cow(test_disk, test_overlay.pool, test_overlay.index);
+  if (!have_disk && !board.attach_disk(1, &test_cow).ok()) return refuse(diag, "cannot attach the test disk");
 
   // The guest image, as a multiboot loader would load it.
   const BootModule& m = boot.modules[0];
@@ -219,8 +299,23 @@ int kernel_main(const BootInfo& boot) {
     format_to(diag, "lab04: cannot load the guest image: %s\n", why);
     return exit_status::kFailure;
   }
-  auto info = vmm::build_multiboot_info(board.memory(), ram, guest_cmdline);
-  if (!info.ok()) return refuse(diag, "cannot write the guest's multiboot information");
+  // The other modules are the guest's own, passed on as a multiboot loader would.
+  vmm::GuestModule guest_modules[vmm::kMaxGuestModules];
+  unsigned guest_module_count = 0;
+  for (unsigned i = 1; i < boot.module_count; ++i) {
+    if (disk_slot[i] >= 0) continue;
+    if (guest_module_count == vmm::kMaxGuestModules) return refuse(diag, "more than 8 modules for the guest");
+    guest_modules[guest_module_count++] = {reinterpret_cast<const void*>(static_cast<std::uintptr_t>(boot.modules[i].start)),
+                                           boot.modules[i].end - boot.modules[i].start, module_strings[i]};
+  }
+  auto info = vmm::build_multiboot_info(board.memory(), ram, guest_cmdline,
+                                        std::span<const vmm::GuestModule>(guest_modules, guest_module_count),
+                                        image.value().highest);
+  if (!info.ok()) return refuse(diag, "cannot write the guest's multiboot information (or its modules do not fit)");
+  // What a PC BIOS leaves in low memory: the BIOS data area and the MP tables (xv6 finds its
+  // APICs there), with the processor's signature and features in the MP processor entry.
+  const x86::CpuidResult id = x86::read_cpuid(x86::cpuid::kFeatures);
+  if (!board.write_bios_tables(id.eax, id.edx).ok()) return refuse(diag, "cannot write the BIOS data area and MP tables");
   dprintf("lab04: guest RAM %u MiB at host-physical %08x, image %08x-%08x, entry %08x, cmdline \"%s\"\n",
           opt.guest_mib, ram_hpa.value().low32(), image.value().lowest, image.value().highest, image.value().entry,
           guest_cmdline);

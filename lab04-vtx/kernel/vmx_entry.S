@@ -120,22 +120,19 @@ hvlab_svm_run:
         ret
         .size hvlab_svm_run, . - hvlab_svm_run
 
-// int hvlab_safe_rdmsr(uint32_t msr, uint64_t* value): 0, or 1 if RDMSR raised #GP.
-        .globl hvlab_safe_rdmsr, hvlab_safe_rdmsr_insn
-        .type hvlab_safe_rdmsr, @function
-hvlab_safe_rdmsr:
+// int hvlab_safe_wrmsr(uint32_t msr, uint32_t lo, uint32_t hi): 0, or 1 if WRMSR raised #GP.
+        .globl hvlab_safe_wrmsr, hvlab_safe_wrmsr_insn
+        .type hvlab_safe_wrmsr, @function
+hvlab_safe_wrmsr:
         mov 4(%esp), %ecx
+        mov 8(%esp), %eax
+        mov 12(%esp), %edx
         movl $0, hvlab_safe_fault
-        xor %eax, %eax
-        xor %edx, %edx
-hvlab_safe_rdmsr_insn:
-        rdmsr                       // on #GP the handler skips these 2 bytes
-        mov 8(%esp), %ecx
-        mov %eax, 0(%ecx)
-        mov %edx, 4(%ecx)
+hvlab_safe_wrmsr_insn:
+        wrmsr                       // on #GP the handler skips these 2 bytes
         mov hvlab_safe_fault, %eax
         ret
-        .size hvlab_safe_rdmsr, . - hvlab_safe_rdmsr
+        .size hvlab_safe_wrmsr, . - hvlab_safe_wrmsr
 
 // int hvlab_safe_xsetbv(uint32_t xcr, uint32_t lo, uint32_t hi)
         .globl hvlab_safe_xsetbv, hvlab_safe_xsetbv_insn

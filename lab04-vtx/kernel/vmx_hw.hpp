@@ -50,9 +50,9 @@ void hvlab_vmx_exit();
 /// AMD-V: VMSAVE of the host's state to `host_save_pa`, VMLOAD and VMRUN of the guest's VMCB at
 /// `vmcb_pa`, and after the #VMEXIT VMSAVE of the guest's and VMLOAD of the host's again.
 void hvlab_svm_run(hvlab::vmm::GeneralRegisters* regs, std::uint32_t vmcb_pa, std::uint32_t host_save_pa);
-/// RDMSR / XSETBV that return 1 instead of taking a #GP (vmx_entry.S, with the #GP hook in host_ops.cpp).
-int hvlab_safe_rdmsr(std::uint32_t msr, std::uint64_t* value);
+/// WRMSR / XSETBV that return 1 instead of taking a #GP (vmx_entry.S, with the #GP hook in host_ops.cpp).
+int hvlab_safe_wrmsr(std::uint32_t msr, std::uint32_t lo, std::uint32_t hi);
 int hvlab_safe_xsetbv(std::uint32_t xcr, std::uint32_t lo, std::uint32_t hi);
-extern char hvlab_safe_rdmsr_insn[], hvlab_safe_xsetbv_insn[];
+extern char hvlab_safe_wrmsr_insn[], hvlab_safe_xsetbv_insn[];
 extern volatile std::uint32_t hvlab_safe_fault;
 }

@@ -6,6 +6,7 @@
 #include "common/arch/msr.hpp"
 #include "common/boot/console.hpp"
 #include "common/boot/descriptor_tables.hpp"
+#include "common/devices/local_apic.hpp"
 #include "common/runtime/exercise.hpp"
 #include "common/runtime/string.hpp"
 #include "lab04-vtx/kernel/setup.hpp"
@@ -58,6 +59,12 @@ Result<HostPhysAddr> vmx_region(mem::FrameAllocator& frames, const vmx::Capabili
   rt::mem_set(p, 0, kPageSize);
   p[0] = caps.revision();  // bit 31 clear: an ordinary VMCS, not a shadow one
   return f.value();
+}
+
+Result<HostPhysAddr> zeroed_frame(mem::FrameAllocator& frames) {
+  auto f = frames.alloc();
+  if (f.ok()) rt::mem_set(reinterpret_cast<void*>(static_cast<std::uintptr_t>(f.value().value())), 0, kPageSize);
+  return f;
 }
 
 vmx::HostState current_host_state() {
@@ -165,6 +172,23 @@ vmm::Backend* start_vmx(vmm::Board& board, mem::FrameAllocator& frames, mem::Phy
           controls.pin, controls.proc, controls.proc2, controls.exit, controls.entry, caps.preemption_timer_rate());
 
   static VmxBackend backend(board, vmcs, caps, controls, hvlab_vmx_run, diag);
+  if (controls.apic_virtualization()) {
+    // SDM 29: the virtual-APIC page the processor reads the guest's APIC registers from,
+    // and the APIC-access page the EPT maps at the local APIC's guest-physical address
+    // (accesses there become virtualized reads, APIC-write and APIC-access exits).
+    auto vapic = zeroed_frame(frames);
+    auto access = zeroed_frame(frames);
+    if (!vapic.ok() || !access.ok() ||
+        !ept.value().map(GuestPhysAddr(dev::LocalApic::kDefaultBase), access.value(), x86::ept::RWX, x86::ept::kWriteBack)
+             .ok()) {
+      format_to(diag, "lab04: no memory for the virtual-APIC and APIC-access pages\n");
+      return nullptr;
+    }
+    vmx::setup_apic_virtualization(vmcs, vapic.value().value(), access.value().value());
+    backend.enable_apic_virtualization(reinterpret_cast<std::uint32_t*>(static_cast<std::uintptr_t>(vapic.value().value())));
+    dprintf("lab04: APIC virtualization: virtual-APIC page %08x, APIC-access page %08x\n", vapic.value().low32(),
+            access.value().low32());
+  }
   backend.load_initial_state(initial);
   initial.regs.eax = entry.eax;
   initial.regs.ebx = entry.ebx;

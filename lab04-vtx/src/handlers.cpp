@@ -4,7 +4,9 @@
 #include "common/arch/cpuid.hpp"
 #include "common/arch/intrinsics.hpp"
 #include "common/arch/msr.hpp"
+#include "common/vmm/cpuid_policy.hpp"
 #include "common/vmm/emulate.hpp"
+#include "common/vmm/mmio.hpp"
 #include "lab04-vtx/src/host_ops.hpp"
 #include "lab04-vtx/src/vmx_defs.hpp"
 
@@ -15,24 +17,23 @@ using vmm::Event;
 using vmm::Machine;
 using vmm::VCpu;
 
-Action handle_cpuid(Machine&, VCpu& vcpu, const Event&) {
+Action handle_cpuid(Machine& m, VCpu& vcpu, const Event&) {
   // BEGIN SOLUTION lab04-e5
-  // SDM vol. 2A CPUID. The guest sees the real processor, minus what this monitor does not
-  // virtualize: VMX (CPUID.1:ECX.VMX, SDM 24.6) is hidden, so the guest never tries VMXON.
-  std::uint32_t leaf = vcpu.regs.eax, subleaf = vcpu.regs.ecx;
-  x86::CpuidResult r = x86::read_cpuid(leaf, subleaf);
-  if (leaf == x86::cpuid::kFeatures) {
-    r.ecx &= ~x86::cpuid::ECX_VMX;
-    // OSXSAVE mirrors CR4.OSXSAVE, and that must be the guest's CR4, not the monitor's.
-    constexpr std::uint32_t kOsxsave = 1u << 27;
-    r.ecx = (r.ecx & ~kOsxsave) | ((vcpu.cr4 & x86::cr4::OSXSAVE) ? kOsxsave : 0);
-  }
+  // SDM 26.1.2: CPUID exits unconditionally in VMX non-root operation (AMD-V intercepts it).
+  // The guest sees the real processor's answer, edited by the kit's CPUID policy
+  // (common/vmm/cpuid_policy.hpp): what no monitor of the kit emulates is hidden (VMX, so
+  // the guest never tries VMXON; x2APIC; the TSC-deadline timer; ...), and what belongs to
+  // this virtual CPU is its own: the local APIC's ID, CPUID.1:EDX.APIC following
+  // IA32_APIC_BASE.EN, CPUID.1:ECX.OSXSAVE following the *guest's* CR4.
+  const std::uint32_t leaf = vcpu.regs.eax, subleaf = vcpu.regs.ecx;
+  const x86::CpuidResult r =
+      vmm::apply_cpuid_policy(leaf, subleaf, x86::read_cpuid(leaf, subleaf), m.board().cpuid_context(vcpu));
   vcpu.regs.eax = r.eax;
   vcpu.regs.ebx = r.ebx;
   vcpu.regs.ecx = r.ecx;
   vcpu.regs.edx = r.edx;
   return Action::advance;
-  // STUB: (void)vcpu; return Action::stop;
+  // STUB: (void)m; (void)vcpu; return Action::stop;
   // END SOLUTION
 }
 
@@ -72,64 +73,45 @@ Action handle_cr_access(Machine& m, VCpu& vcpu, const Event& e) {
 }
 
 namespace {
-bool is_vmx_capability_msr(std::uint32_t msr) { return msr >= 0x480 && msr <= 0x491; }
+
+// The policy's verdict as the instruction's outcome: EDX:EAX for a read, #GP(0) otherwise.
+// A refusal is the monitor declining something valid (a microcode update, x2APIC mode): the
+// guest gets the #GP a processor without the feature would give, and the trace says why.
+Action finish_msr(Machine& m, VCpu& vcpu, const vmm::MsrResult& r, bool read) {
+  switch (r.verdict) {
+    case vmm::MsrVerdict::done:
+      if (read) {
+        vcpu.regs.eax = static_cast<std::uint32_t>(r.value);
+        vcpu.regs.edx = static_cast<std::uint32_t>(r.value >> 32);
+      }
+      return Action::advance;
+    case vmm::MsrVerdict::refused:
+      m.trace().note("msr_refused", r.why ? r.why : "refused");
+      return m.raise_gp();
+    case vmm::MsrVerdict::gp: break;
+  }
+  return m.raise_gp();
+}
+
 }  // namespace
 
-Action handle_msr_read(Machine& m, VCpu& vcpu, const Event& e) {
-  auto& b = m.board();
-  const std::uint32_t msr = e.msr.index;
-  std::uint64_t v = 0;
-  switch (msr) {
-    case x86::msr::IA32_TIME_STAMP_COUNTER: v = b.guest_tsc(m.backend().now()); break;
-    case x86::msr::IA32_SYSENTER_CS: v = vcpu.msr_sysenter_cs; break;
-    case x86::msr::IA32_SYSENTER_ESP: v = vcpu.msr_sysenter_esp; break;
-    case x86::msr::IA32_SYSENTER_EIP: v = vcpu.msr_sysenter_eip; break;
-    case x86::msr::IA32_PAT: v = vcpu.msr_pat; break;
-    case x86::msr::IA32_EFER: v = vcpu.msr_efer; break;
-    // Locked with VMX off: what a BIOS that disabled VMX leaves (SDM 24.7).
-    case x86::msr::IA32_FEATURE_CONTROL: v = x86::msr::feature_control::LOCK; break;
-    default: {
-      if (is_vmx_capability_msr(msr)) return m.raise_gp();  // these do not exist without VMX
-      auto r = safe_rdmsr(msr);
-      if (!r.ok()) return m.raise_gp();
-      v = r.value();
-    }
-  }
-  vcpu.regs.eax = static_cast<std::uint32_t>(v);
-  vcpu.regs.edx = static_cast<std::uint32_t>(v >> 32);
-  return Action::advance;
+Action handle_msr_read(Machine& m, VCpu& vcpu, const Event&) {
+  // Every RDMSR exits (no MSR bitmap, or every MSR intercepted): the kit's MSR policy
+  // answers it (common/vmm/msr_policy.hpp), from the vCPU, the local APIC, the guest's TSC.
+  return finish_msr(m, vcpu, m.msr_policy().rdmsr(), true);
 }
 
 Action handle_msr_write(Machine& m, VCpu& vcpu, const Event& e) {
-  auto& b = m.board();
-  const std::uint32_t msr = e.msr.index;
-  const std::uint64_t v = (std::uint64_t{vcpu.regs.edx} << 32) | vcpu.regs.eax;
-  switch (msr) {
-    case x86::msr::IA32_TIME_STAMP_COUNTER: b.set_guest_tsc(v, m.backend().now()); break;
-    case x86::msr::IA32_SYSENTER_CS: vcpu.msr_sysenter_cs = v; break;
-    case x86::msr::IA32_SYSENTER_ESP: vcpu.msr_sysenter_esp = v; break;
-    case x86::msr::IA32_SYSENTER_EIP: vcpu.msr_sysenter_eip = v; break;
-    case x86::msr::IA32_PAT: {
-      // Each byte must be a valid memory type (0, 1, 4, 5, 6, 7), SDM 13.12.2.
-      for (unsigned i = 0; i < 8; ++i) {
-        unsigned t = (v >> (8 * i)) & 0xff;
-        if (t == 2 || t == 3 || t > 7) return m.raise_gp();
-      }
-      vcpu.msr_pat = v;
-      break;
+  const vmm::MsrResult r = m.msr_policy().wrmsr();
+  if (r.verdict == vmm::MsrVerdict::done && e.msr.index == x86::msr::IA32_TSC_AUX) {
+    // RDTSCP runs without an exit and reads the processor's own IA32_TSC_AUX (SDM 26.3):
+    // the monitor never uses it, so it holds the guest's value.
+    if (!safe_wrmsr(x86::msr::IA32_TSC_AUX, m.msr_policy().stored(vmm::MsrPolicy::kSlotTscAux)).ok()) {
+      m.board().fail("the processor refused IA32_TSC_AUX although RDTSCP is visible to the guest");
+      return Action::stop;
     }
-    case x86::msr::IA32_EFER: {
-      constexpr std::uint64_t kAllowed = x86::msr::efer::SCE | x86::msr::efer::NXE;
-      if (v & ~kAllowed) return m.raise_gp();  // long mode is not offered to this 32-bit guest
-      vcpu.msr_efer = v;
-      break;
-    }
-    default:
-      // Writes to real MSRs could reconfigure the monitor's own processor: refuse them as a
-      // processor without that MSR would.
-      return m.raise_gp();
   }
-  return Action::advance;
+  return finish_msr(m, vcpu, r, false);
 }
 
 Action handle_resume(Machine&, VCpu&, const Event&) {
@@ -167,8 +149,12 @@ Action handle_hypercall(Machine& m, VCpu&, const Event&) {
   return m.raise_ud();
 }
 
-Action handle_ept_violation(Machine& m, VCpu&, const Event& e) {
-  // VT-x exit reason 48; AMD-V's #VMEXIT(NPF), 0x400, is the same event for the kit.
+Action handle_ept_violation(Machine& m, VCpu& vcpu, const Event& e) {
+  // VT-x exit reason 48; AMD-V's #VMEXIT(NPF), 0x400, is the same event for the kit. The
+  // EPT and the nested table map guest RAM only: an access to a device page the Board's MMIO
+  // bus claims (the local APIC, the I/O APIC) lands here, and is emulated from the
+  // instruction, since neither exit says what was written or how wide it was.
+  if (e.memory.has_physical && m.board().mmio().is_mmio(e.memory.physical)) return vmm::emulate_mmio(m, vcpu, e);
   const char* what = e.raw_reason == 0x400 ? "nested page fault" : "EPT violation";
   const char* access = e.memory.fetch ? "fetch" : e.memory.write ? "write" : "read";
   m.board().contain("%s: the guest touched guest-physical 0x%llx, which is not its RAM (%s at eip %08x)", what,
@@ -216,6 +202,7 @@ void install_handlers(vmm::Dispatcher& d) {
   d.set(Reason::privileged_instruction, handle_privileged_instruction);
   d.set(Reason::hypercall, handle_hypercall);
   d.set(Reason::ept_violation, handle_ept_violation);
+  d.set(Reason::mmio, vmm::emulate_mmio);  // VT-x APIC-access and APIC-write exits
   d.set(Reason::ept_misconfig, handle_ept_misconfig);
   d.set(Reason::triple_fault, handle_triple_fault);
   d.set(Reason::entry_failure, handle_entry_failure);

@@ -1,6 +1,6 @@
 #pragma once
 // The few host operations a handler performs on the real machine on the guest's behalf, each
-// of which may fault: reading an MSR the monitor does not virtualize, loading XCR0. In a
+// of which may fault: loading the guest's IA32_TSC_AUX (RDTSCP reads the real one), XCR0. In a
 // kernel they catch the #GP (kernel/host_ops.cpp); on the host they consult the fake machine
 // of common/arch/fake_intrinsics.hpp, so tests decide which MSRs "exist".
 
@@ -10,8 +10,8 @@
 
 namespace hvlab::lab04 {
 
-/// RDMSR that reports a #GP as Error::fault instead of taking it.
-Result<std::uint64_t> safe_rdmsr(std::uint32_t msr);
+/// WRMSR that reports a #GP as Error::fault instead of taking it.
+Status safe_wrmsr(std::uint32_t msr, std::uint64_t value);
 /// XSETBV that reports a #GP as Error::fault.
 Status safe_xsetbv(std::uint32_t xcr, std::uint64_t value);
 

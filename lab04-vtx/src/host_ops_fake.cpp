@@ -4,11 +4,9 @@
 
 namespace hvlab::lab04 {
 
-Result<std::uint64_t> safe_rdmsr(std::uint32_t msr) {
-  auto& m = x86::fake::machine();
-  auto it = m.msrs.find(msr);
-  if (it == m.msrs.end()) return Error::fault;
-  return it->second;
+Status safe_wrmsr(std::uint32_t msr, std::uint64_t value) {
+  x86::fake::machine().msrs[msr] = value;
+  return {};
 }
 
 Status safe_xsetbv(std::uint32_t xcr, std::uint64_t value) {

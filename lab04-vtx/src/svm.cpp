@@ -69,6 +69,7 @@ void SvmBackend::load_vcpu(vmm::VCpu& c) {
   c.cr4 = static_cast<std::uint32_t>(v_.get<std::uint64_t>(vmcb::CR4));
   c.cpl = v_.get<std::uint8_t>(vmcb::CPL);
   c.cs = v_.get<std::uint16_t>(vmcb::CS);
+  c.cs_base = static_cast<std::uint32_t>(v_.get<std::uint64_t>(vmcb::CS + 8));
   c.ss = v_.get<std::uint16_t>(vmcb::SS);
   c.ds = v_.get<std::uint16_t>(vmcb::DS);
   c.es = v_.get<std::uint16_t>(vmcb::ES);
@@ -125,6 +126,8 @@ void SvmBackend::request_interrupt_window(vmm::VCpu&, bool on) {
 
 vmm::Event SvmBackend::enter(vmm::VCpu& vcpu) {
   store_vcpu(vcpu);
+  entry_time_ = now();
+  board_.on_entry(entry_time_);  // before TSC_OFFSET is written: this entry's offset hides it already
   v_.set<std::uint64_t>(vmcb::TSC_OFFSET, board_.tsc_offset());
   v_.set<std::uint32_t>(vmcb::CLEAN, 0);  // everything may have changed
   vmm::GeneralRegisters regs = vcpu.regs;

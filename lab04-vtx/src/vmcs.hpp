@@ -74,12 +74,27 @@ std::uint32_t adjust_controls(std::uint64_t capability_msr, std::uint32_t wanted
 struct Controls {
   std::uint32_t pin = 0, proc = 0, proc2 = 0, exit = 0, entry = 0;
   bool preemption_timer() const { return pin & pin::ACTIVATE_PREEMPTION_TIMER; }
+  /// APIC virtualization (SDM 29): the local APIC's page read from a virtual-APIC page
+  /// without exits, writes reported by APIC-write exits.
+  bool apic_virtualization() const {
+    constexpr std::uint32_t kProc2 = proc2::VIRTUALIZE_APIC_ACCESSES | proc2::APIC_REGISTER_VIRTUALIZATION;
+    return (proc & proc::USE_TPR_SHADOW) && (proc2 & kProc2) == kProc2;
+  }
 };
 
 /// Chooses the controls (SDM 25.6-25.8): I/O, HLT, MSR and CPUID exits, EPT, VPID and
 /// unrestricted guest, the preemption timer when available. Error::unsupported (with the
 /// control word and missing bits in *why) if something this monitor needs is absent.
 Result<Controls> choose_controls(const Capabilities& caps, char* why, unsigned why_size);
+
+/// APIC virtualization's fields (SDM 25.6.8): the virtual-APIC page the processor reads the
+/// guest's APIC registers from, and the APIC-access page the EPT maps at the APIC's
+/// guest-physical address (host-physical addresses, page-aligned).
+void setup_apic_virtualization(Vmcs& vmcs, std::uint64_t virtual_apic_page, std::uint64_t apic_access_page);
+/// The TPR threshold for a virtual-APIC page (SDM 29.1.2): the priority class of the
+/// highest requested vector when the VTPR holds it back, so lowering the TPR below it
+/// exits; 0 when nothing waits for the TPR.
+std::uint32_t tpr_threshold(const std::uint32_t* virtual_apic_page);
 
 /// The monitor's own state, loaded into the host-state area (SDM 25.5).
 struct HostState {

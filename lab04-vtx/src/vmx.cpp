@@ -5,6 +5,7 @@
 #include "common/arch/intrinsics.hpp"
 #include "common/arch/msr.hpp"
 #include "common/arch/x86.hpp"
+#include "common/devices/local_apic.hpp"
 #include "lab04-vtx/src/vmcs.hpp"
 
 namespace hvlab::vmx {
@@ -62,7 +63,7 @@ Result<Controls> choose_controls(const Capabilities& caps, char* why, unsigned w
   // MSR bitmaps stay off, so every RDMSR/WRMSR exits.
   const std::uint32_t proc_required =
       proc::HLT_EXITING | proc::UNCONDITIONAL_IO_EXITING | proc::USE_TSC_OFFSETTING | proc::ACTIVATE_SECONDARY_CONTROLS;
-  c.proc = adjust_controls(caps.procbased, 0, proc_required, &missing);
+  c.proc = adjust_controls(caps.procbased, proc::USE_TPR_SHADOW, proc_required, &missing);
   if (missing) return fail("primary processor-based", missing);
   if (c.proc & (proc::CR3_LOAD_EXITING | proc::CR3_STORE_EXITING | proc::INVLPG_EXITING)) {
     // Without the TRUE_* MSRs these default-1 bits cannot be cleared; CR3 exits would then
@@ -71,10 +72,20 @@ Result<Controls> choose_controls(const Capabilities& caps, char* why, unsigned w
   if (!((caps.procbased >> 32) & proc::INTERRUPT_WINDOW_EXITING)) return fail("interrupt-window", proc::INTERRUPT_WINDOW_EXITING);
   // Secondary: EPT maps guest-physical memory, VPID tags its TLB entries, unrestricted
   // guest lets it run with paging off (its multiboot entry state), SDM 25.6.2.
+  // "Enable RDTSCP" where the processor has RDTSCP (without it RDTSCP is #UD in the guest,
+  // which CPUID would then say it has, SDM 25.6.2); the guest's IA32_TSC_AUX is loaded into
+  // the real MSR (handlers.cpp).
   const std::uint32_t proc2_required = proc2::ENABLE_EPT | proc2::ENABLE_VPID | proc2::UNRESTRICTED_GUEST;
-  c.proc2 = adjust_controls(caps.procbased2, 0, proc2_required, &missing);
+  // APIC virtualization where the processor has all of it: the guest reads its local APIC
+  // (xv6 reads the APIC ID on every lock) from the virtual-APIC page without an exit.
+  const std::uint32_t proc2_apic = proc2::VIRTUALIZE_APIC_ACCESSES | proc2::APIC_REGISTER_VIRTUALIZATION;
+  c.proc2 = adjust_controls(caps.procbased2, proc2::ENABLE_RDTSCP | proc2_apic, proc2_required, &missing);
   if (missing) return fail("secondary processor-based", missing);
   if (!caps.ept_walk4() || !caps.ept_wb()) return fail("EPT (4-level walk, write-back)", 0);
+  if (!c.apic_virtualization()) {  // all of it or none: the APIC is then plain MMIO
+    c.proc &= ~proc::USE_TPR_SHADOW;
+    c.proc2 &= ~proc2_apic;
+  }
   // Exit: save and load EFER and PAT so guest and host keep their own. A 32-bit host
   // leaves "host address-space size" clear.
   c.exit = adjust_controls(caps.exit,
@@ -203,6 +214,24 @@ void setup_vmcs(Vmcs& v, const Capabilities& caps, const Controls& ctls, const H
   // END SOLUTION
 }
 
+void setup_apic_virtualization(Vmcs& v, std::uint64_t virtual_apic_page, std::uint64_t apic_access_page) {
+  v.write(field::VIRTUAL_APIC_PAGE_ADDR, virtual_apic_page);
+  v.write(field::APIC_ACCESS_ADDR, apic_access_page);
+  v.write(field::TPR_THRESHOLD, 0);
+}
+
+std::uint32_t tpr_threshold(const std::uint32_t* vapic) {
+  const std::uint32_t tpr_class = (vapic[dev::LocalApic::kTpr / 4] >> 4) & 0xf;
+  for (int word = 7; word >= 0; --word) {
+    const std::uint32_t irr = vapic[(dev::LocalApic::kIrr + 0x10 * static_cast<unsigned>(word)) / 4];
+    if (irr == 0) continue;
+    const std::uint32_t vector = static_cast<std::uint32_t>(word) * 32 + 31 - static_cast<std::uint32_t>(__builtin_clz(irr));
+    const std::uint32_t irr_class = vector >> 4;
+    return irr_class <= tpr_class ? irr_class : 0;
+  }
+  return 0;
+}
+
 vmm::Reason reason_for(std::uint32_t basic, std::uint32_t exit_intr_info) {
   using vmm::Reason;
   namespace r = exit_reason;
@@ -226,6 +255,9 @@ vmm::Reason reason_for(std::uint32_t basic, std::uint32_t exit_intr_info) {
     case r::ENTRY_FAILURE_MSR_LOADING:
     case r::ENTRY_FAILURE_MACHINE_CHECK: return Reason::entry_failure;
     case r::EPT_VIOLATION: return Reason::ept_violation;
+    case r::APIC_ACCESS:
+    case r::APIC_WRITE: return Reason::mmio;
+    case r::TPR_BELOW_THRESHOLD: return Reason::interrupt_window;
     case r::EPT_MISCONFIG: return Reason::ept_misconfig;
     case r::INVD:
     case r::WBINVD:
@@ -342,6 +374,30 @@ vmm::Event decode_exit(Vmcs& v, const vmm::GeneralRegisters& regs) {
       }
       break;
     case vmm::Reason::privileged_instruction: e.op = op_for(basic); break;
+    case vmm::Reason::mmio: {
+      // SDM 28.2.1 table 28-6: the offset in the APIC page in bits 11:0; for an APIC-access
+      // exit the access type in bits 15:12 (0 linear read, 1 linear write, 2 fetch; others
+      // are accesses during event delivery or by guest-physical address). An APIC-write
+      // exit follows a write the processor completed into the virtual-APIC page, where the
+      // back end finds its value.
+      const std::uint32_t offset = static_cast<std::uint32_t>(q & 0xfff);
+      e.memory.physical = GuestPhysAddr(dev::LocalApic::kDefaultBase + offset);
+      e.memory.has_physical = true;
+      if (basic == exit_reason::APIC_WRITE) {
+        e.memory.write = true;
+        e.memory.size = 4;
+        break;
+      }
+      const unsigned type = static_cast<unsigned>(q >> 12) & 0xf;
+      if (type > 2) {
+        e.reason = vmm::Reason::other;  // nothing to emulate: the fallback names the exit
+        break;
+      }
+      e.memory.read = type == 0;
+      e.memory.write = type == 1;
+      e.memory.fetch = type == 2;
+      break;
+    }
     default: break;
   }
   // Defined for instruction exits (SDM 28.2.5); harmless to read for the others.
@@ -359,6 +415,7 @@ void load_vcpu(Vmcs& v, vmm::VCpu& c) {
   c.cr0 = (cr0 & ~kCr0Owned) | (v.read(field::CR0_READ_SHADOW) & kCr0Owned);
   c.cr4 = (cr4 & ~kCr4Owned) | (v.read(field::CR4_READ_SHADOW) & kCr4Owned);
   c.cr3 = v.read(field::GUEST_CR3);
+  c.cs_base = v.read(field::GUEST_CS_BASE);
   c.cpl = static_cast<std::uint8_t>((v.read(field::GUEST_SS_AR_BYTES) >> 5) & 3);
   const std::uint32_t blocking = v.read(field::GUEST_INTERRUPTIBILITY_INFO);
   c.interrupt_shadow = (blocking & (interruptibility::BLOCKING_BY_STI | interruptibility::BLOCKING_BY_MOV_SS)) != 0;

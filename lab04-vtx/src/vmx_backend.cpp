@@ -31,12 +31,26 @@ vmm::Event VmxBackend::enter(vmm::VCpu& vcpu) {
   vmx::store_vcpu(vmcs_, caps_, before_, vcpu, true);
   if (vcpu.cr2 != before_.cr2) x86::write_cr2(vcpu.cr2);  // CR2 is not in the VMCS
   vmx::set_interrupt_window(vmcs_, ctls_, window_);
+  if (vapic_) {
+    dev::LocalApic& apic = board_.lapic();
+    if (!vapic_filled_ || apic.state_version() != vapic_version_) {
+      apic.fill_register_page(vapic_);
+      vapic_version_ = apic.state_version();
+      vapic_filled_ = true;
+      vmcs_.write(vmx::field::TPR_THRESHOLD, vmx::tpr_threshold(vapic_));
+    }
+  }
+  // From here on the guest's clock runs: the monitor's work since the Board decided this
+  // entry is hidden from it, like the rest of the monitor's time.
+  const std::uint64_t t = now();
+  entry_time_ = t;
+  board_.on_entry(t);  // before the TSC offset is written: this entry's offset hides it already
+  const std::uint64_t guest_now = board_.guest_time(t);
   vmcs_.write(vmx::field::TSC_OFFSET, board_.tsc_offset());
   // The preemption timer counts host time: aim at the nearer of the next timer edge and the
   // watchdog, both in guest time, which runs at the host's rate while the guest runs.
   std::uint64_t deadline = deadline_;
   if (watchdog_ && (!deadline || watchdog_ < deadline)) deadline = watchdog_;
-  const std::uint64_t t = now(), guest_now = board_.guest_time(t);
   vmx::arm_preemption_timer(vmcs_, caps_, ctls_, deadline ? (deadline > guest_now ? deadline - guest_now : 1) : 0);
 
   vmm::GeneralRegisters regs = vcpu.regs;
@@ -55,6 +69,16 @@ vmm::Event VmxBackend::enter(vmm::VCpu& vcpu) {
   vcpu.regs = regs;
   vmx::load_vcpu(vmcs_, vcpu);
   vmm::Event e = vmx::decode_exit(vmcs_, vcpu.regs);
+  if (vapic_) {
+    // The guest's TPR writes do not exit (SDM 29.1.2): the APIC learns them here.
+    dev::LocalApic& apic = board_.lapic();
+    const std::uint32_t vtpr = vapic_[dev::LocalApic::kTpr / 4] & 0xff;
+    if (vtpr != apic.tpr()) (void)apic.write(dev::LocalApic::kTpr, 4, vtpr);
+    if (e.raw_reason == vmx::exit_reason::APIC_WRITE) {
+      e.memory.value = vapic_[(e.memory.physical.value() & 0xffc) / 4];
+      e.memory.has_value = true;
+    }
+  }
   if (e.reason == vmm::Reason::entry_failure) vmx::explain_entry_failure(vmcs_, caps_, false, diag_);
   // SDM 28.2.4: an event whose delivery the exit cut short is delivered again.
   vmm::PendingEvent cut_short = vmx::interrupted_event(vmcs_);

@@ -33,6 +33,12 @@ class VmxBackend final : public vmm::Backend {
 
   /// The guest's starting state, read from the VMCS set up by vmx::setup_vmcs().
   void load_initial_state(vmm::VCpu& vcpu);
+  /// With APIC virtualization (Controls::apic_virtualization()): `page` is the virtual-APIC
+  /// page the VMCS names, as the monitor sees it. Before each entry it mirrors the Board's
+  /// local APIC (when the APIC changed) and the TPR threshold follows; after each exit the
+  /// guest's TPR writes, which do not exit, reach the APIC, and an APIC-write exit carries
+  /// the value written.
+  void enable_apic_virtualization(std::uint32_t* page) { vapic_ = page; }
   bool launched() const { return launched_; }
 
  private:
@@ -45,6 +51,9 @@ class VmxBackend final : public vmm::Backend {
   bool launched_ = false;
   bool window_ = false;
   std::uint64_t deadline_ = 0, watchdog_ = 0;
+  std::uint32_t* vapic_ = nullptr;
+  bool vapic_filled_ = false;
+  std::uint64_t vapic_version_ = 0;
 };
 
 }  // namespace hvlab::lab04

@@ -145,7 +145,8 @@ namespace proc2 {
 inline constexpr std::uint32_t VIRTUALIZE_APIC_ACCESSES = 1u << 0, ENABLE_EPT = 1u << 1,
                                DESCRIPTOR_TABLE_EXITING = 1u << 2, ENABLE_RDTSCP = 1u << 3,
                                ENABLE_VPID = 1u << 5, WBINVD_EXITING = 1u << 6,
-                               UNRESTRICTED_GUEST = 1u << 7, ENABLE_INVPCID = 1u << 12,
+                               UNRESTRICTED_GUEST = 1u << 7, APIC_REGISTER_VIRTUALIZATION = 1u << 8,
+                               ENABLE_INVPCID = 1u << 12,
                                ENABLE_XSAVES = 1u << 20;
 }
 /// VM-exit controls (SDM 25.7.1, table 25-13).

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -51,14 +53,17 @@ struct HandlerTest : ::testing::Test {
   vmm::VCpu& vcpu = fm.vcpu();
 };
 
-TEST_F(HandlerTest, CpuidHidesVmx) {
-  x86::fake::machine().cpuid_leaves[1] = {0x806e9, 0x800, 0xffffffff, 0xbfebfbff};
+TEST_F(HandlerTest, CpuidIsTheProcessorsThroughThePolicy) {
+  // What Bochs' corei7_skylake_x answers for leaf 1: VMX and x2APIC among its features.
+  x86::fake::machine().cpuid_leaves[1] = {0x806e9, 0x05000800, 0xffffffff, 0xbfebfbff};
   vcpu.regs.eax = 1;
   vcpu.eip = 0x1000;
   EXPECT_EQ(dispatch(exit(Reason::cpuid, vmx::exit_reason::CPUID)), Action::advance);
   EXPECT_EQ(vcpu.regs.ecx & x86::cpuid::ECX_VMX, 0u);
+  EXPECT_EQ(vcpu.regs.ecx & (1u << 21), 0u);  // x2APIC hidden: the local APIC is an xAPIC
   EXPECT_EQ(vcpu.regs.ecx & (1u << 27), 0u);  // OSXSAVE follows the guest's CR4 (clear)
-  EXPECT_EQ(vcpu.regs.edx, 0xbfebfbffu);
+  EXPECT_EQ(vcpu.regs.ebx >> 24, fm.board.lapic().id());  // the APIC ID is the virtual APIC's
+  EXPECT_EQ(vcpu.regs.edx & 0x0f, 0x0fu);
   EXPECT_EQ(vcpu.eip, 0x1002u);  // RIP advanced in one place, by the dispatcher
 }
 
@@ -104,12 +109,13 @@ TEST_F(HandlerTest, CrAccessKeepsVmxHidden) {
   EXPECT_FALSE(vcpu.cr0 & x86::cr0::TS);
 }
 
-TEST_F(HandlerTest, Msrs) {
+TEST_F(HandlerTest, MsrsGoThroughThePolicy) {
   EXPECT_EQ(dispatch(msr(Reason::msr_read, x86::msr::IA32_FEATURE_CONTROL)), Action::advance);
   EXPECT_EQ(vcpu.regs.eax, 1u);  // locked, VMX off
 
   EXPECT_EQ(dispatch(msr(Reason::msr_read, x86::msr::IA32_VMX_BASIC)), Action::resume);
   EXPECT_EQ(pending().vector, x86::vector::GP);
+  fm.board.clear_pending_event();
 
   Event w = msr(Reason::msr_write, x86::msr::IA32_SYSENTER_EIP);
   vcpu.regs.eax = 0x401000;
@@ -117,10 +123,54 @@ TEST_F(HandlerTest, Msrs) {
   EXPECT_EQ(dispatch(w), Action::advance);
   EXPECT_EQ(vcpu.msr_sysenter_eip, 0x401000u);
 
-  x86::fake::machine().msrs[0xfe] = 0x508;  // MTRRcap exists on this "machine"
-  EXPECT_EQ(dispatch(msr(Reason::msr_read, 0xfe)), Action::advance);
-  EXPECT_EQ(vcpu.regs.eax, 0x508u);
-  EXPECT_EQ(dispatch(msr(Reason::msr_read, 0x12345)), Action::resume);  // does not exist
+  // What unmodified kernels write first: the APIC base (kept), a performance counter
+  // (ignored), and an x2APIC register a guest that believed CPUID would read (#GP).
+  w = msr(Reason::msr_write, x86::msr::IA32_APIC_BASE);
+  vcpu.regs.eax = 0xfee00900;
+  EXPECT_EQ(dispatch(w), Action::advance);
+  w = msr(Reason::msr_write, 0x186);  // IA32_PERFEVTSEL0
+  vcpu.regs.eax = 0x430076;
+  EXPECT_EQ(dispatch(w), Action::advance);
+  EXPECT_FALSE(fm.board.has_pending_event());
+  EXPECT_EQ(dispatch(msr(Reason::msr_read, 0x802)), Action::resume);
+  EXPECT_EQ(pending().vector, x86::vector::GP);
+  fm.board.clear_pending_event();
+
+  // x2APIC mode is refused: #GP, and the trace says why.
+  fm.board.set_trace(&fm.trace);
+  w = msr(Reason::msr_write, x86::msr::IA32_APIC_BASE);
+  vcpu.regs.eax = 0xfee00d00;
+  EXPECT_EQ(dispatch(w), Action::resume);
+  EXPECT_EQ(pending().vector, x86::vector::GP);
+  EXPECT_NE(fm.trace_out.text.find("x2APIC"), std::string::npos) << fm.trace_out.text;
+}
+
+TEST_F(HandlerTest, TscAuxIsTheGuestsAndReachesTheProcessorForRdtscp) {
+  Event w = msr(Reason::msr_write, x86::msr::IA32_TSC_AUX);
+  vcpu.regs.eax = 7;
+  vcpu.regs.edx = 0;
+  EXPECT_EQ(dispatch(w), Action::advance);
+  EXPECT_EQ(x86::fake::machine().msrs[x86::msr::IA32_TSC_AUX], 7u);  // the real MSR RDTSCP reads
+  vcpu.regs.eax = 0;
+  EXPECT_EQ(dispatch(msr(Reason::msr_read, x86::msr::IA32_TSC_AUX)), Action::advance);
+  EXPECT_EQ(vcpu.regs.eax, 7u);
+  vcpu.regs.edx = 1;  // bits 63:32 are reserved
+  EXPECT_EQ(dispatch(w), Action::resume);
+  EXPECT_EQ(pending().vector, x86::vector::GP);
+}
+
+TEST_F(HandlerTest, AnAccessToADevicePageIsEmulatedFromItsInstruction) {
+  // mov [eax], edx at EIP 0x1000, faulting on the local APIC's EOI register.
+  ASSERT_TRUE(fm.board.memory().copy_in(GuestPhysAddr(0x1000), "\x89\x10", 2).ok());
+  vcpu.eip = 0x1000;
+  Event ev = exit(Reason::ept_violation, vmx::exit_reason::EPT_VIOLATION);
+  ev.memory.physical = GuestPhysAddr(0xfee000f0);
+  ev.memory.has_physical = true;
+  ev.memory.write = true;
+  vcpu.regs.edx = 0x1ff;
+  EXPECT_EQ(dispatch(ev), Action::resume);
+  EXPECT_EQ(vcpu.eip, 0x1002u);
+  EXPECT_EQ(fm.board.lapic().read(0xf0, 4).value_or(0), 0x1ffu);  // SVR
 }
 
 TEST_F(HandlerTest, ATscWrittenBackwardsMovesTheGuestsTscOnly) {
@@ -156,12 +206,12 @@ TEST_F(HandlerTest, UnexpectedExitsFailAndSayWhy) {
 
 TEST_F(HandlerTest, AGuestTouchingWhatIsNotItsRamIsContained) {
   Event ev = exit(Reason::ept_violation, vmx::exit_reason::EPT_VIOLATION);
-  ev.memory.physical = GuestPhysAddr(0xfee00000);
+  ev.memory.physical = GuestPhysAddr(0xf0000000);
   ev.memory.has_physical = true;
   ev.memory.write = true;
   EXPECT_EQ(dispatch(ev), Action::stop);
   EXPECT_EQ(fm.board.state(), vmm::RunState::contained);
-  EXPECT_NE(std::string(fm.board.stop_reason()).find("EPT violation: the guest touched guest-physical 0xfee00000"),
+  EXPECT_NE(std::string(fm.board.stop_reason()).find("EPT violation: the guest touched guest-physical 0xf0000000"),
             std::string::npos)
       << fm.board.stop_reason();
   EXPECT_NE(std::string(fm.board.stop_reason()).find("write"), std::string::npos);
@@ -258,6 +308,50 @@ TEST_F(VmxBackendTest, InjectionWindowAndTscOffsetReachTheVmcs) {
   EXPECT_EQ(vmcs[vmx::Field::TSC_OFFSET], fm.board.tsc_offset());
 }
 
+// APIC virtualization: the guest's accesses to its APIC page, as the processor would report
+// them. The first entry: the guest writes SVR (virtualized, then an APIC-write exit); the
+// second: it lowers its TPR (no exit) and executes WBINVD; the third: it reads the APIC ID
+// from the virtual-APIC page and writes 0 to port 0xf4.
+std::uint32_t g_vapic[1024];
+std::uint32_t g_id_seen = 0;
+
+int apic_vmx_run(vmm::GeneralRegisters* regs, int) {
+  auto& v = *g_vmcs;
+  v[vmx::Field::VM_EXIT_INSTRUCTION_LEN] = 2;
+  switch (g_runs++) {
+    case 0:
+      g_vapic[0xf0 / 4] = 0x1ff;
+      v[vmx::Field::VM_EXIT_REASON] = vmx::exit_reason::APIC_WRITE;
+      v[vmx::Field::EXIT_QUALIFICATION] = 0xf0;
+      break;
+    case 1:
+      g_vapic[0x80 / 4] = 0x20;
+      v[vmx::Field::VM_EXIT_REASON] = vmx::exit_reason::WBINVD;
+      v[vmx::Field::EXIT_QUALIFICATION] = 0;
+      break;
+    default:
+      g_id_seen = g_vapic[0x20 / 4];
+      v[vmx::Field::VM_EXIT_REASON] = vmx::exit_reason::IO_INSTRUCTION;
+      v[vmx::Field::EXIT_QUALIFICATION] = vmx::io_qual::make(0xf4, 1, false);
+      regs->eax = 0;
+  }
+  return 0;
+}
+
+TEST_F(VmxBackendTest, WithApicVirtualizationThePageMirrorsTheApicAndWritesReachIt) {
+  ASSERT_TRUE(ctls.apic_virtualization());
+  std::fill(std::begin(g_vapic), std::end(g_vapic), 0u);
+  VmxBackend backend(fm.board, vmcs, caps, ctls, apic_vmx_run, diag);
+  backend.enable_apic_virtualization(g_vapic);
+  vmm::Machine m("lab04", fm.board, backend, fm.dispatcher, fm.trace, fm.diag);
+  backend.load_initial_state(m.vcpu());
+  EXPECT_EQ(vmm::run(m, vmm::RunOptions{}), 0) << fm.board.stop_reason();
+  EXPECT_EQ(fm.board.lapic().read(0xf0, 4).value_or(0), 0x1ffu);  // the APIC-write exit's value
+  EXPECT_EQ(fm.board.lapic().tpr(), 0x20u);                        // the TPR write without an exit
+  EXPECT_EQ(g_id_seen, std::uint32_t{fm.board.lapic().id()} << 24);
+  EXPECT_EQ(fm.dispatcher.count(vmm::Reason::mmio), 1u);
+}
+
 int failing_vmx_run(vmm::GeneralRegisters*, int) { return 2; }
 
 TEST_F(VmxBackendTest, AFailedEntryIsExplainedAndFailsTheRun) {
@@ -287,7 +381,7 @@ void fake_svm_run(vmm::GeneralRegisters* regs, std::uint32_t, std::uint32_t) {
   } else {
     v.set<std::uint64_t>(svm::vmcb::EXITCODE, g_svm_exits[g_svm_runs]);
     v.set<std::uint64_t>(svm::vmcb::EXITINFO1, 0);
-    v.set<std::uint64_t>(svm::vmcb::EXITINFO2, 0xfee00000);
+    v.set<std::uint64_t>(svm::vmcb::EXITINFO2, 0xf0000000);
   }
   ++g_svm_runs;
   (void)regs;
@@ -328,7 +422,7 @@ TEST_F(SvmBackendTest, ANestedPageFaultIsContainedWithItsAddress) {
   backend.load_initial_state(m.vcpu(), 0);
   g_svm_exits = {svm::exit_code::kNpf};
   EXPECT_EQ(vmm::run(m, vmm::RunOptions{}), vmm::kStatusContained);
-  EXPECT_NE(std::string(fm.board.stop_reason()).find("nested page fault: the guest touched guest-physical 0xfee00000"),
+  EXPECT_NE(std::string(fm.board.stop_reason()).find("nested page fault: the guest touched guest-physical 0xf0000000"),
             std::string::npos)
       << fm.board.stop_reason();
 }

@@ -37,9 +37,41 @@ TEST(Controls, ChooseForBochs) {
   EXPECT_FALSE(c.value().proc & vmx::proc::CR3_LOAD_EXITING);
   EXPECT_FALSE(c.value().proc & vmx::proc::USE_MSR_BITMAPS);
   EXPECT_EQ(c.value().proc2 & 0xa2u, 0xa2u);  // EPT, VPID, unrestricted guest
+  EXPECT_TRUE(c.value().proc2 & vmx::proc2::ENABLE_RDTSCP);  // or the guest's RDTSCP is #UD
   EXPECT_TRUE(c.value().preemption_timer());
   EXPECT_FALSE(c.value().exit & vmx::exit_ctl::HOST_ADDRESS_SPACE_SIZE);
-  EXPECT_EQ(c.value().proc, 0x850061fau);  // what the monitor printed under Bochs
+  EXPECT_EQ(c.value().proc, 0x852061fau);  // what the monitor printed under Bochs
+  EXPECT_TRUE(c.value().apic_virtualization());  // Bochs has TPR shadow and APIC-register virtualization
+}
+
+TEST(Controls, RdtscpIsWantedNotRequired) {
+  auto caps = bochs_capabilities();
+  caps.procbased2 &= ~(std::uint64_t{vmx::proc2::ENABLE_RDTSCP} << 32);  // a processor without RDTSCP
+  char why[96] = "";
+  auto c = vmx::choose_controls(caps, why, sizeof why);
+  ASSERT_TRUE(c.ok()) << why;
+  EXPECT_FALSE(c.value().proc2 & vmx::proc2::ENABLE_RDTSCP);
+}
+
+TEST(Controls, ApicVirtualizationIsAllOrNothing) {
+  auto caps = bochs_capabilities();
+  caps.procbased2 &= ~(std::uint64_t{vmx::proc2::APIC_REGISTER_VIRTUALIZATION} << 32);
+  char why[96] = "";
+  auto c = vmx::choose_controls(caps, why, sizeof why);
+  ASSERT_TRUE(c.ok()) << why;
+  EXPECT_FALSE(c.value().apic_virtualization());
+  EXPECT_FALSE(c.value().proc & vmx::proc::USE_TPR_SHADOW);  // the APIC is plain MMIO then
+  EXPECT_FALSE(c.value().proc2 & vmx::proc2::VIRTUALIZE_APIC_ACCESSES);
+}
+
+TEST(ApicVirtualization, TheTprThresholdHoldsBackWhatTheTprBlocks) {
+  std::uint32_t page[1024] = {};
+  EXPECT_EQ(vmx::tpr_threshold(page), 0u);
+  page[0x80 / 4] = 0x50;            // VTPR class 5
+  page[(0x200 + 0x20) / 4] = 1u;    // IRR: vector 0x40, class 4, blocked by the TPR
+  EXPECT_EQ(vmx::tpr_threshold(page), 4u);
+  page[(0x200 + 0x60) / 4] = 1u << 2;  // vector 0xc2, class 12: deliverable, no exit needed
+  EXPECT_EQ(vmx::tpr_threshold(page), 0u);
 }
 
 TEST(Controls, MissingEptIsReported) {

@@ -8,7 +8,7 @@
 
 namespace hvlab::guest {
 extern const TestGroup kPrivGroup, kSensGroup, kIntrGroup, kExcGroup, kPagingGroup, kUserGroup, kDevGroup,
-    kSmcGroup, kTscGroup;
+    kSmcGroup, kTscGroup, kPcGroup;
 
 namespace {
 std::uint32_t g_ram_top;
@@ -21,7 +21,8 @@ void init() { init_machine(g_ram_top); }
 extern "C" const hvlab::guest::TestGroup* const hvlab_suite_groups[] = {
     &hvlab::guest::kPrivGroup,   &hvlab::guest::kSensGroup, &hvlab::guest::kIntrGroup,
     &hvlab::guest::kExcGroup,    &hvlab::guest::kPagingGroup, &hvlab::guest::kUserGroup,
-    &hvlab::guest::kDevGroup,    &hvlab::guest::kSmcGroup,  &hvlab::guest::kTscGroup};
+    &hvlab::guest::kDevGroup,    &hvlab::guest::kSmcGroup,  &hvlab::guest::kTscGroup,
+    &hvlab::guest::kPcGroup};
 
 int kernel_main(const hvlab::BootInfo& boot) {
   using namespace hvlab::guest;

@@ -12,6 +12,7 @@
 
 #include "autograder/runner/process.hpp"
 #include "autograder/runner/sandbox.hpp"
+#include "common/devices/test_disk.hpp"
 #include "scratch.hpp"
 
 namespace hvlab::runner {
@@ -213,6 +214,22 @@ TEST_P(BothEmulators, Com1FloodIsStopped) {
   expect_nothing_left(r);
 }
 
+// A console script: COM1 becomes a terminal the guest reads, each step is typed when its
+// prompt shows, and the run of a kernel that never stops ends on the text asked for.
+TEST_P(BothEmulators, AConsoleScriptTypesAndTheRunEndsOnItsText) {
+  auto s = spec_for(GetParam(), "echo", 30s);
+  s.console_script = {{"ready> ", "hello\n"}, {"ready> ", "second line\r"}};
+  s.stop_when_com1 = "got: second line";
+  auto r = boot(s);
+  ASSERT_EQ(r.outcome, Outcome::exited) << describe(r);
+  EXPECT_TRUE(r.stopped_on_text);
+  EXPECT_EQ(r.exit_status, 0);
+  EXPECT_EQ(r.script_steps_done, 2u);
+  EXPECT_NE(r.com1.find("ready> got: hello\nready> got: second line\n"), std::string::npos) << describe(r);
+  EXPECT_NE(r.reason.find("stopped when COM1 showed \"got: second line\""), std::string::npos) << r.reason;
+  expect_nothing_left(r);
+}
+
 // The slowest runner test (about 10 to 20 s): Bochs must not block on its own screen output.
 TEST(Bochs, VgaTextDoesNotStallBochs) {
   auto r = boot(spec_for(Emulator::bochs, "vga", 60s));
@@ -230,6 +247,53 @@ TEST(Qemu, MarkerWithoutStoppingStillCountsAsExit) {
   EXPECT_EQ(r.exit_status, 6);
   EXPECT_LT(r.elapsed, 4s);  // about 1 s of grace, not the 10 s limit
   expect_nothing_left(r);
+}
+
+TEST(Qemu, AScriptThatWaitsInVainSaysWhatFor) {
+  auto s = spec_for(Emulator::qemu, "echo", 3s);
+  s.console_script = {{"ready> ", "one\n"}, {"never shown", "two\n"}};
+  s.stop_when_com1 = "got: two";
+  auto r = boot(s);
+  ASSERT_EQ(r.outcome, Outcome::timeout) << describe(r);
+  EXPECT_FALSE(r.stopped_on_text);
+  EXPECT_EQ(r.script_steps_done, 1u);
+  EXPECT_NE(r.reason.find("the console script was waiting for \"never shown\" (step 2 of 2)"), std::string::npos)
+      << r.reason;
+  EXPECT_NE(r.com1.find("got: one"), std::string::npos) << describe(r);
+  expect_nothing_left(r);
+}
+
+TEST(Qemu, TheIdeSlaveIsTheTestDiskOrTheOneGiven) {
+  auto s = spec_for(Emulator::qemu, "hello");
+  s.keep_workdir = true;
+  auto r = boot(s);
+  ASSERT_EQ(r.outcome, Outcome::exited) << describe(r);
+  const std::string disk = read_file(r.workdir / "testdisk.img");
+  ASSERT_EQ(disk.size(), dev::kTestDiskSectors * dev::kSectorSize);
+  for (std::uint32_t lba : {0u, 1u, dev::kTestDiskSectors - 1}) {
+    for (std::uint32_t i = 0; i < dev::kSectorSize; i += 97)
+      ASSERT_EQ(static_cast<std::uint8_t>(disk[lba * dev::kSectorSize + i]), dev::test_disk_byte(lba, i));
+  }
+  EXPECT_NE(read_file(r.workdir / "command.txt").find("file=testdisk.img,if=ide,index=1,media=disk,format=raw,snapshot=on"),
+            std::string::npos);
+  std::filesystem::remove_all(r.workdir);
+
+  ScratchDir d;
+  s.disk = d.write("my disk,1.img", std::string(1024, 'x'));
+  r = boot(s);
+  ASSERT_EQ(r.outcome, Outcome::exited) << describe(r);
+  EXPECT_EQ(std::filesystem::read_symlink(r.workdir / "disk.img"), std::filesystem::absolute(s.disk));
+  EXPECT_NE(read_file(r.workdir / "command.txt").find("file=disk.img,if=ide,index=1"), std::string::npos);
+  std::filesystem::remove_all(r.workdir);
+}
+
+TEST(Qemu, AVgaCardOnRequest) {
+  auto s = spec_for(Emulator::qemu, "hello");
+  s.vga = true;
+  auto r = boot(s);
+  ASSERT_EQ(r.outcome, Outcome::exited) << describe(r);
+  EXPECT_EQ(r.com1, "hello\n");
+  EXPECT_NE(std::find(r.command.begin(), r.command.end(), "VGA"), r.command.end());
 }
 
 TEST(Qemu, SilentKernelExits) {

@@ -80,6 +80,21 @@ TEST(Cli, InteractiveShowsCom1AsItComes) {
   EXPECT_EQ(r.output.rfind("hello\n", 0), 0u) << r.output;
 }
 
+TEST(Cli, TypedLinesAndTheTextThatEndsTheRun) {
+  auto r = hvlab_boot("--kernel " + kernel("echo") + " --type 'ready> ' 'ls\\n' --until 'got: ls' --timeout 20");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("qemu: exited (status 0)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("stopped when COM1 showed \"got: ls\""), std::string::npos) << r.output;
+}
+
+TEST(Cli, AScriptThatDoesNotCompleteFails) {
+  auto r = hvlab_boot("--kernel " + kernel("echo") + " --type 'ready> ' 'a\\n' --type 'no such prompt' 'b\\n' --timeout 3");
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("FAIL: the console script got to step 2 of 2: COM1 never showed \"no such prompt\""),
+            std::string::npos)
+      << r.output;
+}
+
 TEST(Cli, BadImageAndBadUsage) {
   hvlab::runner::testing::ScratchDir d;
   auto junk = d.write("junk.elf", "not a kernel");

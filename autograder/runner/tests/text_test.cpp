@@ -108,6 +108,13 @@ TEST(StagedNames, SanitisedAndUnique) {
   EXPECT_EQ(names[3], "1-kernel.elf");
 }
 
+TEST(Text, UnescapeTakesTheCEscapesAConsoleNeeds) {
+  EXPECT_EQ(unescape("ls\\n"), "ls\n");
+  EXPECT_EQ(unescape("a\\rb\\tc\\\\d"), "a\rb\tc\\d");
+  EXPECT_EQ(unescape("\\x41\\x7e"), "A~");
+  EXPECT_EQ(unescape("\\q \\x4 end\\"), "\\q \\x4 end\\");  // kept as they are
+}
+
 TEST(Text, PrintableEscapesControlBytes) {
   EXPECT_EQ(printable(std::string("ok\n\t\x01\xff", 6)), "ok\n\t\\x01\\xff");
 }

@@ -4,8 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <memory>
+#include <set>
+#include <string>
 #include <vector>
+
+#include "common/devices/test_disk.hpp"
 
 namespace hvlab::dev {
 namespace {
@@ -119,6 +124,33 @@ TEST(CowDiskCapacity, IsTheSmallerOfPoolAndIndex) {
   ASSERT_TRUE(disk2.write_sector(0, d.data()).ok());
   ASSERT_TRUE(disk2.write_sector(1, d.data()).ok());
   EXPECT_EQ(disk2.write_sector(2, d.data()).error(), Error::out_of_memory);
+}
+
+}  // namespace
+}  // namespace hvlab::dev
+
+namespace hvlab::dev {
+namespace {
+
+TEST(TestDisk, EveryByteIsAFunctionOfItsPlace) {
+  TestDisk disk;
+  EXPECT_EQ(disk.sector_count(), kTestDiskSectors);
+  std::uint8_t a[kSectorSize], b[kSectorSize];
+  ASSERT_TRUE(disk.read_sector(0, a).ok());
+  ASSERT_TRUE(disk.read_sector(kTestDiskSectors - 1, b).ok());
+  // Word 0 of sector 0 is the constant alone: "blvh" in memory.
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(a), 4), "blvh");
+  EXPECT_NE(std::memcmp(a, b, kSectorSize), 0);
+  for (std::uint32_t i = 0; i < kSectorSize; ++i) EXPECT_EQ(b[i], test_disk_byte(kTestDiskSectors - 1, i)) << i;
+  EXPECT_EQ(disk.read_sector(kTestDiskSectors, a).error(), Error::invalid_argument);
+  EXPECT_EQ(disk.write_sector(0, a).error(), Error::unsupported);
+}
+
+TEST(TestDisk, NoTwoWordsAlike) {
+  std::set<std::uint32_t> seen;
+  for (std::uint32_t s = 0; s < kTestDiskSectors; ++s)
+    for (std::uint32_t w = 0; w < kSectorSize / 4; ++w) seen.insert(test_disk_word(s, w));
+  EXPECT_EQ(seen.size(), kTestDiskSectors * (kSectorSize / 4));
 }
 
 }  // namespace

@@ -540,5 +540,39 @@ TEST_F(LapicTest, ClearingApicBaseEnableTurnsTheApicOffUntilItIsSetAgain) {
   EXPECT_EQ(rd(LocalApic::kId), 3u << 24);
 }
 
+TEST_F(LapicTest, TheRegisterPageIsWhatReadsSee) {
+  enable(0x3f);
+  wr(LocalApic::kTpr, 0x20);
+  wr(LocalApic::kLvtTimer, 0x30);
+  ASSERT_TRUE(message(0x41));
+  std::vector<std::uint32_t> page(1024, 0xdeadbeef);
+  apic.fill_register_page(page.data());
+  for (std::uint32_t reg : std::initializer_list<std::uint32_t>{LocalApic::kId, LocalApic::kVersionReg, LocalApic::kTpr, LocalApic::kSvr,
+                            LocalApic::kLvtTimer, LocalApic::kIrr + 0x20, LocalApic::kIsr, LocalApic::kDfr})
+    EXPECT_EQ(page[reg / 4], rd(reg)) << std::hex << reg;
+  EXPECT_EQ(page[(LocalApic::kIrr + 0x20) / 4], 1u << 1);  // vector 0x41: IRR word 2, bit 1
+  EXPECT_EQ(page[0x24 / 4], 0xdeadbeefu);  // not a register: left alone
+  EXPECT_EQ(page[0x400 / 4], 0xdeadbeefu);
+}
+
+TEST_F(LapicTest, TheStateVersionMovesWithWhatAReadWouldSee) {
+  enable();
+  std::uint64_t v = apic.state_version();
+  (void)rd(LocalApic::kIrr);
+  (void)rd(LocalApic::kId);
+  EXPECT_EQ(apic.state_version(), v);  // reads change nothing
+  ASSERT_TRUE(message(0x50));
+  EXPECT_NE(apic.state_version(), v);  // IRR
+  v = apic.state_version();
+  EXPECT_EQ(apic.acknowledge(), 0x50);
+  EXPECT_NE(apic.state_version(), v);  // IRR -> ISR
+  v = apic.state_version();
+  wr(LocalApic::kEoi, 0);
+  EXPECT_NE(apic.state_version(), v);  // ISR
+  v = apic.state_version();
+  wr(LocalApic::kLdr, 0x01000000);
+  EXPECT_NE(apic.state_version(), v);
+}
+
 }  // namespace
 }  // namespace hvlab::dev

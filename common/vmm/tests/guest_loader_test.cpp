@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "common/boot/multiboot.hpp"
@@ -112,6 +113,35 @@ TEST(Loader, MultibootInformationParsesBack) {
   }
   EXPECT_EQ(entries, 4u);
   EXPECT_EQ(available, 0x9fc00u + (31ull << 20));
+}
+
+TEST(Loader, ModulesAreCopiedAboveTheImageAndListed) {
+  std::vector<unsigned char> ram(4 << 20, 0xcc);
+  mem::GuestMemory m;
+  ASSERT_TRUE(m.add_region(GuestPhysAddr(0), ram.size(), ram.data()).ok());
+  const char a[] = "first module", b[] = "2";
+  const GuestModule mods[] = {{a, sizeof a - 1, "boot/a.bin x=1"}, {b, 1, ""}};
+  std::uint32_t end = 0;
+  auto info = build_multiboot_info(m, ram.size(), "boot/kernel", mods, 0x123456, &end);
+  ASSERT_TRUE(info.ok());
+  multiboot::Info mi;
+  std::memcpy(&mi, &ram[info.value()], sizeof mi);
+  ASSERT_TRUE(mi.flags & multiboot::info_flags::MODS);
+  ASSERT_EQ(mi.mods_count, 2u);
+  multiboot::Module list[2];
+  std::memcpy(list, &ram[mi.mods_addr], sizeof list);
+  EXPECT_EQ(list[0].mod_start, 0x124000u);  // page-aligned above where it was asked
+  EXPECT_EQ(list[0].mod_end - list[0].mod_start, sizeof a - 1);
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(&ram[list[0].mod_start]), sizeof a - 1), "first module");
+  EXPECT_STREQ(reinterpret_cast<char*>(&ram[list[0].string]), "boot/a.bin x=1");
+  EXPECT_EQ(list[1].mod_start % 4096, 0u);
+  EXPECT_GT(list[1].mod_start, list[0].string);
+  EXPECT_EQ(ram[list[1].mod_start], '2');
+  EXPECT_STREQ(reinterpret_cast<char*>(&ram[list[1].string]), "");
+  EXPECT_GE(end, list[1].string + 1);
+  // Modules that do not fit in RAM are refused.
+  const GuestModule big[] = {{ram.data(), 3 << 20, ""}};
+  EXPECT_EQ(build_multiboot_info(m, ram.size(), "", big, 0x200000).error(), Error::fault);
 }
 
 }  // namespace

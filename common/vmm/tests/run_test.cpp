@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -247,6 +248,72 @@ TEST_F(RunTest, ABackEndsOwnSwitchWorkCountsAsTheMonitors) {
   EXPECT_EQ(stats.monitor_tsc, 10u + 3 * 20);
   // And the guest's clock never saw the switch work: 4 entries of 80 ticks from 1000.
   EXPECT_EQ(fm.board.device_time(), 1000u + 4 * 80);
+}
+
+// The spin watchdog judges by progress, not by time alone: at each timer exit with
+// interrupts off it samples the guest's EIP and registers.
+struct SpinTest : RunTest {
+  void SetUp() override {
+    fm.dispatcher.set(Reason::external_interrupt, resume);
+    be.step_tsc = 500'000;  // half a second of guest time per entry at 1 MHz
+    fm.vcpu().eip = 0x100000;
+  }
+  // 20 timer exits, each after `step` changed the guest's state.
+  void script_timer_exits(std::function<void(VCpu&, int)> step) {
+    for (int i = 0; i < 20; ++i) {
+      be.script.push_back([step, i](VCpu& v) {
+        step(v, i);
+        return ev(Reason::external_interrupt);
+      });
+    }
+  }
+};
+
+TEST_F(SpinTest, ALongBootWithInterruptsOffThatMovesOnIsNotContained) {
+  // Ten guest seconds with IF = 0 and nothing but timer exits, the guest somewhere new each time.
+  script_timer_exits([](VCpu& v, int i) { v.eip = 0x100000 + 0x1000 * static_cast<std::uint32_t>(i % 7); });
+  EXPECT_EQ(go(), 0) << fm.board.stop_reason();
+  EXPECT_EQ(be.entries, 21u);
+}
+
+TEST_F(SpinTest, ALongRepeatedStringInstructionIsProgress) {
+  // REP STOSD over a large buffer: the same EIP at every sample, but ECX and EDI move.
+  script_timer_exits([](VCpu& v, int i) {
+    v.regs.ecx = 100'000'000 - 1'000'000 * static_cast<std::uint32_t>(i);
+    v.regs.edi = 0x200000 + 4'000'000 * static_cast<std::uint32_t>(i);
+  });
+  EXPECT_EQ(go(), 0) << fm.board.stop_reason();
+}
+
+TEST_F(SpinTest, APauseLoopOverAFlagThatNeverChangesIsContained) {
+  // 1: pause; cmpl $0, flag; je 1b: EIP wanders over a few bytes, the registers stand still.
+  script_timer_exits([](VCpu& v, int i) { v.eip = 0x100040 + 2 * static_cast<std::uint32_t>(i % 3); });
+  EXPECT_EQ(go(), kStatusContained);
+  EXPECT_LE(be.entries, 8u);
+  EXPECT_NE(std::string(fm.board.stop_reason()).find("making no progress"), std::string::npos);
+}
+
+TEST_F(SpinTest, AGuestTscWrittenBackwardsMovesNoDeadline) {
+  // WRMSR of the TSC to 0 (through the MSR policy, as a guest would): the guest's TSC starts
+  // again, while the monitor's deadlines stay in guest time, so every entry still runs the
+  // guest for a quarter second instead of exiting at once (the livelock of a TSC-based timer).
+  fm.vcpu().eflags |= x86::eflags::IF;
+  script(ev(Reason::msr_write));
+  fm.dispatcher.set(Reason::msr_write, [](Machine& m, VCpu& v, const Event&) {
+    v.regs.ecx = 0x10;
+    v.regs.eax = v.regs.edx = 0;
+    EXPECT_EQ(m.msr_policy().wrmsr().verdict, MsrVerdict::done);
+    return Action::advance;
+  });
+  std::uint64_t tsc_after_write = 0, watchdog_lead = 0;
+  be.script.push_back([&](VCpu&) {
+    tsc_after_write = fm.board.guest_tsc(be.clock);
+    watchdog_lead = be.timer_watchdog - fm.board.guest_time(be.clock - be.step_tsc);
+    return ev(Reason::external_interrupt);
+  });
+  EXPECT_EQ(go(), 0) << fm.board.stop_reason();
+  EXPECT_LT(tsc_after_write, 2 * be.step_tsc);  // the guest's TSC restarted near 0
+  EXPECT_EQ(watchdog_lead, fm.board.tsc_hz() / 4);
 }
 
 }  // namespace
