@@ -2,7 +2,9 @@
 #
 #   make test                 build everything and run every test (unit, boot, grader)
 #   make grade [LAB=..] [EMU=qemu|bochs|both]
-#                             grade the reference labs (default: all labs, both emulators)
+#                             grade the labs (default: all labs, both emulators); LAB=labNN
+#                             builds only what that lab's grading needs
+#   make unit LAB=labNN       build and run one lab's unit tests (GoogleTest, with a summary)
 #   make run LAB=native GUEST=suite [EMU=qemu] [MODULES='a.bin b.bin=args'] [DISK=fs.img]
 #            [MONITOR_ARGS='trace=all'] [MEMORY=MiB]
 #                             boot one guest with its console on the terminal (keys reach
@@ -56,8 +58,10 @@ export CCACHE_NOHASHDIR := 1
 
 all: build
 
+# In a student tree (a handout) `make help` speaks to students.
 help:
-	@sed -n '2,/^$$/{/^#/p}' Makefile | sed 's/^# \{0,1\}//'
+	@if [ -f .hvlab-handout ] && [ -f tools/handout/student-help.txt ]; then cat tools/handout/student-help.txt; \
+	 else sed -n '2,/^$$/{/^#/p}' Makefile | sed 's/^# \{0,1\}//'; fi
 
 deps:
 	@tools/deps.sh
@@ -74,8 +78,28 @@ build: configure
 test: build slides-npm
 	ctest --test-dir $(BUILD) -j $(JOBS) --output-on-failure --timeout 300
 
-grade: build
+# One lab: its folder (lab01 -> lab01-trap-and-emulate), and what grading or running it needs:
+# the grader, the guests, the calibration kernel, QEMU's evidence plugin and that lab's
+# monitor, not the other labs, the tools or the test programs.
+LAB_DIR = $(patsubst %/,%,$(firstword $(wildcard $(LAB)-*/)))
+LAB_TARGETS = hvlab-grade hvlab-boot hvlab-calibrate hvlab_guests hvlab_evidence \
+  $(if $(LAB_DIR),$(LAB_DIR)/monitor.elf)
+
+# Builds everything for LAB=all, else only LAB_TARGETS (the native baseline has no monitor).
+build-lab: configure
+	@if [ "$(LAB)" != all ] && [ "$(LAB)" != native ] && [ -z "$(LAB_DIR)" ]; then \
+	  echo "make: no lab '$(LAB)' here (labs: $$(ls -d lab[0-9][0-9]-*/ | cut -c1-5 | tr '\n' ' '))"; exit 2; fi
+	cmake --build $(BUILD) -j $(JOBS) $(if $(filter all,$(LAB)),,--target $(LAB_TARGETS))
+
+grade: build-lab
 	autograder/grade --build-dir $(BUILD) --lab $(LAB) --emu $(EMU) -j $(JOBS)
+
+# A lab's unit tests: the test program itself, which runs every test and ends with a
+# summary (a stub fails only the tests that reach it).
+unit: configure
+	@if [ -z "$(LAB_DIR)" ]; then echo "make unit: give LAB=labNN (labs: $$(ls -d lab[0-9][0-9]-*/ | cut -c1-5 | tr '\n' ' '))"; exit 2; fi
+	cmake --build $(BUILD) -j $(JOBS) --target $(LAB)_tests
+	$(BUILD)/$(LAB_DIR)/tests/$(LAB)_tests
 
 run: build
 	autograder/run --build-dir $(BUILD) --lab $(or $(filter-out all,$(LAB)),native) \

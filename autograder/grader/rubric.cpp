@@ -219,7 +219,7 @@ void read_lab(Rubric& rb, Reader& top, std::string_view source) {
   const toml::table* lab = top.table("lab", true);
   Reader r(*lab, "[lab]", source,
            {"name", "title", "folder", "monitor", "monitor_cmdline", "emulators", "timeout", "max_boots",
-            "memory_mib", "output_limit", "qemu_cpu", "execution_evidence", "requires"});
+            "memory_mib", "output_limit", "qemu_cpu", "execution_evidence", "requires", "order"});
   rb.name = *r.str("name", true);
   if (rb.name.empty() || rb.name.find_first_of("/ \t") != std::string::npos)
     r.fail(r.node("name"), "name", "must be a non-empty word");
@@ -271,6 +271,10 @@ void read_lab(Rubric& rb, Reader& top, std::string_view source) {
   if (auto v = r.integer("output_limit", 1024, std::int64_t{1} << 30)) rb.output_limit = static_cast<std::size_t>(*v);
   rb.qemu_cpu = r.str("qemu_cpu").value_or("max");
   if (auto v = r.boolean("execution_evidence")) rb.execution_evidence = *v;
+  rb.order = r.strings("order").value_or(std::vector<std::string>{});
+  for (std::size_t i = 0; i < rb.order.size(); ++i)
+    for (std::size_t j = 0; j < i; ++j)
+      if (rb.order[i] == rb.order[j]) r.fail(r.node("order"), "order", fmt::format("names {} twice", rb.order[i]));
 }
 
 }  // namespace
@@ -449,6 +453,20 @@ Rubric parse_rubric(std::string_view text, std::string_view source) {
     c.events = read_events(r, source);
     if (c.events.empty()) r.fail(nullptr, "events", "a [[check]] needs at least one event assertion");
     rb.checks.push_back(std::move(c));
+  }
+  // The order the handout gives the exercises in must name every exercise the rubric scores.
+  if (!rb.order.empty()) {
+    auto listed = [&](const std::string& ex) {
+      return ex.empty() || std::find(rb.order.begin(), rb.order.end(), ex) != rb.order.end();
+    };
+    for (const auto& t : rb.tests)
+      if (!listed(t.exercise))
+        throw RubricError(fmt::format("{}:{}: [lab] order does not list the exercise {} of test '{}'", source,
+                                      t.line, t.exercise, t.pattern));
+    for (const auto& c : rb.checks)
+      if (!listed(c.exercise))
+        throw RubricError(fmt::format("{}: [lab] order does not list the exercise {} of check '{}'", source,
+                                      c.exercise, c.name));
   }
   return rb;
 }

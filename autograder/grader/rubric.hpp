@@ -96,6 +96,9 @@ struct Rubric {
   /// guest's kernel code at its own addresses (lab02 runs it from a translation cache).
   bool execution_evidence = true;
   std::size_t output_limit = std::size_t{1} << 20;
+  /// The order the handout gives the exercises in (the ladder: each one done raises the
+  /// grade); empty: by their ids. The exercise summary follows it.
+  std::vector<std::string> order;
   std::vector<GuestImage> guests;
   std::vector<TestEntry> tests;
   std::vector<CheckEntry> checks;

@@ -28,6 +28,79 @@ std::string quote_sample(std::string_view s) {
   return out;
 }
 
+// The last non-empty lines of a channel, each cut to a readable length.
+std::vector<std::string> last_lines(std::string_view text, std::size_t n) {
+  std::vector<std::string> out;
+  std::size_t end = text.size();
+  while (end > 0 && out.size() < n) {
+    std::size_t b = text.rfind('\n', end - 1);
+    b = b == std::string_view::npos ? 0 : b + 1;
+    std::string_view line = text.substr(b, end - b);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+    if (!line.empty()) {
+      std::string l;
+      for (char c : line.substr(0, 160)) l += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
+      if (line.size() > 160) l += "...";
+      out.insert(out.begin(), l);
+    }
+    end = b == 0 ? 0 : b - 1;
+  }
+  return out;
+}
+
+// One trace record in a few words: "trap #13 rdtsc at eip 0x00100017 (stop)".
+std::string describe_event(const nlohmann::json& e) {
+  auto field = [&](const char* k) -> std::string {
+    auto it = e.find(k);
+    if (it == e.end() || it->is_null()) return {};
+    return it->is_string() ? it->get<std::string>() : it->dump();
+  };
+  std::string out = field("kind");
+  if (auto v = field("vector"); !v.empty()) out += " #" + v;
+  if (auto v = field("reason"); !v.empty()) out += " " + v;
+  if (auto v = field("insn"); !v.empty()) out += " `" + v + "`";
+  if (auto v = field("eip"); !v.empty()) out += " at eip " + v;
+  if (auto v = field("outcome"); !v.empty()) out += " (" + v + ")";
+  if (auto v = field("what"); !v.empty()) out += ": " + v;
+  std::string clean;
+  for (char c : out.substr(0, 120)) clean += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
+  return clean;
+}
+
+}  // namespace
+
+std::string monitor_last_words(const runner::BootResult& r, const Trace& trace) {
+  std::vector<std::string> parts;
+  // The last records of the trace, before the closing bookkeeping (counters, summary): the
+  // trap that went wrong (its instruction and EIP), then how the monitor stopped.
+  std::vector<std::string> events;
+  std::string last_what;
+  for (auto it = trace.events.rbegin(); it != trace.events.rend() && events.size() < 2; ++it) {
+    if (!it->is_object()) continue;
+    const std::string kind = it->value("kind", std::string());
+    if (kind == "summary" || kind == "accounting" || kind == "insn_counts" || kind == "trap_backend" ||
+        kind == "test" || kind == "start" || kind.empty())
+      continue;
+    const std::string what = it->value("what", std::string());
+    if (!what.empty() && what == last_what) {  // "contained: X" then "stop: X": say it once
+      events.erase(events.begin());
+    }
+    last_what = what;
+    events.insert(events.begin(), describe_event(*it));
+  }
+  if (!events.empty()) parts.push_back(fmt::format("the monitor's last trace records: {}", join(events, "; then ")));
+  std::vector<std::string> lines;
+  for (auto& l : last_lines(r.debugcon, 4))
+    if (l.rfind("hvlab-exit:", 0) != 0) lines.push_back(l);
+  while (lines.size() > 2) lines.erase(lines.begin());
+  if (!lines.empty()) parts.push_back(fmt::format("its debug console ended with: \"{}\"", join(lines, "\" / \"")));
+  if (parts.empty()) return {};
+  return join(parts, "; ") +
+         " (the whole log: `make run LAB=...` shows the debug console and the trace, or grade with --keep-logs DIR)";
+}
+
+namespace {
+
 // Why a boot that printed no KTAP at all gave nothing to grade.
 std::string describe_no_ktap(const runner::BootResult& r, const KtapLog& log, double timeout_s) {
   std::string what;
@@ -362,6 +435,9 @@ GuestRun run_guest(const std::string& guest, const RunSettings& settings, const 
       std::string why = stub ? fmt::format("{}: the kernel stopped before the guest printed any result",
                                            stub->text())
                              : describe_no_ktap(r, log, timeout_s);
+      // Without the guest's output, what the monitor said last is the best clue.
+      if (!stub)
+        if (std::string words = monitor_last_words(r, rec.trace); !words.empty()) why += ". " + words;
       if (first == 1) {
         run.fatal = why;
       } else {

@@ -124,6 +124,11 @@ std::string evidence_problem(const KtapLog& log, std::string_view evidence, cons
 std::string trace_order_problem(const Trace& trace, const SuiteTable& table, const std::vector<unsigned>& order,
                                 unsigned first);
 
+/// What the monitor said last, for a boot that ended without the guest's output: the last
+/// lines of its debug console and its last trace records (a trap on `rdtsc`, a triple fault),
+/// and where to see the whole log; "" when it said nothing.
+std::string monitor_last_words(const runner::BootResult& r, const Trace& trace);
+
 /// Boots until the plan is complete or max_boots is reached. Never throws for anything a
 /// guest, monitor or emulator does.
 GuestRun run_guest(const std::string& guest, const RunSettings& settings, const BootFn& boot);

@@ -354,7 +354,7 @@ LabResult score_lab(const Rubric& rubric, const std::vector<Emulator>& emulators
     lab.score += t.score;
     lab.max_score += t.max_score;
   }
-  lab.exercises = summarize_exercises(lab.tests);
+  lab.exercises = summarize_exercises(lab.tests, rubric.order);
   return lab;
 }
 
@@ -382,7 +382,8 @@ bool natural_less(std::string_view a, std::string_view b) {
   return a.size() - i < b.size() - j;
 }
 
-std::vector<ExerciseResult> summarize_exercises(const std::vector<TestResult>& tests) {
+std::vector<ExerciseResult> summarize_exercises(const std::vector<TestResult>& tests,
+                                                const std::vector<std::string>& order) {
   std::vector<ExerciseResult> out;
   for (const auto& t : tests) {
     if (t.exercise.empty() || t.status == TestStatus::unscored || t.status == TestStatus::not_graded) continue;
@@ -408,8 +409,13 @@ std::vector<ExerciseResult> summarize_exercises(const std::vector<TestResult>& t
           }
     }
   }
-  std::sort(out.begin(), out.end(),
-            [](const ExerciseResult& a, const ExerciseResult& b) { return natural_less(a.exercise, b.exercise); });
+  auto rank = [&](const std::string& ex) {
+    return static_cast<std::size_t>(std::find(order.begin(), order.end(), ex) - order.begin());
+  };
+  std::sort(out.begin(), out.end(), [&](const ExerciseResult& a, const ExerciseResult& b) {
+    if (rank(a.exercise) != rank(b.exercise)) return rank(a.exercise) < rank(b.exercise);
+    return natural_less(a.exercise, b.exercise);
+  });
   return out;
 }
 

@@ -99,7 +99,8 @@ LabResult score_lab(const Rubric& rubric, const std::vector<Emulator>& emulators
                     std::vector<GuestRun> runs, const Catalog& catalog);
 
 /// Groups the lab's scored tests and checks by exercise (fills LabResult::exercises).
-std::vector<ExerciseResult> summarize_exercises(const std::vector<TestResult>& tests);
+std::vector<ExerciseResult> summarize_exercises(const std::vector<TestResult>& tests,
+                                                const std::vector<std::string>& order = {});
 /// "lab04-e2" < "lab04-e10": digit runs compare as numbers.
 bool natural_less(std::string_view a, std::string_view b);
 

@@ -25,4 +25,6 @@ void not_implemented(const char* file, int line, const char* exercise) {
   throw std::logic_error(std::string("not implemented: ") + exercise + " (at " + file + ":" + std::to_string(line) + ")");
 }
 
+void not_done(const char* file, int line, const char* exercise) { not_implemented(file, line, exercise); }
+
 }  // namespace hvlab

@@ -1,7 +1,7 @@
 #pragma once
 // The virtual IDT: delivering an interrupt or exception to the guest the way the CPU would at
 // the guest's virtual CPL, through the guest's own IDT, GDT and TSS (exercise lab01-e6). The
-// trap back end's inject() (lab01-e9) uses it for every event the run loop plans.
+// trap back end's inject() (lab01-e6, with deliver_interrupt) uses it for every event the run loop plans.
 
 #include <cstdint>
 

@@ -331,7 +331,7 @@ vmm::Event TrapBackend::build_event(vmm::VCpu& v, const TrapFrame& f, bool monit
 
 bool TrapBackend::inject(vmm::VCpu& v, const vmm::PendingEvent& e) {
   sync_paging(v);
-  // BEGIN SOLUTION lab01-e9
+  // BEGIN SOLUTION lab01-e6
   // SDM 6.8.3 and 6.12: the run loop has already decided that the guest can take `e` (an
   // interrupt only with the virtual IF set and no STI shadow); deliver it through the
   // guest's own IDT. An INT n resumes after the instruction, a fault at it.

@@ -7,7 +7,7 @@
 //             kept, real RPL 1 for the guest kernel), IRET into the guest; at its trap, the
 //             vCPU loaded back, the faulting instruction decoded (a cache of decoded
 //             instructions by their bytes), and the Event built (make_trap_event)
-//   inject(): deliver the planned event through the guest's own IDT (lab01-e9)
+//   inject(): deliver the planned event through the guest's own IDT (lab01-e6, with deliver_interrupt)
 //   request_interrupt_window(): single-step the one instruction of an STI shadow with TF
 //   arm_timer(): the real PIT, one-shot, for the guest's next timer deadline
 //   read_linear()/write_linear(): the guest's MMU through a soft TLB

@@ -1,5 +1,5 @@
 // The trap back end on fake hardware: what it gives the guest at each entry (the frame),
-// what it makes of each trap (the Event), injection (lab01-e9), single steps, the timer, user
+// what it makes of each trap (the Event), injection (lab01-e6, with deliver_interrupt), single steps, the timer, user
 // mode with IOPL > 0 (lab01-e10), and a whole run through the kit's loop.
 #include "lab01-trap-and-emulate/src/trap_backend.hpp"
 

@@ -77,7 +77,7 @@ int lab_of(const std::string& exercise) {
   return std::stoi(m[1]);
 }
 
-Outcome process(const std::string& path, const std::string& text, int keep_upto) {
+Outcome process(const std::string& path, const std::string& text, int keep_upto, const std::set<std::string>& keep_ids) {
   Syntax syn = syntax_for(path);
   Processed out;
   if (syn == Syntax::none) {
@@ -100,8 +100,11 @@ Outcome process(const std::string& path, const std::string& text, int keep_upto)
     if (is_marker(line, syn, "BEGIN SOLUTION", &rest)) {
       if (open) return {std::nullopt, where() + "BEGIN SOLUTION inside the region " + open->exercise + " opened at line " + std::to_string(open->begin_line)};
       std::string id = rest.substr(0, rest.find_first_of(" \t:"));
+      const std::string after = trim(rest.substr(id.size()));
+      const bool degraded = after == "degraded" || after.rfind("degraded ", 0) == 0;
       if (lab_of(id) == 0) return {std::nullopt, where() + "BEGIN SOLUTION needs an exercise id like lab01-e3, got '" + id + "'"};
       open = Region{id, lab_of(id), lineno, 0, {}};
+      open->degraded = degraded;
       open_indent = indent_of(line);
       stubs.clear();
       continue;
@@ -109,12 +112,13 @@ Outcome process(const std::string& path, const std::string& text, int keep_upto)
     if (is_marker(line, syn, "END SOLUTION", nullptr)) {
       if (!open) return {std::nullopt, where() + "END SOLUTION without BEGIN SOLUTION"};
       open->end_line = lineno;
-      bool keep = open->lab <= keep_upto;
+      bool keep = open->lab <= keep_upto || keep_ids.count(open->exercise) != 0;
       if (keep) {
         for (auto& b : open->body) result << b << '\n';
       } else {
         if (syn == Syntax::cpp) {
-          result << open_indent << "HV_NOT_IMPLEMENTED(\"" << open->exercise << "\");\n";
+          result << open_indent << (open->degraded ? "HV_NOT_DONE(\"" : "HV_NOT_IMPLEMENTED(\"") << open->exercise
+                 << "\");\n";
         } else if (syn == Syntax::markdown) {
           result << open_indent << "<!-- " << open->exercise << ": your answer here -->\n";
         } else {

@@ -4,6 +4,7 @@
 // convention). Host tool.
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,9 @@ struct Region {
   int begin_line = 0, end_line = 0;  ///< 1-based, the marker lines
   std::vector<std::string> body;     ///< the solution lines (markers and STUB lines excluded)
   std::vector<std::string> stubs;    ///< the STUB lines, uncommented: what the handout shows
+  /// `BEGIN SOLUTION id degraded`: the stub notes the exercise once and goes on with the STUB
+  /// lines (HV_NOT_DONE) instead of stopping (common/runtime/exercise.hpp).
+  bool degraded = false;
 };
 
 struct Processed {
@@ -27,14 +31,16 @@ struct Processed {
   std::vector<Region> stripped; ///< the regions replaced by stubs
 };
 
-/// Processes one file's text. Regions of labs <= keep_upto keep their solution (markers
-/// removed); the others become stubs. Returns an error message instead on malformed markers
+/// Processes one file's text. Regions of labs <= keep_upto, and those of the exercises named
+/// in `keep` (the ladder's steps: a student who has done exactly those), keep their solution
+/// (markers removed); the others become stubs. Returns an error message instead on malformed markers
 /// (unterminated, nested, END without BEGIN, missing or malformed exercise id).
 struct Outcome {
   std::optional<Processed> ok;
   std::string error;
 };
-Outcome process(const std::string& path, const std::string& text, int keep_upto);
+Outcome process(const std::string& path, const std::string& text, int keep_upto,
+                const std::set<std::string>& keep = {});
 
 /// The lab number of an exercise id ("lab01-e3" -> 1), or 0 if it is not of that form.
 int lab_of(const std::string& exercise);

@@ -315,6 +315,34 @@ TEST(Run, EmptyConsoleGivesAReason) {
   EXPECT_EQ(run.boots.size(), 1u) << "no resume without a plan";
 }
 
+// A monitor that stopped before the guest printed anything: the reason quotes its debug
+// console and its last trace records, so the cause (here an RDTSC left unclassified, then a
+// triple fault) is in the grade, not only under `make run`.
+TEST(Run, NoGuestOutputQuotesTheMonitorsLastWords) {
+  GuestRun run = run_guest("suite", bare_settings(), [](const runner::BootSpec&) {
+    runner::BootResult r = result(runner::Outcome::exited, "");
+    r.exit_status = 1;
+    r.debugcon = "lab01: monitor up\nlab01: contained the guest: triple fault (eip=00100017)\n"
+                 "lab01: guest stopped: triple fault\nhvlab-exit: 1\n";
+    r.com2 = "{\"seq\":1,\"kind\":\"start\",\"what\":\"boot/suite.elf\"}\n"
+             "{\"seq\":2,\"kind\":\"trap\",\"reason\":\"exception\",\"vector\":13,\"eip\":\"0x00100017\","
+             "\"insn\":\"rdtsc\",\"outcome\":\"reflected\"}\n"
+             "{\"seq\":3,\"kind\":\"contained\",\"what\":\"triple fault\"}\n"
+             "{\"seq\":4,\"kind\":\"stop\",\"what\":\"triple fault\"}\n"
+             "{\"seq\":4,\"kind\":\"summary\",\"events\":3}\n";
+    return r;
+  });
+  EXPECT_NE(run.fatal.find("the guest printed nothing on COM1, and the kernel exited with status 1"), std::string::npos)
+      << run.fatal;
+  EXPECT_NE(run.fatal.find("contained the guest: triple fault"), std::string::npos) << run.fatal;
+  EXPECT_NE(run.fatal.find("trap #13 exception `rdtsc` at eip 0x00100017 (reflected); then contained: triple fault"),
+            std::string::npos)
+      << run.fatal;
+  EXPECT_EQ(run.fatal.find("hvlab-exit"), std::string::npos) << run.fatal;
+  EXPECT_EQ(run.fatal.find("summary"), std::string::npos) << "the closing bookkeeping is not a clue: " << run.fatal;
+  EXPECT_NE(run.fatal.find("make run"), std::string::npos) << "says how to see the whole log: " << run.fatal;
+}
+
 TEST(Run, GarbageConsoleGivesAReason) {
   GuestRun run = run_guest("suite", bare_settings(), [](const runner::BootSpec&) {
     return result(runner::Outcome::exited, "\x13\x37 monitor panic: bad vmcs\nmore noise\n");

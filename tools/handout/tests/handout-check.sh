@@ -84,7 +84,7 @@ generate)
   n=0
   for id in $(grep -rhoE '(//|#) *BEGIN SOLUTION +lab[0-9]+-[A-Za-z0-9_.-]+' $(lab_dirs "$src" | sed "s|^|$src/|") |
               sed -E 's/.*BEGIN SOLUTION +//' | sort -u); do
-    (cd "$h" && grep -rqF -e "HV_NOT_IMPLEMENTED(\"$id\")" -e "# $id: not implemented" $(lab_dirs "$h")) ||
+    (cd "$h" && grep -rqF -e "HV_NOT_IMPLEMENTED(\"$id\")" -e "HV_NOT_DONE(\"$id\")" -e "# $id: not implemented" $(lab_dirs "$h")) ||
       die "no stub for $id in the handout"
     n=$((n + 1))
   done
@@ -109,6 +109,20 @@ generate)
   tar -tzf "$archive" | grep -q '/lab04-vtx/src/vmx.cpp$' || die "the handin archive lacks the lab sources"
   rm -rf "$out/handin-build"
   say "make handin refuses uncommitted changes and packs the committed tree"
+
+  # What a test run leaves behind (CTest's Testing/, its top-level file) does not block handin.
+  mkdir -p "$h/Testing/Temporary"
+  echo "subdirs(build)" > "$h/CTestTestfile.cmake"
+  echo "log" > "$h/Testing/Temporary/LastTest.log"
+  sh "$h/tools/handout/handin.sh" "$out/handin-build" >/dev/null || die "handin refuses a tree with CTest's leftovers"
+  rm -rf "$h/Testing" "$h/CTestTestfile.cmake" "$out/handin-build"
+  say "CTest's leftovers do not block make handin"
+
+  # The student tree speaks to students: its README and make help are theirs.
+  grep -q 'your lab tree' "$h/README.md" || die "the handout's README is not the students' (tools/handout/student-README.md)"
+  ! grep -q 'grade the reference labs' "$h/README.md" || die "the handout's README is the instructor's"
+  make -s -C "$h" help | grep -q 'Start with lab01' || die "make help in the handout is not the students'"
+  say "README and make help are the students'"
 
   # The catch-up checkpoint: lab01's solutions kept, later labs stripped.
   u="$out/handout-upto-lab01"
@@ -145,6 +159,8 @@ build)
   ninja -C "$w/build" -j "$jobs" $targets >"$out/student-build.log" 2>&1 ||
     { grep -E 'error:|FAILED:' "$out/student-build.log" | head -n 20; die "the handout does not build (see $out/student-build.log)"; }
   say "the handout builds ($targets) in $(( $(now) - t0 )) s"
+  ! grep -E 'warning:' "$out/student-build.log" | head -n 5 | grep . || die "the handout compiles with warnings (see $out/student-build.log)"
+  say "no compiler warnings"
 
   # Grade it the way `make grade` does, with the handout's own rubrics (the guests come from
   # BUILD: they hold no exercise).

@@ -39,6 +39,16 @@ TEST(Handout, UptoKeepsEarlierLabsWithoutMarkers) {
   EXPECT_TRUE(o.ok->stripped.empty());
   EXPECT_EQ(o.ok->regions.size(), 1u);
 }
+TEST(Handout, KeepNamedExercisesOnly) {
+  auto o = process("lab01/x.cpp", kCpp, 0, {"lab01-e2"});
+  ASSERT_TRUE(o.ok);
+  EXPECT_NE(o.ok->text.find("v.eflags &= ~kIfMask;"), std::string::npos);
+  EXPECT_TRUE(o.ok->stripped.empty());
+  auto other = process("lab01/x.cpp", kCpp, 0, {"lab01-e1"});
+  ASSERT_TRUE(other.ok);
+  EXPECT_EQ(other.ok->text.find("kIfMask"), std::string::npos);
+  EXPECT_EQ(other.ok->stripped.size(), 1u);
+}
 TEST(Handout, HashAndMarkdownSyntax) {
   auto c = process("lab04/CMakeLists.txt", "a\n# BEGIN SOLUTION lab04-e1\nadd_thing()\n# END SOLUTION\nb\n", 0);
   ASSERT_TRUE(c.ok) << c.error;
