@@ -5,7 +5,10 @@
 #                             grade the reference labs (default: all labs, both emulators)
 #   make run LAB=native GUEST=suite [EMU=qemu]
 #                             boot one guest with its console on the terminal
-#   make gdb LAB=lab01        the same under QEMU's GDB stub, GDB attached with symbols
+#   make gdb LAB=lab01 [GUEST=..] [EMU=bochs] [GDBARGS=..]
+#                             the same, stopped, under GDB (QEMU's stub; the monitor's symbols and
+#                             the hv-* commands: hv-vcpu, hv-trace, hv-pt, hv-vmcs), or under
+#                             Bochs' own debugger with EMU=bochs (lab04's VT-x)
 #   make census               classify x86 instructions by running them deprivileged (lab01)
 #   make bench                boot and grading times, and each lab's measurements
 #   make docs                 Doxygen HTML for common/ (warnings are errors)
@@ -64,7 +67,8 @@ run: build
 	  --guest $(GUEST) --emu $(if $(filter both,$(EMU)),qemu,$(EMU))
 
 gdb: build
-	autograder/gdb --build-dir $(BUILD) --lab $(or $(filter-out all,$(LAB)),native) --guest $(GUEST)
+	autograder/gdb --build-dir $(BUILD) --lab $(or $(filter-out all,$(LAB)),native) --guest $(GUEST) \
+	  --emu $(if $(filter bochs,$(EMU)),bochs,qemu) -- $(GDBARGS)
 
 census: build
 	cmake --build $(BUILD) --target census

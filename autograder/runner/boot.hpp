@@ -62,6 +62,9 @@ struct BootSpec {
   std::filesystem::path workdir;
   bool keep_workdir = false;
   std::optional<unsigned> gdb_port;  ///< QEMU only: -gdb tcp:127.0.0.1:PORT -S (waits for GDB)
+  /// Bochs only: commands for Bochs' debugger instead of "c" (run). With `interactive`, the
+  /// debugger's output is on our stdout and it reads our stdin after the commands.
+  std::string bochs_commands;
   /// COM1 copied to our stdout as it arrives (make run); a flood does not stop the run (the
   /// captures stay bounded by output_limit).
   bool interactive = false;

@@ -38,6 +38,10 @@ struct Command {
   /// /dev/ptmx). Bochs' term display draws on one that nobody reads; once its buffer is full
   /// Bochs blocks for good. We open the slave side, found through /proc/PID/fdinfo.
   bool drain_own_pty = false;
+  /// The child's stdin is a pipe we fill from our own stdin (Bochs' debugger at a terminal:
+  /// the child runs in a process group of its own, which may not read the terminal itself).
+  /// Our stdin's end closes the pipe.
+  bool forward_stdin = false;
 };
 
 struct Limits {

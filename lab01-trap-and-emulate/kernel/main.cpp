@@ -5,7 +5,7 @@
 //
 // Command line: the options of every monitor of the kit (common/vmm/options.hpp): events=N,
 // seconds=N, spin_seconds=N, output_kib=N, guest_mib=N, trace=all|quiet|off, trace_cap=N,
-// clock=host.
+// clock=host, debugger=on.
 
 #include "common/arch/intrinsics.hpp"
 #include "common/boot/console.hpp"
@@ -18,6 +18,7 @@
 #include "common/vmm/board.hpp"
 #include "common/vmm/guest_loader.hpp"
 #include "common/vmm/machine.hpp"
+#include "common/vmm/debug.hpp"
 #include "common/vmm/options.hpp"
 #include "common/vmm/run.hpp"
 #include "common/vmm/trace.hpp"
@@ -147,7 +148,8 @@ int kernel_main(const BootInfo& boot) {
   board.set_tsc_hz(pit::measure_tsc_hz());
   static KernelTrapHardware hw;
   static TrapBackend backend(board, {&hw, &host, directory.value(), pool.value(), kPoolFrames});
-  if (!hw.install(backend.tables(), ram_top, frames, directory.value()).ok())
+  vmm::debug_note_second_level(vmm::SecondLevel::shadow32, directory.value().value());
+  if (!hw.install(backend.tables(), ram_top, frames, directory.value(), opt.debugger).ok())
     refuse("the monitor's address spaces could not be built");
   static vmm::Dispatcher dispatcher;
   install_handlers(dispatcher);
