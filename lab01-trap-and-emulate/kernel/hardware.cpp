@@ -71,7 +71,11 @@ Status KernelTrapHardware::install(CpuTables& t, std::uint64_t ram_top, mem::Fra
   // pages). The trap code segment's base puts the trap pages' link addresses at code_at.
   t.gdt[kTrapCodeSlot] =
       SegmentDescriptor::make(code_at - address(__hvlab_trap_start), 0xffffffffu, dt::kCodeRXAccessed, 0);
-  t.gdt[kMonitorCodeSlot] = SegmentDescriptor::make(kMonitorBase, kMonitorSegmentLimit, dt::kCodeRXAccessed, 0);
+  // Under a debugger the monitor's code segment is based at 0, through the mirror of the
+  // window below (see the end): EIP is then the linear address, where QEMU's GDB stub puts
+  // breakpoints, so `finish`, `next` and breakpoints by symbol work after the move.
+  t.gdt[kMonitorCodeSlot] = SegmentDescriptor::make(debugger_view ? 0u : kMonitorBase, kMonitorSegmentLimit,
+                                                    dt::kCodeRXAccessed, 0);
   t.gdt[kMonitorDataSlot] = SegmentDescriptor::make(kMonitorBase, kMonitorSegmentLimit, dt::kDataRWAccessed, 0);
   t.tss = x86::Tss32{};
   t.tss.ss0 = kMonitorDS;
