@@ -425,3 +425,15 @@ def connect(port, seconds=20):
             if time.time() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def _end_machine(event):
+    """Quitting GDB ends the session: the machine stops with it (it would run on detached)."""
+    try:
+        if gdb.selected_inferior().pid != 0:
+            gdb.execute("kill", to_string=True)
+    except gdb.error:
+        pass
+
+
+gdb.events.gdb_exiting.connect(_end_machine)
