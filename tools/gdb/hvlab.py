@@ -24,7 +24,9 @@ import struct
 import gdb
 
 _COMMANDS = {}
-_config = {"lab": None, "monitor": None, "guest": None, "high_offset": 0, "low": "monitor"}
+_config = {"lab": None, "monitor": None, "guest": None, "low": "monitor"}
+# Where the monitor's symbols wait while the guest's are at the low addresses (hv-symbols).
+_PARKED = 0xF0000000
 
 
 class HvError(Exception):
@@ -93,6 +95,8 @@ class State:
             raise HvError("the running image has no hvlab monitor (LAB=native boots the guest alone)")
         self.type = sym.type
         self.addr = int(sym.value().address)
+        if _config["low"] == "guest":
+            self.addr -= _PARKED
         self.d = self.load(self.addr, self.type)
         if int(self.d["magic"]) != 0x64767668:
             raise HvError("the monitor's debug state is not initialised yet (stopped before its constructors ran)")
@@ -369,15 +373,24 @@ class _Symbols(gdb.Command):
             print("hv-symbols: say `hv-symbols guest` or `hv-symbols monitor` (now: %s)" % _config["low"])
             return
         path = _config[want]
-        if not path:
-            print("hv-symbols: no %s image was given to GDB" % want)
+        if not path or not _config["monitor"]:
+            print("hv-symbols: this session has no monitor: the guest's symbols are the only ones")
             return
         if want == _config["low"]:
             print("hv-symbols: the %s's symbols are loaded already" % want)
             return
+        # The monitor's symbols stay loaded, parked at +_PARKED while the guest's hold the low
+        # addresses, so the hv-* commands still find its debug state and types.
+        mon = _config["monitor"]
         try:
-            gdb.execute("remove-symbol-file %s" % _low_text(_config[_config["low"]]), to_string=True)
-            gdb.execute("add-symbol-file %s" % path, to_string=True)
+            if want == "guest":
+                gdb.execute("remove-symbol-file %s" % _low_text(mon), to_string=True)
+                gdb.execute("add-symbol-file %s" % path, to_string=True)
+                gdb.execute("add-symbol-file %s -o %#x" % (mon, _PARKED), to_string=True)
+            else:
+                gdb.execute("remove-symbol-file %s" % _low_text(mon, _PARKED), to_string=True)
+                gdb.execute("remove-symbol-file %s" % _low_text(_config["guest"]), to_string=True)
+                gdb.execute("add-symbol-file %s" % mon, to_string=True)
         except (gdb.error, HvError) as e:
             print("hv-symbols: %s" % e)
             return
@@ -385,14 +398,14 @@ class _Symbols(gdb.Command):
         print("hv-symbols: the %s's symbols at its link addresses" % want)
 
 
-def _low_text(path):
-    """remove-symbol-file's argument for the copy of `path` loaded at its link addresses."""
+def _low_text(path, offset=0):
+    """remove-symbol-file's argument for the copy of `path` loaded at its link addresses + offset."""
     import subprocess
     out = subprocess.run(["readelf", "-SW", path], capture_output=True, text=True).stdout
     for line in out.splitlines():
         parts = line.replace("[ ", "[").split()
         if len(parts) > 3 and parts[1] == ".text":
-            return "-a 0x" + parts[3]
+            return "-a %#x" % (int(parts[3], 16) + offset)
     raise HvError("no .text in %s" % path)
 
 
@@ -404,9 +417,10 @@ def _condition_for_ring(bp):
     bp.condition = "($cs & 3) == 0" if _config["low"] == "monitor" else "($cs & 3) != 0"
 
 
-def configure(lab=None, monitor=None, guest=None, high_offset=0):
-    """Called by autograder/gdb with what it loaded."""
-    _config.update(lab=lab, monitor=monitor, guest=guest, high_offset=high_offset, low="monitor")
+def configure(lab=None, monitor=None, guest=None):
+    """Called by autograder/gdb with what it loaded: the monitor's image (None for a bare
+    guest) at its link addresses, and the guest's image for hv-symbols."""
+    _config.update(lab=lab, monitor=monitor, guest=guest, low="monitor")
 
 
 _Symbols()

@@ -15,4 +15,13 @@ break lab01_trap
 continue
 bt
 p *f
+# The guest's symbols: a breakpoint in the guest (CPL > 0 only), its backtrace, and the
+# monitor's state still readable.
+hv-symbols guest
+delete
+break machine_exit
+continue
+bt 2
+hv-vcpu
+hv-symbols monitor
 kill
