@@ -291,10 +291,12 @@ def hv_pt(state, arg):
             print("  => not in the shadow directory (filled on the guest's next access)")
         else:
             print("  => shadow maps it to host-physical %08x" % host)
-            if gpa is not None and host != state.guest_phys(gpa):
+            if gpa is None:
+                print("  MISMATCH: the guest's tables map nothing here: a stale shadow entry")
+            elif host != state.guest_phys(gpa):
                 print("  MISMATCH: the guest's tables say host-physical %08x: a stale shadow entry"
                       % state.guest_phys(gpa))
-            elif gpa is not None:
+            else:
                 print("  shadow and guest agree")
     elif kind in ("ept", "npt_pae", "npt32") and gpa is not None:
         r64 = state.read_u64
