@@ -11,7 +11,8 @@
 #                             Bochs' own debugger with EMU=bochs (lab04's VT-x)
 #   make census               classify x86 instructions by running them deprivileged (lab01)
 #   make bench                boot and grading times, and each lab's measurements
-#   make docs                 Doxygen HTML for common/ (warnings are errors)
+#   make docs                 Doxygen HTML for every component, a page per lab linking its
+#                             exercises to their functions (warnings are errors)
 #   make deps                 install missing Debian packages (apt-get; sudo when not root)
 #   make handout [UPTO=labNN] [HANDOUT=dir]
 #                             write the student handout to build/handout (a git repository
@@ -77,9 +78,7 @@ bench: build
 	autograder/bench --build-dir $(BUILD)
 
 docs: deps
-	@mkdir -p $(BUILD)/docs
-	( cat common/Doxyfile; echo "OUTPUT_DIRECTORY = $(BUILD)/docs" ) | doxygen -
-	@echo "docs: $(BUILD)/docs/html/index.html"
+	tools/docs/make-docs.sh $(abspath $(BUILD))/docs
 
 clean:
 	rm -rf $(BUILD)

@@ -67,7 +67,7 @@ struct CheckEntry {
 
 /// A [[guest]] entry: a test guest image booted under the lab's monitor (or bare).
 struct GuestImage {
-  std::string image;                ///< build/autograder/guests/<image>.elf
+  std::string image;                ///< `build/autograder/guests/<image>.elf`
   std::string cmdline;              ///< the grader appends first=K and nonce=HEX
   std::vector<Emulator> emulators;  ///< empty: every emulator of the lab
   bool reference = true;            ///< may be booted bare to learn test names a crash hid

@@ -33,7 +33,7 @@ class MarkerScanner {
   std::optional<int> last_;
 };
 
-/// The status of the last exit marker in `text`: a line "hvlab-exit: N" (a trailing '\r' is
+/// The status of the last exit marker in `text`: a line "hvlab-exit: N" (a trailing CR is
 /// allowed; the last line need not end in a newline).
 std::optional<int> find_exit_marker(std::string_view text);
 
@@ -60,7 +60,7 @@ std::string qemu_escape_commas(std::string_view text);
 /// other than [A-Za-z0-9._-] replaced by '_', made unique with an "N-" prefix if needed.
 std::vector<std::string> staged_module_names(const std::vector<Module>& modules);
 
-/// `text` for a terminal: printable ASCII, '\n' and '\t' as they are, other bytes as \xNN.
+/// `text` for a terminal: printable ASCII, newlines and tabs as they are, other bytes as \\xNN.
 std::string printable(std::string_view text);
 
 /// The last `max_lines` lines of `text`, at most `max_bytes` bytes (cut at a line start).
