@@ -11,6 +11,8 @@
 #                             Bochs' own debugger with EMU=bochs (lab04's VT-x)
 #   make census               classify x86 instructions by running them deprivileged (lab01)
 #   make bench                boot and grading times, and each lab's measurements
+#   make bench-class          grade a synthetic class at -j 1 and -j 2: submissions per core-minute
+#                             and the projected time for 200 students x 5 labs on 16 cores
 #   make docs                 Doxygen HTML for every component, a page per lab linking its
 #                             exercises to their functions (warnings are errors)
 #   make deps                 install missing Debian packages (apt-get; sudo when not root)
@@ -23,6 +25,10 @@
 #   make slides               the lecture deck, measured: build/slides/lecture.html and .pdf
 #   make demo                 list the lecture's demos
 #   make demo-NAME [ARGS=..]  run one (demo-census, demo-trap, demo-vmexit, demo-entry-fail, ...)
+#   make test-slurm           a one-node Slurm cluster on this machine grades a class with the
+#                             kit's job array; its gradebook must match local grading
+#   make test-gradescope      the Gradescope zip's setup.sh and run_autograder in a clean Debian
+#                             12 root laid out as Gradescope's image (root cached in /var/tmp)
 
 BUILD ?= build
 JOBS  ?= 2
@@ -38,7 +44,7 @@ CCACHE := $(shell command -v ccache 2>/dev/null)
 export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
-.PHONY: all deps configure build test grade run gdb census bench docs clean help
+.PHONY: all deps configure build test grade run gdb census bench bench-class docs clean help
 
 all: build
 
@@ -77,13 +83,16 @@ census: build
 bench: build
 	autograder/bench --build-dir $(BUILD)
 
+bench-class: build
+	autograder/bench-class --build-dir $(BUILD)
+
 docs: deps
 	tools/docs/make-docs.sh $(abspath $(BUILD))/docs
 
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: handout handin gradescope
+.PHONY: handout handin gradescope test-slurm test-gradescope
 
 # The student tree: solution regions replaced by stubs, instructor-only files left out.
 handout: configure
@@ -118,3 +127,9 @@ demo-%: configure
 	@cmake --build $(BUILD) -j $(JOBS) >$(BUILD)/demo-build.log 2>&1 || \
 	  { tail -n 20 $(BUILD)/demo-build.log; echo "demo-$*: the build failed (log: $(BUILD)/demo-build.log)"; exit 1; }
 	@slides/demo --build-dir $(BUILD) $* $(ARGS)
+# Not in `make test`: they install packages (slurm-wlm and munge; debootstrap) and take minutes.
+test-slurm: build
+	autograder/slurm/tests/one-node.sh . $(BUILD) $(BUILD)/slurm-check
+
+test-gradescope: gradescope
+	autograder/gradescope/tests/clean-root.sh . $(BUILD) $(BUILD)/gradescope-check

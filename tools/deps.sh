@@ -1,6 +1,9 @@
 #!/bin/sh
 # Installs the Debian packages hvlab needs, and only those missing.
 # A no-op when everything is present; names the package when an install fails.
+#   tools/deps.sh            what building, testing and grading need
+#   tools/deps.sh slurm      also Slurm and munge (make test-slurm: a one-node cluster)
+#   tools/deps.sh debootstrap  also debootstrap (make test-gradescope: a clean Debian 12 root)
 set -u
 
 PACKAGES="
@@ -10,12 +13,20 @@ PACKAGES="
   libzydis-dev libzycore-dev dpkg-dev xz-utils ca-certificates
   libgtest-dev googletest doxygen graphviz
   nlohmann-json3-dev libcli11-dev libfmt-dev libtomlplusplus-dev libexpat1-dev
-  ccache zip unzip
+  ccache zip unzip bubblewrap time
   pandoc chromium nodejs poppler-utils fonts-dejavu-core
 "
+for extra in "$@"; do
+  case "$extra" in
+    slurm) PACKAGES="$PACKAGES slurm-wlm munge" ;;
+    debootstrap) PACKAGES="$PACKAGES debootstrap" ;;
+    *) echo "hvlab: tools/deps.sh: unknown group '$extra' (slurm, debootstrap)" >&2; exit 2 ;;
+  esac
+done
 
-# Zydis runs inside the kernels, so the build compiles it from Debian's source package:
-# make sure apt knows a deb-src entry for the archive that ships libzydis-dev.
+# Zydis runs inside the kernels, so the build compiles it from Debian's source package, and
+# the grader's QEMU plugin takes QEMU's plugin header from qemu's: make sure apt knows a
+# deb-src entry for the archive that ships libzydis-dev (and qemu).
 need_src() {
   apt-cache showsrc zydis 2>/dev/null | grep -q '^Package: zydis'
 }

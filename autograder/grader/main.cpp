@@ -23,6 +23,7 @@
 #include "autograder/grader/session.hpp"
 #include "autograder/grader/submission.hpp"
 #include "autograder/runner/boot.hpp"
+#include "autograder/runner/sandbox.hpp"
 
 namespace {
 
@@ -76,10 +77,12 @@ int main(int argc, char** argv) {
       "hvlab-grade: boots each lab's monitor with the test guest under QEMU and Bochs and "
       "scores the guest's KTAP report against autograder/rubrics/<lab>.toml.\n"
       "Exit status: 0 if every graded lab has full marks and no errors, 1 otherwise, 2 for "
-      "a usage or setup problem, 130 if interrupted.\n"
+      "a usage or setup problem (a rubric that does not load included), 130 if interrupted.\n"
       "Instructors: --submissions DIR grades every student tree or archive in DIR, each in a "
-      "fresh copy of the handout with the instructor's build rules (exit status 0 once every "
-      "submission has its results, whatever the scores); see autograder/README.md.",
+      "fresh copy of the handout with the instructor's build rules, confined (--sandbox), "
+      "several at once (-j cores); exit status 0 once every submission has its results, "
+      "whatever the scores; an interrupted run keeps the finished results and a rerun grades "
+      "the rest. See autograder/README.md.",
       "hvlab-grade"};
   std::vector<std::string> labs;
   std::string emu = "both";
@@ -103,7 +106,7 @@ int main(int argc, char** argv) {
   app.add_option("--junit", junit_file, "write JUnit XML to FILE")->type_name("FILE");
   app.add_option("--gradescope", gradescope_file, "write Gradescope's results.json to FILE")->type_name("FILE");
   app.add_flag("--autolab", autolab, "print Autolab's {\"scores\": ...} line last");
-  app.add_option("-j,--jobs", jobs, "boots to run in parallel (each in its own temporary directory)")
+  app.add_option("-j,--jobs", jobs, "cores to use: boots in parallel; with --submissions, builds and boots of several submissions at once")
       ->check(CLI::Range(1u, 64u))
       ->type_name("N")
       ->capture_default_str();
@@ -125,7 +128,11 @@ int main(int argc, char** argv) {
   std::string submissions_dir, submission, out_dir = "hvlab-results", work_dir, handout_dir, upto, collect;
   std::string source_dir_opt = source_dir.string(), ccache_dir;
   double build_timeout = 300;
-  bool no_ccache = false, keep_work = false;
+  bool no_ccache = false, keep_work = false, regrade = false;
+  std::string sandbox_mode = "bwrap";
+  batch::SubmissionLimits limits;
+  std::uint64_t max_archive_mib = limits.archive_bytes >> 20, max_unpacked_mib = limits.unpacked_bytes >> 20,
+                build_memory_mib = limits.build_memory >> 20, build_file_mib = limits.build_file_bytes >> 20;
   auto* batch = app.add_option_group("batch grading", "grade students' submissions on the instructor's build rules");
   auto* many = batch->add_option("--submissions", submissions_dir,
                                  "grade every student tree (folder) or archive (.tar.gz, .tgz, .tar, .zip) in DIR")
@@ -151,6 +158,20 @@ int main(int argc, char** argv) {
   batch->add_option("--ccache-dir", ccache_dir, "the compiler cache shared by the submissions (default: BUILD/_ccache)")
       ->type_name("DIR");
   batch->add_flag("--keep-work", keep_work, "keep each submission's work tree and build");
+  batch->add_option("--max-archive", max_archive_mib, "the largest archive a submission may be, MiB")
+      ->check(CLI::Range(1, 1 << 20))->type_name("MIB")->capture_default_str();
+  batch->add_option("--max-unpacked", max_unpacked_mib, "the most an archive may unpack to, MiB")
+      ->check(CLI::Range(1, 1 << 20))->type_name("MIB")->capture_default_str();
+  batch->add_option("--build-memory", build_memory_mib, "address space per build process (the compiler), MiB")
+      ->check(CLI::Range(64, 1 << 20))->type_name("MIB")->capture_default_str();
+  batch->add_option("--build-file-size", build_file_mib, "the largest file a build may write, MiB")
+      ->check(CLI::Range(1, 1 << 20))->type_name("MIB")->capture_default_str();
+  batch->add_flag("--regrade", regrade, "grade again the submissions that have results from an earlier run");
+  batch->add_option("--sandbox", sandbox_mode,
+                    "confinement of a submission's steps: bwrap (namespaces, no network, an unprivileged user), "
+                    "user (root only: an unprivileged user, no namespaces) or none")
+      ->check(CLI::IsMember({"bwrap", "user", "none"}))
+      ->capture_default_str();
   batch->add_option("--collect", collect, "only write DIR/gradebook.csv from DIR/*/report.json (after a Slurm array)")
       ->type_name("DIR")
       ->check(CLI::ExistingDirectory);
@@ -181,8 +202,14 @@ int main(int argc, char** argv) {
   opt.calibrate = !no_calibrate;
   opt.keep_logs = keep_logs;
   opt.guest_dir = guest_dir;
+  if (const fs::path plugin = fs::path(build_dir) / "autograder" / "plugins" / "libhvlab_evidence.so"; fs::exists(plugin))
+    opt.evidence_plugin = plugin;
   if (!quiet) opt.progress = [](const std::string& line) { fmt::print(stderr, "hvlab-grade: {}\n", clean_text(line)); };
 
+  // A shell starts background jobs with SIGINT ignored, and an ignored signal never reaches
+  // sigwait: take SIGINT and SIGTERM back (SIGHUP stays as nohup left it).
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
@@ -214,13 +241,33 @@ int main(int argc, char** argv) {
     b.labs = opt.labs;
     b.session = opt;
     b.session.guest_dir.clear();
-    b.build_timeout_s = build_timeout;
+    b.limits.build_seconds = build_timeout;
+    b.limits.archive_bytes = max_archive_mib << 20;
+    b.limits.unpacked_bytes = max_unpacked_mib << 20;
+    b.limits.build_memory = build_memory_mib << 20;
+    b.limits.build_file_bytes = build_file_mib << 20;
+    // One submission (Gradescope, a Slurm task) is always graded: its results are the point.
+    b.regrade = regrade || !submission.empty();
     b.use_ccache = !no_ccache;
     b.ccache_dir = ccache_dir;
     b.keep_work = keep_work;
     b.gradescope_file = gradescope_file;
     b.write_gradebook = submission.empty();
     if (!quiet) b.progress = [](const std::string& line) { fmt::print(stderr, "hvlab-grade: {}\n", clean_text(line)); };
+    // Nothing of a submission runs unconfined unless the instructor says so.
+    std::string problem;
+    const hvlab::runner::Sandbox sandbox =
+        hvlab::runner::Sandbox::make(*hvlab::runner::sandbox_mode_from_name(sandbox_mode), &problem);
+    if (!problem.empty()) {
+      g_done = true;
+      fmt::print(stderr,
+                 "hvlab-grade: cannot make the sandbox for the submissions' builds and runs ({}); refusing to grade. "
+                 "Fix it, or grade anyway with --sandbox user (root: an unprivileged user, no namespaces) or "
+                 "--sandbox none (no confinement)\n",
+                 problem);
+      return 2;
+    }
+    b.sandbox = &sandbox;
     std::vector<batch::SubmissionOutcome> outcomes;
     try {
       outcomes = batch::grade_submissions(b, hvlab::runner::boot, g_cancel);
@@ -231,15 +278,15 @@ int main(int argc, char** argv) {
     }
     g_done = true;
     if (g_cancel) {
-      fmt::print(stderr, "hvlab-grade: interrupted\n");
+      fmt::print(stderr, "hvlab-grade: interrupted; finished submissions keep their results, a rerun grades the rest\n");
       return 130;
     }
     std::size_t width = 7;
     for (const auto& oc : outcomes) width = std::max(width, oc.student.size());
     fmt::print("{:<{}}  {:>9}  {:>7}  {}\n", "student", width, "points", "percent", "status");
     for (const auto& oc : outcomes)
-      fmt::print("{:<{}}  {:>9}  {:>6.1f}%  {}\n", oc.student, width, fmt::format("{:g}/{:g}", oc.score, oc.max_score),
-                 oc.max_score > 0 ? 100.0 * oc.score / oc.max_score : 0.0, oc.status);
+      fmt::print("{:<{}}  {:>9}  {:>6.1f}%  {}{}\n", oc.student, width, fmt::format("{:g}/{:g}", oc.score, oc.max_score),
+                 oc.max_score > 0 ? 100.0 * oc.score / oc.max_score : 0.0, oc.status, oc.kept ? " (kept from an earlier run)" : "");
     if (b.write_gradebook) fmt::print("gradebook: {}\n", (fs::path(out_dir) / "gradebook.csv").string());
     fmt::print("results: {}/<student>/ (report.txt, report.json, results.json, build.log)\n", out_dir);
     return 0;
@@ -267,6 +314,9 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   int status = result.all_full_marks() ? 0 : 1;
+  // A rubric that does not load is a set-up problem, not a score.
+  for (const auto& lab : result.labs)
+    if (lab.status == LabStatus::rubric_error) status = 2;
   try {
     if (!json_file.empty()) write_text_file(json_file, dump_json(to_json(result)) + "\n");
     if (!junit_file.empty()) write_text_file(junit_file, to_junit(result));

@@ -207,6 +207,7 @@ json to_json(const SessionResult& session) {
                               {"guest", run.guest},
                               {"boot", i + 1},
                               {"first", b.first},
+                              {"seed", run.seed ? json(fmt::format("{:016x}", run.seed)) : json(nullptr)},
                               {"outcome", outcome_text(b.outcome)},
                               {"exit_status", b.exit_status},
                               {"seconds", b.seconds},

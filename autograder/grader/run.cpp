@@ -83,8 +83,9 @@ std::string failure_reason(const KtapResult& r) {
   return why;
 }
 
-std::string build_cmdline(const std::string& base, unsigned first, const std::string& nonce) {
+std::string build_cmdline(const std::string& base, unsigned first, const std::string& nonce, std::uint64_t seed) {
   std::string out = base;
+  if (seed) out += fmt::format("{}seed={:016x}", out.empty() ? "" : " ", seed);
   if (first > 1) out += fmt::format("{}first={}", out.empty() ? "" : " ", first);
   out += fmt::format("{}nonce={}", out.empty() ? "" : " ", nonce);
   return out;
@@ -162,6 +163,101 @@ std::optional<NotImplemented> find_not_implemented(const runner::BootResult& r) 
   return std::nullopt;
 }
 
+std::string seed_order_problem(const KtapLog& log, const SuiteTable& table, const std::vector<unsigned>& order,
+                               std::uint64_t seed) {
+  constexpr std::string_view base = "KTAP output did not come from the guest that was booted";
+  if (log.plan && *log.plan != table.tests.size())
+    return fmt::format("{} (its plan is 1..{}, the guest has {} tests)", base, *log.plan, table.tests.size());
+  for (const auto& r : log.results) {
+    if (r.number < 1 || r.number > order.size()) continue;  // the plan check reports these
+    const std::string& expected = table.tests[order[r.number - 1]].name;
+    if (r.name != expected)
+      return fmt::format("{} (test {} is '{}', but this run's seed {:016x} puts '{}' there)", base, r.number,
+                         quote_sample(r.name), seed, expected);
+  }
+  return {};
+}
+
+std::string evidence_problem(const KtapLog& log, std::string_view evidence, const SuiteTable& table,
+                             const std::vector<unsigned>& order, unsigned first) {
+  std::vector<unsigned> position(order.size());
+  for (std::size_t k = 0; k < order.size(); ++k) position[order[k]] = static_cast<unsigned>(k + 1);
+  std::vector<bool> entered(order.size(), false);
+  std::vector<unsigned> fails(order.size(), 0);
+  std::optional<std::size_t> current;
+  unsigned last_position = 0;
+  std::size_t pos = 0;
+  while (pos < evidence.size()) {
+    std::size_t nl = evidence.find('\n', pos);
+    if (nl == std::string_view::npos) nl = evidence.size();
+    const std::string line(evidence.substr(pos, nl - pos));
+    pos = nl + 1;
+    if (line == "fail") {
+      if (current) ++fails[*current];
+    } else if (line.rfind("enter ", 0) == 0) {
+      const auto index = static_cast<std::size_t>(std::strtoul(line.c_str() + 6, nullptr, 10));
+      if (index >= order.size()) continue;
+      if (!entered[index]) {
+        if (position[index] < first)
+          return fmt::format("the emulator saw '{}' run, a test this boot (first={}) was not to run: the guest was "
+                             "not the one booted",
+                             table.tests[index].name, first);
+        if (position[index] < last_position)
+          return fmt::format("the emulator saw the guest's tests run out of this run's order ('{}' after a test the "
+                             "seed runs later)",
+                             table.tests[index].name);
+        last_position = position[index];
+      }
+      entered[index] = true;
+      current = index;
+    }
+  }
+  for (const auto& r : log.results) {
+    if (r.number < first || r.number > order.size()) continue;
+    const std::size_t index = order[r.number - 1];
+    const std::string& name = table.tests[index].name;
+    if (!entered[index])
+      return fmt::format("the report says '{}' ran, but the emulator never saw its code run: the report did not "
+                         "come from the guest",
+                         name);
+    if (r.ok && fails[index])
+      return fmt::format("'{}' failed in the guest (the emulator saw the guest's fail() run in it), but the report "
+                         "says 'ok': the report was changed on its way out",
+                         name);
+  }
+  return {};
+}
+
+std::string trace_order_problem(const Trace& trace, const SuiteTable& table, const std::vector<unsigned>& order,
+                                unsigned first) {
+  std::vector<unsigned> position(order.size());
+  for (std::size_t k = 0; k < order.size(); ++k) position[order[k]] = static_cast<unsigned>(k + 1);
+  std::optional<std::size_t> last;  // the table index of the test the previous event was in
+  for (const auto& e : trace.events) {
+    const auto kind = e.find("kind");
+    if (kind == e.end() || !kind->is_string() || (*kind != "trap" && *kind != "exit")) continue;
+    auto at = e.find("eip");
+    if (at == e.end()) at = e.find("rip");
+    if (at == e.end()) continue;
+    std::uint32_t address = 0;
+    if (at->is_number_unsigned()) address = at->get<std::uint32_t>();
+    else if (at->is_string()) address = static_cast<std::uint32_t>(std::strtoul(at->get<std::string>().c_str(), nullptr, 0));
+    else continue;
+    const auto test = table.test_at(address);
+    if (!test) continue;
+    if (position[*test] < first)
+      return fmt::format("the monitor's event trace shows '{}' running, a test this boot (first={}) never ran: "
+                         "a trace of another run?",
+                         table.tests[*test].name, first);
+    if (last && position[*test] < position[*last])
+      return fmt::format("the monitor's event trace does not follow this run's test order ('{}' after '{}', which "
+                         "the seed runs later): a trace of another run?",
+                         table.tests[*test].name, table.tests[*last].name);
+    last = test;
+  }
+  return {};
+}
+
 std::string random_nonce() {
   std::random_device rd;
   std::uint64_t v = (std::uint64_t{rd()} << 32) ^ rd();
@@ -190,6 +286,15 @@ GuestRun run_guest(const std::string& guest, const RunSettings& settings, const 
   run.emu = settings.spec.emu;
   const double timeout_s = std::chrono::duration<double>(settings.spec.timeout).count();
   unsigned first = 1;
+  std::vector<unsigned> order;  // seeded: order[k] = the table index of the test numbered k+1
+  if (settings.table) {
+    run.seed = settings.make_seed ? settings.make_seed() : 0;
+    while (run.seed == 0) {
+      std::random_device rd;
+      run.seed = (std::uint64_t{rd()} << 32) ^ rd();
+    }
+    order = seeded_order(run.seed, settings.table->tests.size(), settings.table->groups);
+  }
 
   while (true) {
     if (settings.cancel && settings.cancel->load()) {
@@ -201,8 +306,13 @@ GuestRun run_guest(const std::string& guest, const RunSettings& settings, const 
     BootRecord rec;
     rec.first = first;
     rec.nonce = settings.make_nonce ? settings.make_nonce() : random_nonce();
-    rec.cmdline = build_cmdline(settings.guest_cmdline, first, rec.nonce);
+    rec.cmdline = build_cmdline(settings.guest_cmdline, first, rec.nonce, run.seed);
     runner::BootSpec spec = settings.spec;
+    const bool watched = settings.table && !settings.evidence_plugin.empty() && spec.emu == Emulator::qemu;
+    if (watched)
+      spec.qemu_plugin = runner::BootSpec::QemuPlugin{
+          settings.evidence_plugin, {{"tests.txt", settings.table->watch_list()}}, ",tests=plugin/tests.txt,out=evidence.txt",
+          "evidence.txt"};
     if (settings.guest_is_module && !spec.modules.empty())
       spec.modules.front().cmdline = rec.cmdline;
     else
@@ -276,6 +386,13 @@ GuestRun run_guest(const std::string& guest, const RunSettings& settings, const 
     // stopped before printing anything past the plan is not a forgery, just a stop.
     std::string distrust = nonce_problem(log, rec.nonce);
     if (!distrust.empty() && log.nonces.empty() && log.results.empty() && (abnormal || stub)) distrust.clear();
+    // The seed: the guest ran its tests in the order the seed gives, and the monitor's trace
+    // shows them in that order too; a transcript of another run shows neither.
+    if (distrust.empty() && settings.table) distrust = seed_order_problem(log, *settings.table, order, run.seed);
+    if (distrust.empty() && settings.table) distrust = trace_order_problem(rec.trace, *settings.table, order, first);
+    // What the emulator saw the guest run, from outside it: the report cannot claim more.
+    if (distrust.empty() && watched && r.outcome != Outcome::launch_failed)
+      distrust = evidence_problem(log, r.plugin_output, *settings.table, order, first);
     if (!distrust.empty()) {
       run.errors.push_back(fmt::format("{}: {}", tag, distrust));
       if (log.plan && !run.plan) run.plan = log.plan;
@@ -397,6 +514,19 @@ GuestRun run_guest(const std::string& guest, const RunSettings& settings, const 
       break;
     }
     first = running + 1;
+  }
+  if (settings.table) {
+    // From the seed's numbers to the table's: every run of a guest numbers a test alike, and
+    // a test the guest never named (it stopped in it) is named by its place in the order.
+    std::map<unsigned, Observation> by_table;
+    for (auto& [number, o] : run.tests) {
+      if (number < 1 || number > order.size()) continue;
+      const unsigned index = order[number - 1];
+      o.number = index + 1;
+      if (o.name.empty()) o.name = settings.table->tests[index].name;
+      by_table.emplace(o.number, std::move(o));
+    }
+    run.tests = std::move(by_table);
   }
   return run;
 }

@@ -8,10 +8,12 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "autograder/grader/elf.hpp"
 #include "autograder/grader/ktap.hpp"
 #include "autograder/grader/trace.hpp"
 #include "autograder/runner/boot.hpp"
@@ -67,6 +69,9 @@ struct BootRecord {
 struct GuestRun {
   std::string guest;
   Emulator emu = Emulator::qemu;
+  /// The order of the tests in this run (guests/suite/order.hpp), 0 for a guest without a
+  /// test table. Test numbers below are the table's (the source order), whatever the seed.
+  std::uint64_t seed = 0;
   std::optional<unsigned> plan;
   std::map<unsigned, Observation> tests;
   std::vector<BootRecord> boots;
@@ -75,7 +80,7 @@ struct GuestRun {
   /// Set when the run produced no usable per-test results at all (could not start, no KTAP,
   /// untrusted output): the reason every test without an observation failed.
   std::string fatal;
-  /// Every distinct "not implemented: <exercise> (at FILE:LINE)" a stub stopped a boot with.
+  /// Every distinct `not implemented: <exercise> (at FILE:LINE)` a stub stopped a boot with.
   std::vector<std::string> not_implemented;
 
   double seconds() const;
@@ -89,6 +94,14 @@ struct RunSettings {
   std::string guest_cmdline;    ///< the rubric's; first=K and nonce=HEX are appended
   unsigned max_boots = 8;
   std::function<std::string()> make_nonce;        ///< default: random_nonce
+  /// The guest's test table: with it, the run gets a seed (seed=HEX on the command line, the
+  /// same for its resumes), and a boot whose tests are not in that seed's order, or whose
+  /// trace events are not, is not trusted.
+  std::shared_ptr<const SuiteTable> table;
+  std::function<std::uint64_t()> make_seed;       ///< default: random, never 0
+  /// QEMU with a table: the execution-evidence plugin (autograder/plugins), which watches
+  /// the guest's tests run; a report that claims what the emulator did not see is not trusted.
+  std::filesystem::path evidence_plugin;
   const std::atomic<bool>* cancel = nullptr;      ///< checked before every boot
   /// Called after every boot; returns the directory where logs were kept (or "").
   std::function<std::string(const BootRecord&, const runner::BootResult&)> on_boot;
@@ -96,6 +109,20 @@ struct RunSettings {
 
 /// 16 random hex digits.
 std::string random_nonce();
+
+/// Why a boot's KTAP report does not follow the order `seed` gives the tests of `table`
+/// (a name in the wrong place, another plan), or "".
+std::string seed_order_problem(const KtapLog& log, const SuiteTable& table, const std::vector<unsigned>& order,
+                               std::uint64_t seed);
+/// Why a boot's report disagrees with what the evidence plugin saw the guest run (a test
+/// reported that never ran, an "ok" for a test whose fail() ran, tests run out of the seed's
+/// order), or "".
+std::string evidence_problem(const KtapLog& log, std::string_view evidence, const SuiteTable& table,
+                             const std::vector<unsigned>& order, unsigned first);
+/// Why a boot's trace does not follow that order (an event in a test's code after an event
+/// in the code of a test the seed runs later, or in a test before `first`), or "".
+std::string trace_order_problem(const Trace& trace, const SuiteTable& table, const std::vector<unsigned>& order,
+                                unsigned first);
 
 /// Boots until the plan is complete or max_boots is reached. Never throws for anything a
 /// guest, monitor or emulator does.

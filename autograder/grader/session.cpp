@@ -51,6 +51,7 @@ std::string keep_logs(const fs::path& root, const std::string& lab, Emulator emu
   write_file(dir / "com2.jsonl", r.com2);
   write_file(dir / "e9.txt", r.debugcon);
   write_file(dir / "emulator.log", r.emulator_log);
+  if (!r.plugin_output.empty()) write_file(dir / "evidence.txt", r.plugin_output);
   write_file(dir / "boot.txt",
              fmt::format("lab: {}\nemulator: {}\nguest: {}\nguest cmdline: {}\nfirst: {}\nnonce: {}\n"
                          "outcome: {}\nexit status: {}\nrunner reason: {}\nseconds: {:.3f}\ngrader: {}\n",
@@ -118,6 +119,76 @@ double SessionResult::max_score() const {
   double s = 0;
   for (const auto& l : labs) s += l.max_score;
   return s;
+}
+
+Calibration calibrate_emulator(Emulator emu, const SessionOptions& opt, const BootFn& boot,
+                               const std::atomic<bool>& cancel) {
+  Calibration c;
+  c.emu = emu;
+  c.reference_s = calibration_reference_seconds(c.emu);
+  const fs::path kernel =
+      opt.calibration_kernel.empty() ? calibration_kernel_path(opt.build_dir) : opt.calibration_kernel;
+  if (emu == Emulator::qemu && !opt.evidence_plugin.empty() && fs::exists(kernel) && !cancel) {
+    // QEMU must load the plugin; if it cannot, grading goes on without evidence, saying so.
+    runner::BootSpec probe;
+    probe.emu = emu;
+    probe.kernel = kernel;
+    probe.timeout = to_ms(c.reference_s * 30 * opt.timeout_scale);
+    probe.qemu_plugin = runner::BootSpec::QemuPlugin{opt.evidence_plugin, {{"tests.txt", ""}},
+                                                     ",tests=plugin/tests.txt,out=evidence.txt", "evidence.txt"};
+    runner::BootResult r;
+    try {
+      r = boot(probe);
+    } catch (const std::exception& e) {
+      r.reason = e.what();
+    }
+    c.evidence = r.outcome == runner::Outcome::exited && r.exit_status == 0;
+    if (opt.progress)
+      opt.progress(c.evidence ? "qemu: the execution-evidence plugin is loaded: reports are checked against what QEMU ran"
+                              : fmt::format("warning: qemu does not load the execution-evidence plugin ({}): grading "
+                                            "without that evidence",
+                                            r.reason.empty() ? "no exit marker" : r.reason));
+  }
+  if (!opt.calibrate) {
+    c.problem = "calibration skipped";
+    return c;
+  }
+  const fs::path calib_kernel =
+      opt.calibration_kernel.empty() ? calibration_kernel_path(opt.build_dir) : opt.calibration_kernel;
+  if (!fs::exists(calib_kernel)) {
+    c.problem = fmt::format("{} is missing (build target hvlab-calibrate); timeouts are not scaled",
+                            calib_kernel.string());
+    return c;
+  }
+  if (cancel) return c;
+  if (opt.progress) opt.progress(fmt::format("calibrating {} ...", emu_name(c.emu)));
+  runner::BootSpec spec;
+  spec.emu = c.emu;
+  spec.kernel = calib_kernel;
+  spec.timeout = to_ms(c.reference_s * 30 * opt.timeout_scale);
+  spec.icount = false;
+  c.attempted = true;
+  runner::BootResult r;
+  try {
+    r = boot(spec);
+  } catch (const std::exception& e) {
+    r.outcome = runner::Outcome::launch_failed;
+    r.reason = e.what();
+  }
+  if (r.outcome == runner::Outcome::launch_failed) {
+    c.usable = false;
+    c.problem = r.reason.empty() ? "the emulator could not be started" : r.reason;
+  } else if (r.outcome != runner::Outcome::exited || r.exit_status != 0) {
+    c.problem = fmt::format("the calibration kernel did not exit cleanly ({}); timeouts are not scaled",
+                            r.reason.empty() ? "no exit marker" : r.reason);
+  } else {
+    c.measured_s = std::chrono::duration<double>(r.elapsed).count();
+    c.factor = std::clamp(c.measured_s / c.reference_s, 1.0, 20.0);
+    if (opt.progress)
+      opt.progress(fmt::format("{}: calibration boot {:.2f} s (reference {:.2f} s): timeouts x{:.2f}", emu_name(c.emu),
+                               c.measured_s, c.reference_s, c.factor));
+  }
+  return c;
 }
 
 SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const std::atomic<bool>& cancel) {
@@ -200,6 +271,19 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
 
   SessionResult out;
 
+  // The test tables of the guests that will boot (guests without one run unseeded).
+  std::map<std::string, std::shared_ptr<const SuiteTable>> tables;
+  for (const auto& p : plans) {
+    if (!p.rubric) continue;
+    for (const auto& g : p.rubric->guests) {
+      if (tables.count(g.image)) continue;
+      std::string problem;
+      auto t = read_suite_table(guest_path(g.image), &problem);
+      tables[g.image] = t ? std::make_shared<const SuiteTable>(std::move(*t)) : nullptr;
+      if (!problem.empty()) say(fmt::format("warning: {}: its tests are run unseeded", problem));
+    }
+  }
+
   // 2. Calibration, once per emulator that will be used.
   std::vector<Emulator> used;
   for (const auto& p : plans)
@@ -208,53 +292,13 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
         if (std::find(used.begin(), used.end(), e) == used.end()) used.push_back(e);
   std::sort(used.begin(), used.end());
   out.calibration.resize(used.size());
-  const fs::path calib_kernel =
-      opt.calibration_kernel.empty() ? calibration_kernel_path(opt.build_dir) : opt.calibration_kernel;
   parallel_for(used.size(), opt.jobs, [&](std::size_t i) {
-    Calibration& c = out.calibration[i];
-    c.emu = used[i];
-    c.reference_s = calibration_reference_seconds(c.emu);
     for (const auto& preset : opt.preset_calibration)
-      if (preset.emu == c.emu) {
-        c = preset;
+      if (preset.emu == used[i]) {
+        out.calibration[i] = preset;
         return;
       }
-    if (!opt.calibrate) {
-      c.problem = "calibration skipped";
-      return;
-    }
-    if (!fs::exists(calib_kernel)) {
-      c.problem = fmt::format("{} is missing (build target hvlab-calibrate); timeouts are not scaled",
-                              calib_kernel.string());
-      return;
-    }
-    if (cancel) return;
-    say(fmt::format("calibrating {} ...", emu_name(c.emu)));
-    runner::BootSpec spec;
-    spec.emu = c.emu;
-    spec.kernel = calib_kernel;
-    spec.timeout = to_ms(c.reference_s * 30 * opt.timeout_scale);
-    spec.icount = false;
-    c.attempted = true;
-    runner::BootResult r;
-    try {
-      r = boot(spec);
-    } catch (const std::exception& e) {
-      r.outcome = runner::Outcome::launch_failed;
-      r.reason = e.what();
-    }
-    if (r.outcome == runner::Outcome::launch_failed) {
-      c.usable = false;
-      c.problem = r.reason.empty() ? "the emulator could not be started" : r.reason;
-    } else if (r.outcome != runner::Outcome::exited || r.exit_status != 0) {
-      c.problem = fmt::format("the calibration kernel did not exit cleanly ({}); timeouts are not scaled",
-                              r.reason.empty() ? "no exit marker" : r.reason);
-    } else {
-      c.measured_s = std::chrono::duration<double>(r.elapsed).count();
-      c.factor = std::clamp(c.measured_s / c.reference_s, 1.0, 20.0);
-      say(fmt::format("{}: calibration boot {:.2f} s (reference {:.2f} s): timeouts x{:.2f}", emu_name(c.emu),
-                      c.measured_s, c.reference_s, c.factor));
-    }
+    out.calibration[i] = calibrate_emulator(used[i], opt, boot, cancel);
   });
   auto calibration_for = [&](Emulator e) -> const Calibration* {
     for (const auto& c : out.calibration)
@@ -285,6 +329,9 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
     s.guest_cmdline = g.cmdline;
     s.max_boots = rb.max_boots;
     s.make_nonce = opt.make_nonce;
+    s.make_seed = opt.make_seed;
+    if (const Calibration* c = calibration_for(e); c && c->evidence) s.evidence_plugin = opt.evidence_plugin;
+    if (auto t = tables.find(g.image); t != tables.end()) s.table = t->second;
     s.cancel = &cancel;
     if (!opt.keep_logs.empty()) {
       auto counter = std::make_shared<unsigned>(0);
@@ -321,9 +368,30 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
           jobs.push_back({li, &g, e, {}});
         }
   }
+  // With a batch's shared cores, a boot beyond the first waits for one of them (or for the
+  // session's own) rather than for the boot before it.
+  std::atomic<bool> own_core_free{true};
+  auto hold_core = [&]() -> bool {  // true: the session's own core
+    if (!opt.try_take_core) return true;
+    while (true) {
+      if (own_core_free.exchange(false)) return true;
+      if (opt.try_take_core()) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  };
+  auto release_core = [&](bool own) {
+    if (!opt.try_take_core) return;
+    if (own) own_core_free = true;
+    else opt.give_core();
+  };
   parallel_for(jobs.size(), opt.jobs, [&](std::size_t i) {
     Job& j = jobs[i];
     const LabPlan& p = plans[j.lab];
+    const bool own = hold_core();
+    struct Release {
+      std::function<void()> fn;
+      ~Release() { fn(); }
+    } release{[&] { release_core(own); }};
     say(fmt::format("{} on {}: booting {} ...", p.name, emu_name(j.emu), j.guest->image));
     j.result = run_one(*p.rubric, *j.guest, j.emu, p.name, false);
     std::size_t reported = 0;
@@ -335,8 +403,15 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
                     j.result.fatal.empty() ? "" : "; " + j.result.fatal));
   });
 
-  // 4. Test names, and a bare reference boot for guests whose names a crash hid.
+  // 4. Test names: from the guest's table, else learned from the runs, with a bare
+  // reference boot for guests whose names a crash hid.
   Catalog catalog;
+  for (const auto& [image, table] : tables) {
+    if (!table) continue;
+    SuiteNames& names = catalog[image];
+    names.plan = static_cast<unsigned>(table->tests.size());
+    for (std::size_t i = 0; i < table->tests.size(); ++i) names.names.emplace(static_cast<unsigned>(i + 1), table->tests[i].name);
+  }
   for (const auto& j : jobs) catalog[j.result.guest].learn(j.result);
   struct RefJob {
     const Rubric* rubric;
@@ -382,6 +457,11 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
   if (!cancel) {
     parallel_for(refs.size(), opt.jobs, [&](std::size_t i) {
       RefJob& r = refs[i];
+      const bool own = hold_core();
+      struct Release {
+        std::function<void()> fn;
+        ~Release() { fn(); }
+      } release{[&] { release_core(own); }};
       say(fmt::format("reference: booting {} bare on {} to learn its test names ...", r.guest->image,
                       emu_name(r.emu)));
       r.result = run_one(*r.rubric, *r.guest, r.emu, "_reference", true);

@@ -24,6 +24,7 @@ struct Calibration {
   double reference_s = 0;
   double factor = 1.0;        ///< timeouts are multiplied by it (never below 1)
   std::string problem;        ///< why calibration did not give a figure
+  bool evidence = false;      ///< QEMU loads the execution-evidence plugin
 };
 
 struct SessionOptions {
@@ -47,7 +48,16 @@ struct SessionOptions {
   /// Calibrations measured earlier (a batch measures once): an emulator found here is not
   /// calibrated again.
   std::vector<Calibration> preset_calibration;
+  /// A batch's shared cores: the session's boots run on its own core and on those it can take
+  /// (without waiting) while they are free, up to `jobs` at a time; each is given back after its
+  /// boot. Unset: `jobs` boots at a time.
+  std::function<bool()> try_take_core;
+  std::function<void()> give_core;
   std::function<std::string()> make_nonce;       ///< default: random_nonce
+  std::function<std::uint64_t()> make_seed;      ///< default: random (guests with a test table)
+  /// The execution-evidence plugin (build/autograder/plugins/libhvlab_evidence.so) for QEMU
+  /// boots of guests with a test table; empty: none. Used if QEMU loads it at calibration.
+  std::filesystem::path evidence_plugin;
   std::function<void(const std::string&)> progress;  ///< one line per event, any thread
 };
 
@@ -76,6 +86,11 @@ class SessionError : public std::runtime_error {
 
 SessionResult run_session(const SessionOptions& options, const BootFn& boot,
                           const std::atomic<bool>& cancel);
+
+/// Boots the calibration kernel on `emu` once and measures it (a batch calibrates before it
+/// grades anyone, then passes the figures as preset_calibration).
+Calibration calibrate_emulator(Emulator emu, const SessionOptions& options, const BootFn& boot,
+                               const std::atomic<bool>& cancel);
 
 /// Runs fn(i) for i in [0, count) on up to `threads` threads.
 void parallel_for(std::size_t count, unsigned threads, const std::function<void(std::size_t)>& fn);

@@ -251,7 +251,7 @@ Overlay overlay_submission(const fs::path& root, const fs::path& base, const fs:
   return out;
 }
 
-void copy_tree(const fs::path& from, const fs::path& to, bool hard_links) {
+void copy_tree(const fs::path& from, const fs::path& to, bool hard_links, const std::vector<std::string>& skip) {
   std::error_code ec;
   fs::create_directories(to, ec);
   if (ec) throw std::runtime_error(fmt::format("cannot create {}: {}", to.string(), ec.message()));
@@ -263,6 +263,10 @@ void copy_tree(const fs::path& from, const fs::path& to, bool hard_links) {
     const fs::path rel = it->path().lexically_relative(from);
     const fs::path dest = to / rel;
     const auto st = fs::symlink_status(it->path(), ec);
+    if (std::find(skip.begin(), skip.end(), rel.generic_string()) != skip.end()) {
+      if (fs::is_directory(st)) it.disable_recursion_pending();
+      continue;
+    }
     if (fs::is_directory(st)) {
       if (skipped_dir(rel)) {
         it.disable_recursion_pending();
@@ -285,6 +289,30 @@ void copy_tree(const fs::path& from, const fs::path& to, bool hard_links) {
   }
 }
 
+namespace {
+
+// "file:12:3: error: ..." (the column is optional): a compiler diagnostic's first line.
+std::string_view diagnostic_kind(const std::string& l) {
+  for (std::string_view kind : {": fatal error: ", ": error: ", ": warning: ", ": note: "}) {
+    const std::size_t at = l.find(kind);
+    if (at == std::string::npos || at == 0 || l[0] == ' ') continue;
+    // file:LINE[:COL] right before it
+    std::size_t i = at;
+    while (i > 0 && (std::isdigit(static_cast<unsigned char>(l[i - 1])) || l[i - 1] == ':')) --i;
+    if (i < at && l[i] == ':') return kind.substr(2, kind.size() - 4);
+  }
+  return {};
+}
+
+// "file: In function 'f':", "In file included from ...": where the next diagnostic is.
+bool context_line(const std::string& l) {
+  if (l.rfind("In file included from ", 0) == 0 || l.rfind("                 from ", 0) == 0) return true;
+  return !l.empty() && l.back() == ':' && l[0] != ' ' &&
+         (l.find(": In ") != std::string::npos || l.find(": At ") != std::string::npos);
+}
+
+}  // namespace
+
 std::string compiler_message(std::string_view log, const std::string& source_root, std::size_t max_lines) {
   std::string text(log);
   if (!source_root.empty()) {
@@ -294,28 +322,68 @@ std::string compiler_message(std::string_view log, const std::string& source_roo
   }
   replace_all(text, "../src/", "");
   const std::vector<std::string> lines = split_lines(text);
-  std::vector<std::string> keep;
-  auto add = [&](const std::string& l) {
-    if (keep.size() >= max_lines) return;
-    keep.push_back(l.size() > 300 ? l.substr(0, 297) + "..." : l);
-  };
-  for (std::size_t i = 0; i < lines.size() && keep.size() < max_lines; ++i) {
+  auto cut = [](const std::string& l) { return l.size() > 300 ? l.substr(0, 297) + "..." : l; };
+
+  // The output of each failed step, without the command line.
+  std::vector<std::string> failed;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
     if (lines[i].rfind("FAILED: ", 0) != 0) continue;
-    // The next line is the command that failed: long, and of no use to a student.
     std::size_t j = i + 2;
     for (; j < lines.size(); ++j) {
       const std::string& l = lines[j];
       if (l.rfind("FAILED: ", 0) == 0 || l.rfind("ninja: ", 0) == 0 || progress_line(l)) break;
-      add(l);
+      failed.push_back(l);
     }
     i = j - 1;
+  }
+
+  std::vector<std::string> keep;
+  if (!failed.empty()) {
+    // Diagnostics as groups (context lines, the diagnostic, its code excerpt and notes), the
+    // errors first: the stubs' warnings must not push the error out of the message.
+    struct Group {
+      std::vector<std::string> lines;
+      bool error = false;
+    };
+    std::vector<Group> groups;
+    std::vector<std::string> context;
+    for (const auto& l : failed) {
+      const std::string_view kind = diagnostic_kind(l);
+      if (context_line(l)) {
+        context.push_back(l);
+      } else if (!kind.empty() && kind != "note") {
+        Group g;
+        g.lines = std::move(context);
+        context.clear();
+        g.lines.push_back(l);
+        g.error = kind != "warning";
+        groups.push_back(std::move(g));
+      } else if (!groups.empty() && context.empty()) {
+        groups.back().lines.push_back(l);
+      } else {
+        context.push_back(l);
+      }
+    }
+    if (!context.empty()) groups.push_back({std::move(context), false});
+    const bool any_error = std::any_of(groups.begin(), groups.end(), [](const Group& g) { return g.error; });
+    std::size_t warnings = 0;
+    for (const auto& g : groups) {
+      if (any_error && !g.error) {
+        warnings += std::count_if(g.lines.begin(), g.lines.end(),
+                                  [](const std::string& l) { return diagnostic_kind(l) == "warning"; });
+        continue;
+      }
+      for (const auto& l : g.lines)
+        if (keep.size() < max_lines) keep.push_back(cut(l));
+    }
+    if (warnings) keep.push_back(fmt::format("({} warning(s) not shown)", warnings));
   }
   if (keep.empty()) {
     for (std::size_t i = 0; i < lines.size(); ++i) {
       const std::string& l = lines[i];
       if (l.find("CMake Error") != std::string::npos || l.rfind("ninja: error", 0) == 0 ||
           l.find("error:") != std::string::npos) {
-        for (std::size_t j = i; j < lines.size() && j < i + 8; ++j) add(lines[j]);
+        for (std::size_t j = i; j < lines.size() && j < i + 8; ++j) keep.push_back(cut(lines[j]));
         break;
       }
     }
@@ -325,7 +393,7 @@ std::string compiler_message(std::string_view log, const std::string& source_roo
     for (const auto& l : lines)
       if (!l.empty()) tail.push_back(l);
     const std::size_t from = tail.size() > 15 ? tail.size() - 15 : 0;
-    for (std::size_t i = from; i < tail.size(); ++i) add(tail[i]);
+    for (std::size_t i = from; i < tail.size(); ++i) keep.push_back(cut(tail[i]));
   }
   while (!keep.empty() && keep.back().empty()) keep.pop_back();
   std::string out;
@@ -335,6 +403,10 @@ std::string compiler_message(std::string_view log, const std::string& source_roo
 
 std::string first_error_line(std::string_view message) {
   const auto lines = split_lines(message);
+  for (const auto& l : lines) {
+    const std::string_view kind = diagnostic_kind(l);
+    if (kind == "error" || kind == "fatal error") return l;
+  }
   for (const auto& l : lines)
     if (l.find("error") != std::string::npos || l.find("Error") != std::string::npos) return l;
   for (const auto& l : lines)

@@ -75,9 +75,10 @@ Overlay overlay_submission(const std::filesystem::path& root, const std::filesys
                            const std::filesystem::path& work_tree, const std::vector<std::string>& labs);
 
 /// Copies a tree (regular files, folders and symbolic links as links), leaving out .git,
-/// and the top-level build and build-* folders. With `hard_links`, files are linked when the
-/// file system allows it.
-void copy_tree(const std::filesystem::path& from, const std::filesystem::path& to, bool hard_links = false);
+/// the top-level build and build-* folders, and the relative paths in `skip` (folders or
+/// files). With `hard_links`, files are linked when the file system allows it.
+void copy_tree(const std::filesystem::path& from, const std::filesystem::path& to, bool hard_links = false,
+               const std::vector<std::string>& skip = {});
 
 /// The part of a CMake/Ninja log a student needs: the failed step's compiler diagnostics
 /// (errors and their context, not the command line), paths shown relative to the tree

@@ -16,6 +16,7 @@
 
 #include "autograder/runner/image.hpp"
 #include "autograder/runner/process.hpp"
+#include "autograder/runner/sandbox.hpp"
 
 namespace hvlab::runner {
 
@@ -61,7 +62,7 @@ constexpr const char* kGrubPcDir = "/usr/lib/grub/i386-pc";
 // Names this runner writes in a work directory (removed first from one it is given).
 const char* const kOwnFiles[] = {"boot",         "iso",          "boot.iso",   "bochsrc",
                                  "cmds",         "qemu.log",     "com1.txt",   "com2.txt",
-                                 "debugcon.txt", "emulator.log", "command.txt"};
+                                 "debugcon.txt", "emulator.log", "command.txt", "plugin"};
 
 std::string seconds(milliseconds ms) { return fmt::format("{:.1f} s", ms.count() / 1000.0); }
 
@@ -192,11 +193,13 @@ int add(Launch& l, Channel ch) {
 
 std::optional<std::string> plan_qemu(const BootSpec& spec, const fs::path& program,
                                      const fs::path& dir, Launch& l) {
-  if (auto why = stage(spec.kernel, dir / "boot" / "kernel.elf", false)) return why;
+  // A confined emulator sees only the work directory: copies, not links.
+  const bool copy = spec.sandbox && spec.sandbox->confined();
+  if (auto why = stage(spec.kernel, dir / "boot" / "kernel.elf", copy)) return why;
   auto names = detail::staged_module_names(spec.modules);
   std::string initrd;
   for (std::size_t i = 0; i < spec.modules.size(); ++i) {
-    if (auto why = stage(spec.modules[i].path, dir / "boot" / names[i], false)) return why;
+    if (auto why = stage(spec.modules[i].path, dir / "boot" / names[i], copy)) return why;
     if (!initrd.empty()) initrd += ',';
     std::string entry = "boot/" + names[i];
     if (auto args = detail::normalize_words(spec.modules[i].cmdline); !args.empty()) {
@@ -222,6 +225,16 @@ std::optional<std::string> plan_qemu(const BootSpec& spec, const fs::path& progr
                      "-d",         "cpu_reset",
                      "-D",         "qemu.log"});
   if (spec.icount) a.insert(a.end(), {"-icount", "shift=0,sleep=off"});
+  if (spec.qemu_plugin) {
+    std::error_code ec;
+    fs::create_directories(dir / "plugin", ec);
+    const fs::path lib = dir / "plugin" / spec.qemu_plugin->library.filename();
+    fs::copy_file(spec.qemu_plugin->library, lib, fs::copy_options::overwrite_existing, ec);
+    if (ec) return fmt::format("cannot place the QEMU plugin {}: {}", spec.qemu_plugin->library.string(), ec.message());
+    for (const auto& [name, text] : spec.qemu_plugin->inputs)
+      if (!write_text(dir / "plugin" / name, text)) return "cannot write the QEMU plugin's input " + name;
+    a.insert(a.end(), {"-plugin", "file=plugin/" + lib.filename().string() + spec.qemu_plugin->args});
+  }
   if (spec.gdb_port) {
     a.insert(a.end(), {"-gdb", fmt::format("tcp:127.0.0.1:{}", *spec.gdb_port), "-S"});
   }
@@ -236,6 +249,16 @@ std::optional<std::string> plan_qemu(const BootSpec& spec, const fs::path& progr
     marker->feed(s);
   };
   return std::nullopt;
+}
+
+// The command as the spec's sandbox runs it: it sees the work directory and the toolchain.
+detail::Command confine(const BootSpec& spec, const detail::Command& cmd, const fs::path& dir) {
+  if (!spec.sandbox) return cmd;
+  SandboxPolicy policy;
+  policy.read_write = {dir};
+  policy.cwd = dir;
+  policy.file_size = std::uint64_t{256} << 20;  // qemu.log, the ISO
+  return spec.sandbox->wrap(cmd, policy);
 }
 
 std::optional<std::string> build_iso(const BootSpec& spec, const fs::path& dir) {
@@ -285,7 +308,7 @@ std::optional<std::string> build_iso(const BootSpec& spec, const fs::path& dir) 
   std::vector<Channel> channels{log_channel("grub-mkrescue", {1, 2})};
   detail::Limits limits;
   limits.timeout = kIsoTimeout;
-  auto run = detail::run(cmd, channels, limits);
+  auto run = detail::run(confine(spec, cmd, dir), channels, limits);
   if (run.end == detail::End::spawn_failed) return "cannot run grub-mkrescue: " + run.error;
   if (run.end != detail::End::exited || run.exit_code != 0 || !fs::exists(dir / "boot.iso")) {
     return fmt::format("grub-mkrescue could not build the boot ISO ({}): {}",
@@ -464,10 +487,13 @@ BootResult boot(const BootSpec& spec) {
   if (!wd.removed_at_end()) r.workdir = wd.path();
   const fs::path& dir = wd.path();
 
+  // A confined emulator writes its files as the sandbox's user.
+  if (spec.sandbox) spec.sandbox->hand_over(dir);
   Launch l;
   if (auto why = qemu ? plan_qemu(spec, *program, dir, l) : plan_bochs(spec, *program, dir, l)) {
     return finish(Outcome::launch_failed, *why);
   }
+  if (spec.sandbox) spec.sandbox->hand_over(dir);
   if (spec.interactive) l.channels[static_cast<std::size_t>(l.com1)].echo_fd = STDOUT_FILENO;
   // Bochs' debugger talks on its stdout, with the port 0xE9 bytes.
   if (spec.interactive && !spec.bochs_commands.empty())
@@ -496,7 +522,7 @@ BootResult boot(const BootSpec& spec) {
   limits.timeout = spec.timeout;
   auto marker = l.marker;
   limits.finished = [marker] { return marker->last().has_value(); };
-  const auto run = detail::run(l.cmd, l.channels, limits);
+  const auto run = detail::run(confine(spec, l.cmd, dir), l.channels, limits);
 
   auto data = [&](int i) -> std::string& { return l.channels[static_cast<std::size_t>(i)].data; };
   r.emulator_pid = run.pid;
@@ -527,6 +553,13 @@ BootResult boot(const BootSpec& spec) {
   const std::string status_line =
       fmt::format("{}: {}\n", emulator_name(spec.emu), detail::describe_exit(run));
   std::string qemu_log;
+  if (qemu && spec.qemu_plugin && !spec.qemu_plugin->output.empty()) {
+    std::ifstream in(dir / spec.qemu_plugin->output, std::ios::binary);
+    std::string buf(1 << 20, '\0');
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    buf.resize(static_cast<std::size_t>(in.gcount()));
+    r.plugin_output = std::move(buf);
+  }
   if (qemu) {
     qemu_log = read_text(dir / "qemu.log");
     r.emulator_log = status_line + detail::tail_lines(data(l.err), 30, 4096);
@@ -587,6 +620,7 @@ BootResult boot(const BootSpec& spec) {
                                 "print loop?",
                                 run.flood_channel, spec.output_limit, seconds(run.elapsed)));
     case detail::End::finished:  // unreachable: finished needs a marker
+    case detail::End::limit:     // no watch is set
     case detail::End::exited:
     case detail::End::spawn_failed: break;
   }

@@ -32,6 +32,8 @@
 
 namespace hvlab::runner {
 
+class Sandbox;
+
 enum class Emulator { qemu, bochs };
 const char* emulator_name(Emulator e);
 /// "qemu" or "bochs" (as emulator_name returns them); nothing for anything else.
@@ -70,6 +72,19 @@ struct BootSpec {
   bool interactive = false;
   /// The emulator program; empty: "qemu-system-i386" or "bochs", searched in PATH.
   std::filesystem::path emulator_binary;
+  /// Run the emulator (and grub-mkrescue) confined: it then sees only the work directory,
+  /// where the kernel and modules are copied (sandbox.hpp). Not owned; null: not confined.
+  const Sandbox* sandbox = nullptr;
+  /// QEMU only: a TCG plugin, copied into the work directory's plugin/ folder with its input
+  /// files, and given `args` (",name=value,..."; inputs are `plugin/<name>`). The file it
+  /// writes in the work directory, `output`, is read back into BootResult::plugin_output.
+  struct QemuPlugin {
+    std::filesystem::path library;
+    std::vector<std::pair<std::string, std::string>> inputs;  ///< (file name, content)
+    std::string args;
+    std::string output;
+  };
+  std::optional<QemuPlugin> qemu_plugin;
 };
 
 enum class Outcome {
@@ -98,6 +113,8 @@ struct BootResult {
   bool output_truncated = false;  ///< some channel held more than output_limit
   /// Time from the start of boot() to the first "KTAP version" on COM1, if it came.
   std::optional<std::chrono::milliseconds> first_ktap_line;
+  /// What BootSpec::qemu_plugin wrote (at most 1 MiB); empty without a plugin.
+  std::string plugin_output;
 };
 
 /// Boots spec.kernel and waits for it to stop. Never throws for guest misbehaviour; throws

@@ -10,6 +10,7 @@
 #include <cstdio>
 
 #include "autograder/runner/boot.hpp"
+#include "autograder/runner/sandbox.hpp"
 #include "autograder/runner/image.hpp"
 
 namespace {
@@ -51,6 +52,7 @@ int main(int argc, char** argv) {
   std::string workdir;
   std::optional<unsigned> gdb_port;
   std::string bochs_debugger;
+  std::string sandbox_mode = "none";
 
   app.add_option("--emu", emu, "Emulator")
       ->check(CLI::IsMember({"qemu", "bochs"}))
@@ -79,6 +81,10 @@ int main(int argc, char** argv) {
                  "Bochs: run its debugger's commands from FILE (then, with --interactive, from stdin)")
       ->check(CLI::ExistingFile);
   app.add_flag("-v,--verbose", verbose, "Print the captured output even when the run passes");
+  app.add_option("--sandbox", sandbox_mode, "Run the emulator confined: bwrap, user (root only) or none")
+      ->check(CLI::IsMember({"bwrap", "user", "none"}))
+      ->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
 
   runner::BootSpec spec;
@@ -110,6 +116,14 @@ int main(int argc, char** argv) {
     }
   }
   const bool debugging = gdb_port || !spec.bochs_commands.empty();
+  std::string sandbox_problem;
+  const runner::Sandbox sandbox =
+      runner::Sandbox::make(*runner::sandbox_mode_from_name(sandbox_mode), &sandbox_problem);
+  if (!sandbox_problem.empty()) {
+    fmt::print(stderr, "hvlab-boot: cannot make the sandbox: {}\n", sandbox_problem);
+    return 2;
+  }
+  if (sandbox.confined()) spec.sandbox = &sandbox;
   if (gdb_port) {
     fmt::print(stderr, "hvlab-boot: QEMU waits for GDB: target remote 127.0.0.1:{}\n", *gdb_port);
   }

@@ -95,6 +95,30 @@ std::optional<std::string> check_kernel(const std::filesystem::path& kernel) {
     return "the kernel " + name + " is an ELF for machine " + std::to_string(machine) +
            ", not i386 (3): build it with -m32";
   }
+  // Every loadable segment must lie inside the file: a truncated image would make QEMU
+  // refuse it at once but leave Bochs' GRUB waiting out the whole time limit.
+  {
+    std::error_code ec;
+    const std::uintmax_t size = std::filesystem::file_size(kernel, ec);
+    const std::uint32_t phoff = le32(&head[28]);
+    const unsigned phentsize = head[42] | head[43] << 8, phnum = head[44] | head[45] << 8;
+    auto truncated = [&](std::uintmax_t needed) {
+      return "the kernel " + name + " is truncated: it needs " + std::to_string(needed) + " bytes, the file has " +
+             std::to_string(size) + " (a build or copy that was cut short?)";
+    };
+    const std::uintmax_t table_end = std::uintmax_t{phoff} + std::uintmax_t{phentsize} * phnum;
+    if (!ec && table_end > size) return truncated(table_end);
+    if (!ec && phentsize >= 32) {
+      std::ifstream ph(kernel, std::ios::binary);
+      for (unsigned i = 0; i < phnum && i < 256; ++i) {
+        unsigned char e[32];
+        ph.seekg(static_cast<std::streamoff>(phoff + std::uintmax_t{phentsize} * i));
+        if (!ph.read(reinterpret_cast<char*>(e), sizeof e)) return truncated(table_end);
+        const std::uintmax_t end = std::uintmax_t{le32(&e[4])} + le32(&e[16]);  // p_offset + p_filesz
+        if (le32(&e[0]) == 1 && end > size) return truncated(end);
+      }
+    }
+  }
   bool bad_checksum = false;
   for (std::size_t off = 0; off + 12 <= n; off += 4) {
     if (le32(&head[off]) != 0x1BADB002u) continue;

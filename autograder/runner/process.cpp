@@ -5,10 +5,15 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -117,63 +122,115 @@ void append(Channel& ch, const char* p, std::size_t n) {
 
 std::string errno_text(int e) { return std::strerror(e); }
 
-// The slave side of a pseudo-terminal the child opened itself on /dev/ptmx, opened here for
-// reading, raw and non-blocking, or -1 if it has none (yet). The tty index comes from
-// /proc/PID/fdinfo (Linux 5.x); failing that, from a copy of the master's fd (pidfd_getfd,
-// which needs the right to ptrace the child: a parent has it).
-int open_child_pty_slave(pid_t pid) {
-  const std::string proc = "/proc/" + std::to_string(pid);
-  DIR* d = ::opendir((proc + "/fd").c_str());
-  if (d == nullptr) return -1;
-  int master = -1;
-  while (dirent* e = ::readdir(d)) {
-    char link[64];
-    const std::string path = proc + "/fd/" + e->d_name;
-    ssize_t n = ::readlink(path.c_str(), link, sizeof link - 1);
-    if (n <= 0) continue;
-    link[n] = '\0';
-    if (std::strcmp(link, "/dev/ptmx") == 0) {
-      master = std::atoi(e->d_name);
-      break;
-    }
+// What the child was doing when it gave up, reported with errno through the error pipe.
+enum ChildStep : int { kStepExec = 0, kStepChdir, kStepMountNs, kStepStage, kStepLimit, kStepUser };
+
+const char* child_step_text(int step) {
+  switch (step) {
+    case kStepChdir: return "cannot enter its working directory";
+    case kStepMountNs: return "cannot make a private mount namespace (root is needed)";
+    case kStepStage: return "cannot bind the sandbox's folders";
+    case kStepLimit: return "cannot set a resource limit";
+    case kStepUser: return "cannot switch to the unprivileged user";
+    default: return "cannot run it";
   }
-  ::closedir(d);
-  if (master < 0) return -1;
-  int index = -1;
-  {
-    const std::string info = proc + "/fdinfo/" + std::to_string(master);
-    if (FILE* f = std::fopen(info.c_str(), "r")) {
-      char line[128];
-      while (std::fgets(line, sizeof line, f) != nullptr) {
-        if (std::strncmp(line, "tty-index:", 10) == 0) index = std::atoi(line + 10);
-      }
+}
+
+// The child and every process below it (a sandbox runs the real program as its grandchild),
+// found through the parent pid field of /proc/N/stat.
+std::vector<pid_t> self_and_descendants(pid_t root) {
+  std::vector<std::pair<pid_t, pid_t>> parent_of;  // (pid, ppid)
+  if (DIR* d = ::opendir("/proc")) {
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+      char path[300];
+      std::snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+      FILE* f = std::fopen(path, "r");
+      if (f == nullptr) continue;
+      char buf[512];
+      const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
       std::fclose(f);
+      buf[n] = '\0';
+      // "pid (comm) state ppid ...": comm may hold blanks and parentheses; the last ')' ends it.
+      const char* close = std::strrchr(buf, ')');
+      if (close == nullptr) continue;
+      char state = 0;
+      int ppid = 0;
+      if (std::sscanf(close + 1, " %c %d", &state, &ppid) == 2)
+        parent_of.emplace_back(static_cast<pid_t>(std::atoi(e->d_name)), static_cast<pid_t>(ppid));
     }
+    ::closedir(d);
   }
-  if (index < 0) {
-    const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-    if (pidfd < 0) return -1;
-    const int copy = static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd, master, 0));
-    ::close(pidfd);
-    if (copy < 0) return -1;
-    unsigned n = 0;
-    if (::ioctl(copy, TIOCGPTN, &n) == 0) index = static_cast<int>(n);
-    ::close(copy);  // the file description is shared: never change its flags
+  std::vector<pid_t> out = {root};
+  for (std::size_t i = 0; i < out.size() && out.size() < 64; ++i)
+    for (auto [p, pp] : parent_of)
+      if (pp == out[i]) out.push_back(p);
+  return out;
+}
+
+// The slave side of a pseudo-terminal the child (or a process below it) opened itself on
+// /dev/ptmx, opened here for reading, raw and non-blocking, or -1 if there is none (yet).
+// The master is copied with pidfd_getfd (a parent and root may: it needs the right to
+// ptrace the process) and its peer opened with TIOCGPTPEER, which works across the mount
+// namespace of a sandbox with its own /dev/pts; failing that, the tty index from
+// /proc/PID/fdinfo names the slave in our /dev/pts.
+int open_child_pty_slave(pid_t pid) {
+  for (pid_t p : self_and_descendants(pid)) {
+    const std::string proc = "/proc/" + std::to_string(p);
+    DIR* d = ::opendir((proc + "/fd").c_str());
+    if (d == nullptr) continue;
+    int master = -1;
+    while (dirent* e = ::readdir(d)) {
+      char link[64];
+      const std::string path = proc + "/fd/" + e->d_name;
+      ssize_t n = ::readlink(path.c_str(), link, sizeof link - 1);
+      if (n <= 0) continue;
+      link[n] = '\0';
+      if (std::strcmp(link, "/dev/ptmx") == 0 || std::strcmp(link, "/dev/pts/ptmx") == 0) {
+        master = std::atoi(e->d_name);
+        break;
+      }
+    }
+    ::closedir(d);
+    if (master < 0) continue;
+    int fd = -1;
+    const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, p, 0));
+    if (pidfd >= 0) {
+      const int copy = static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd, master, 0));
+      ::close(pidfd);
+      if (copy >= 0) {
+        fd = ::ioctl(copy, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+        ::close(copy);  // the file description is shared: never change its flags
+      }
+    }
+    if (fd < 0) {
+      int index = -1;
+      if (FILE* f = std::fopen((proc + "/fdinfo/" + std::to_string(master)).c_str(), "r")) {
+        char line[128];
+        while (std::fgets(line, sizeof line, f) != nullptr)
+          if (std::strncmp(line, "tty-index:", 10) == 0) index = std::atoi(line + 10);
+        std::fclose(f);
+      }
+      if (index < 0) return -1;
+      fd = ::open(("/dev/pts/" + std::to_string(index)).c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+      if (fd < 0) return -1;
+    }
+    // Raw: no line discipline holding bytes back for a newline, no echo back to the child.
+    termios t;
+    if (::tcgetattr(fd, &t) == 0) {
+      ::cfmakeraw(&t);
+      ::tcsetattr(fd, TCSANOW, &t);
+    }
+    return fd;
   }
-  if (index < 0) return -1;
-  const std::string slave = "/dev/pts/" + std::to_string(index);
-  const int fd = ::open(slave.c_str(), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return -1;
-  // Raw: no line discipline holding bytes back for a newline, no echo back to the child.
-  termios t;
-  if (::tcgetattr(fd, &t) == 0) {
-    ::cfmakeraw(&t);
-    ::tcsetattr(fd, TCSANOW, &t);
-  }
-  return fd;
+  return -1;
 }
 
 }  // namespace
+
+std::filesystem::path staged_path(const std::filesystem::path& stage_dir, std::size_t index) {
+  return stage_dir / std::to_string(index);
+}
 
 std::optional<std::filesystem::path> find_program(const std::string& name) {
   auto runnable = [](const std::filesystem::path& p) {
@@ -229,7 +286,7 @@ RunResult run(const Command& cmd, std::vector<Channel>& channels, const Limits& 
   // Everything the child needs is prepared before fork(): after it, in a multithreaded
   // process, the child may only make async-signal-safe calls.
   std::vector<std::string> env_strings;
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+  for (char** e = cmd.clear_env ? nullptr : environ; e != nullptr && *e != nullptr; ++e) {
     std::string_view entry(*e);
     std::string_view name = entry.substr(0, entry.find('='));
     bool overridden = false;
@@ -249,6 +306,25 @@ RunResult run(const Command& cmd, std::vector<Channel>& channels, const Limits& 
   argv.push_back(nullptr);
   const std::string program = cmd.program.string();
   const std::string cwd = cmd.cwd.string();
+  std::vector<std::pair<int, rlimit>> limits_to_set;
+  for (auto [resource, value] : cmd.rlimits) {
+    rlimit rl{static_cast<rlim_t>(value), static_cast<rlim_t>(value)};
+    limits_to_set.emplace_back(resource, rl);
+  }
+  // Staging: in the child's own mount namespace each folder is opened (O_PATH: a folder the
+  // caller may not list still opens) and bound from /proc/self/fd/N onto stage_dir/<index>.
+  std::vector<std::string> stage_paths, stage_targets;
+  const std::string stage_dir = cmd.stage_dir.string();
+  for (std::size_t i = 0; i < cmd.stage_paths.size(); ++i) {
+    stage_paths.push_back(cmd.stage_paths[i].string());
+    stage_targets.push_back(staged_path(cmd.stage_dir, i).string());
+  }
+  std::vector<int> stage_fds(stage_paths.size(), -1);
+  char fd_path[32];
+  const bool staging = !stage_targets.empty() && !stage_dir.empty();
+  const bool set_uid = cmd.uid.has_value(), set_gid = cmd.gid.has_value();
+  const uid_t new_uid = set_uid ? static_cast<uid_t>(*cmd.uid) : 0;
+  const gid_t new_gid = set_gid ? static_cast<gid_t>(*cmd.gid) : 0;
 
   Fd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
   if (devnull.fd < 0) {
@@ -279,6 +355,12 @@ RunResult run(const Command& cmd, std::vector<Channel>& channels, const Limits& 
     }
     read_ends.emplace_back(p[0]);
     write_ends.emplace_back(p[1]);
+    // A child that reopens its end by name (QEMU's file:/dev/fd/3) as another user needs
+    // the pipe to be its own.
+    if (cmd.uid && ::fchown(p[1], static_cast<uid_t>(*cmd.uid), cmd.gid ? static_cast<gid_t>(*cmd.gid) : -1) != 0) {
+      result.error = "cannot give a pipe to the sandbox's user: " + errno_text(errno);
+      return result;
+    }
     ::fcntl(p[0], F_SETFL, ::fcntl(p[0], F_GETFL) | O_NONBLOCK);
     for (int target : ch.child_fds) plan.emplace_back(p[1], target);
   }
@@ -314,6 +396,44 @@ RunResult run(const Command& cmd, std::vector<Channel>& channels, const Limits& 
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD}) ::signal(sig, SIG_DFL);
+    int step = kStepExec;
+    int e = 0;
+    auto give_up = [&](int at) {
+      step = at;
+      e = errno;
+    };
+    if (staging) {
+      if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+        give_up(kStepMountNs);
+      } else {
+        // Opened before the tmpfs covers stage_dir: a folder may lie under it.
+        for (std::size_t i = 0; i < stage_paths.size() && e == 0; ++i)
+          if ((stage_fds[i] = ::open(stage_paths[i].c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) give_up(kStepStage);
+        if (e == 0 && ::mount("hvlab-stage", stage_dir.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k") != 0)
+          give_up(kStepStage);
+        for (std::size_t i = 0; i < stage_targets.size() && e == 0; ++i) {
+          // "/proc/self/fd/N" without snprintf (not async-signal-safe).
+          char digits[12];
+          int n = 0;
+          for (unsigned v = static_cast<unsigned>(stage_fds[i]); n == 0 || v; v /= 10) digits[n++] = static_cast<char>('0' + v % 10);
+          const char prefix[] = "/proc/self/fd/";
+          std::size_t k = 0;
+          for (; prefix[k]; ++k) fd_path[k] = prefix[k];
+          while (n) fd_path[k++] = digits[--n];
+          fd_path[k] = '\0';
+          if (::mkdir(stage_targets[i].c_str(), 0755) != 0 ||
+              ::mount(fd_path, stage_targets[i].c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
+            give_up(kStepStage);
+        }
+      }
+    }
+    for (std::size_t i = 0; i < limits_to_set.size() && e == 0; ++i)
+      if (::setrlimit(limits_to_set[i].first, &limits_to_set[i].second) != 0) give_up(kStepLimit);
+    if (e == 0 && set_gid && (::setgroups(0, nullptr) != 0 || ::setgid(new_gid) != 0)) give_up(kStepUser);
+    if (e == 0 && set_uid && ::setuid(new_uid) != 0) give_up(kStepUser);
+    // The parent died meanwhile (or a setuid reset the death signal): do not run orphaned.
+    if (set_uid) ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
     // Move every source out of the way of the targets first, then place them.
     for (auto& [src, dst] : plan) src = ::fcntl(src, F_DUPFD_CLOEXEC, 64);
     const int report = ::fcntl(err_write.fd, F_DUPFD_CLOEXEC, 64);
@@ -325,14 +445,16 @@ RunResult run(const Command& cmd, std::vector<Channel>& channels, const Limits& 
       if (!is_target[static_cast<std::size_t>(fd)]) ::close(fd);
     }
     ::syscall(SYS_close_range, static_cast<unsigned>(report_fd + 1), ~0u, 0u);
-    int e = 0;
-    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) {
-      e = errno;
-    } else {
-      ::execve(program.c_str(), argv.data(), envp.data());
-      e = errno;
+    if (e == 0) {
+      if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) {
+        give_up(kStepChdir);
+      } else {
+        ::execve(program.c_str(), argv.data(), envp.data());
+        give_up(kStepExec);
+      }
     }
-    ssize_t ignored = ::write(report_fd, &e, sizeof e);
+    const int failure[2] = {step, e};
+    ssize_t ignored = ::write(report_fd, failure, sizeof failure);
     (void)ignored;
     ::_exit(127);
   }
@@ -365,17 +487,20 @@ RunResult run(const Command& cmd, std::vector<Channel>& channels, const Limits& 
     return result;
   }
 
-  // The error pipe closes with no data when the exec succeeds; otherwise it holds errno.
+  // The error pipe closes with no data when the exec succeeds; otherwise it holds the step
+  // that failed and errno.
   {
-    int e = 0;
+    int report[2] = {0, 0};
     ssize_t got;
-    while ((got = ::read(err_read.fd, &e, sizeof e)) < 0 && errno == EINTR) {
+    while ((got = ::read(err_read.fd, report, sizeof report)) < 0 && errno == EINTR) {
     }
-    if (got == static_cast<ssize_t>(sizeof e)) {
+    if (got == static_cast<ssize_t>(sizeof report)) {
       wait_exited(pid);
       reap(result);
       result.end = End::spawn_failed;
-      result.error = "cannot run " + program + ": " + errno_text(e);
+      result.error = report[0] == kStepExec ? "cannot run " + program + ": " + errno_text(report[1])
+                                            : std::string(child_step_text(report[0])) + " for " + program + ": " +
+                                                  errno_text(report[1]);
       return result;
     }
   }
@@ -449,7 +574,16 @@ RunResult run(const Command& cmd, std::vector<Channel>& channels, const Limits& 
     return true;
   };
 
+  auto next_watch = start + milliseconds(100);
   while (true) {
+    if (limits.watch && Clock::now() >= next_watch) {
+      next_watch = Clock::now() + milliseconds(100);
+      if (std::string why = limits.watch(); !why.empty()) {
+        result.end = End::limit;
+        result.error = std::move(why);
+        break;
+      }
+    }
     if (has_exited(pid)) {
       child_gone = true;
       result.end = End::exited;

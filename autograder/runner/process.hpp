@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -33,6 +34,7 @@ struct Command {
   std::filesystem::path program;  ///< absolute path (see find_program)
   std::vector<std::string> argv;  ///< argv[0] included
   std::vector<std::string> env;   ///< "NAME=VALUE" set on top of our environment
+  bool clear_env = false;         ///< start from an empty environment instead of ours
   std::filesystem::path cwd;      ///< empty: ours
   /// Read and discard what the child writes to a pseudo-terminal it opens itself (on
   /// /dev/ptmx). Bochs' term display draws on one that nobody reads; once its buffer is full
@@ -42,6 +44,19 @@ struct Command {
   /// the child runs in a process group of its own, which may not read the terminal itself).
   /// Our stdin's end closes the pipe.
   bool forward_stdin = false;
+
+  // Confinement, applied in the child between fork and exec (see sandbox.hpp).
+  /// Resource limits (RLIMIT_AS, RLIMIT_FSIZE, ...) as (resource, bytes or count).
+  std::vector<std::pair<int, std::uint64_t>> rlimits;
+  /// Run as this user and group, without supplementary groups (a root grader drops to an
+  /// unprivileged user before running anything of a submission).
+  std::optional<unsigned> uid;
+  std::optional<unsigned> gid;
+  /// Root only: a private mount namespace in which a tmpfs covers `stage_dir` and each of
+  /// `stage_paths` (folders) is bound at `stage_dir/<its index>`, so that a program running as
+  /// `uid` reaches folders whose parents it may not traverse (a work folder under /root).
+  std::vector<std::filesystem::path> stage_paths;
+  std::filesystem::path stage_dir;
 };
 
 struct Limits {
@@ -52,6 +67,9 @@ struct Limits {
   /// `finish_grace` to stop by itself, then is killed (the run still counts as finished).
   std::function<bool()> finished;
   std::chrono::milliseconds finish_grace{1000};
+  /// Polled about every 100 ms while the child runs: a non-empty answer stops it (End::limit,
+  /// with the answer as RunResult::error), e.g. the bytes an unpacker has written so far.
+  std::function<std::string()> watch;
 };
 
 enum class End {
@@ -59,6 +77,7 @@ enum class End {
   timeout,       ///< killed at the deadline
   flood,         ///< killed: `flood_channel` passed its flood_limit
   finished,      ///< killed after Limits::finished said the work was done
+  limit,         ///< killed: Limits::watch reported a limit passed (see error)
   spawn_failed,  ///< could not start: see error
 };
 
@@ -76,6 +95,9 @@ struct RunResult {
 /// own pipe; child fds not named by a channel (1 and 2 included) go to /dev/null. Returns
 /// when the child and every process of its group are gone.
 RunResult run(const Command& cmd, std::vector<Channel>& channels, const Limits& limits);
+
+/// `stage_dir/<index>`: where Command::stage_paths[index] is reachable in the child.
+std::filesystem::path staged_path(const std::filesystem::path& stage_dir, std::size_t index);
 
 /// The absolute path of `name` (searched in PATH unless it contains a '/'), if executable.
 std::optional<std::filesystem::path> find_program(const std::string& name);

@@ -9,10 +9,11 @@
 # and the last job runs autograder/grade --collect OUT_DIR (OUT_DIR/gradebook.csv).
 # Options after OUT_DIR go to both sbatch calls (e.g. --partition=teach --account=cs101).
 # Environment: HVLAB_BUILD (default <kit>/build), HVLAB_SLURM_PARALLEL (tasks at a time,
-# default 50), HVLAB_CCACHE_DIR (the compiler cache; default <build>/_ccache).
+# default 50), HVLAB_CCACHE_DIR (the compiler cache; default <build>/_ccache),
+# HVLAB_GRADE_OPTIONS (more options for each task's grader, e.g. "--lab lab04").
 set -eu
 
-[ $# -ge 2 ] || { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 kit=$(cd "$here/../.." && pwd)
 subs=$(cd "$1" && pwd)

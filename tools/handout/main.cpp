@@ -88,7 +88,8 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "hvlab-handout: --upto takes labNN (e.g. lab01), not '{}'\n", upto);
     return 2;
   }
-  fs::path src = fs::absolute(source), dst = fs::absolute(dest);
+  fs::path src = fs::absolute(source), dst = fs::absolute(dest).lexically_normal();
+  if (dst.filename().empty()) dst = dst.parent_path();  // "build/handout/"
   if (fs::exists(dst) && !fs::is_empty(dst)) {
     if (!force) {
       fmt::print(stderr, "hvlab-handout: {} exists and is not empty (use --force to replace it)\n", dst.string());
@@ -103,8 +104,21 @@ int main(int argc, char** argv) {
       fmt::print(stderr, "hvlab-handout: {} holds the source tree; not replacing it\n", dst.string());
       return 2;
     }
-    fs::remove_all(dst);
   }
+  // The handout is written beside its destination and put in place only when it is whole: a
+  // generation that stops half-way (a marker left open) leaves nothing a later --force would
+  // refuse to replace.
+  const fs::path final_dst = dst;
+  dst = dst.parent_path() / ("." + dst.filename().string() + ".partial");
+  fs::remove_all(dst);
+  struct Abandon {
+    const fs::path& stage;
+    bool done = false;
+    ~Abandon() {
+      std::error_code ec;
+      if (!done) fs::remove_all(stage, ec);
+    }
+  } abandon{dst};
   std::vector<std::string> globs;
   if (list.empty() && fs::exists(src / "tools/handout/instructor-only.txt")) list = (src / "tools/handout/instructor-only.txt").string();
   if (!list.empty()) {
@@ -161,7 +175,7 @@ int main(int argc, char** argv) {
   }
   if (leaks) return 1;
 
-  fmt::print("hvlab-handout: {} files written to {}, {} instructor-only left out\n", written, dst.string(), skipped);
+  fmt::print("hvlab-handout: {} files written to {}, {} instructor-only left out\n", written, final_dst.string(), skipped);
   for (auto& [lab, ids] : stripped_by_lab) {
     fmt::print("  {}: {} exercises ({} regions) stripped:", lab, ids.size(), regions_by_lab[lab]);
     for (auto& id : ids) fmt::print(" {}", id);
@@ -178,7 +192,7 @@ int main(int argc, char** argv) {
     std::string q = "'" + dst.string() + "'";
     if (run("git -C " + q + " init -q -b main") != 0 || run("git -C " + q + " add -A") != 0 ||
         run("git -C " + q + " -c user.name=hvlab -c user.email=hvlab@localhost commit -q -m 'hvlab handout'") != 0) {
-      fmt::print(stderr, "hvlab-handout: could not make {} a git repository\n", dst.string());
+      fmt::print(stderr, "hvlab-handout: could not make {} a git repository\n", final_dst.string());
       return 1;
     }
     // Warns before a push to a public remote (tools/handout/pre-push).
@@ -193,5 +207,13 @@ int main(int argc, char** argv) {
                                 fs::perms::others_read | fs::perms::others_exec);
     }
   }
+  std::error_code ec;
+  fs::remove_all(final_dst, ec);
+  fs::rename(dst, final_dst, ec);
+  if (ec) {
+    fmt::print(stderr, "hvlab-handout: cannot put the handout in place at {}: {}\n", final_dst.string(), ec.message());
+    return 1;
+  }
+  abandon.done = true;
   return 0;
 }

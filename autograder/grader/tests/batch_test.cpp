@@ -2,6 +2,7 @@
 // (the isolation policy), the compiler's message, the gradebook, Gradescope's fields, the
 // per-exercise summary and the handout stubs' panic messages.
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -139,6 +140,28 @@ TEST(Batch, CompilerMessageKeepsTheDiagnosticsNotTheCommand) {
             std::string::npos);
   EXPECT_NE(compiler_message("/work/alice/src/CMakeLists.txt:3 (x):\nCMake Error at y\n", "/work/alice/src").find("CMake Error"),
             std::string::npos);
+}
+
+// The handout's stubs warn about unused parameters by the dozen; the error comes last in the
+// log but first in the message, and is the one-line reason.
+TEST(Batch, CompilerMessagePutsTheErrorBeforeTheStubsWarnings) {
+  std::string log = "FAILED: lab01-trap-and-emulate/CMakeFiles/m.dir/core.cpp.o \n/usr/bin/c++ -c core.cpp\n";
+  for (int i = 0; i < 40; ++i)
+    log += fmt::format("../src/lab01-trap-and-emulate/core.cpp: In function 'void stub{0}(int)':\n"
+                       "../src/lab01-trap-and-emulate/core.cpp:{0}:15: warning: unused parameter 'x' [-Wunused-parameter]\n"
+                       "   {0} | void stub{0}(int x) {{\n      |               ~~~~^\n", i + 10);
+  log += "../src/lab01-trap-and-emulate/core.cpp: In function 'void emulate()':\n"
+         "../src/lab01-trap-and-emulate/core.cpp:300:5: error: 'undeclared' was not declared in this scope\n"
+         "  300 |     undeclared();\n"
+         "../src/lab01-trap-and-emulate/core.cpp:300:5: note: suggested alternative: 'declared'\n"
+         "ninja: build stopped: subcommand failed.\n";
+  const std::string m = compiler_message(log, "/work/alice/src", 30);
+  EXPECT_EQ(m.rfind("lab01-trap-and-emulate/core.cpp: In function 'void emulate()':", 0), 0u) << m;
+  EXPECT_NE(m.find("note: suggested alternative"), std::string::npos) << m;
+  EXPECT_EQ(m.find("unused parameter"), std::string::npos) << m;
+  EXPECT_NE(m.find("(40 warning(s) not shown)"), std::string::npos) << m;
+  EXPECT_EQ(first_error_line(m),
+            "lab01-trap-and-emulate/core.cpp:300:5: error: 'undeclared' was not declared in this scope");
 }
 
 TEST(Batch, CsvFieldsRoundTripAndDoNotRunAsFormulas) {

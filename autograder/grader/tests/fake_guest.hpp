@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "autograder/grader/elf.hpp"
 #include "autograder/runner/boot.hpp"
 
 namespace hvlab::grader::testing {
@@ -49,6 +50,15 @@ struct FakeGuest {
   std::map<std::string, Behaviour> on_bochs;    ///< overrides on Bochs
   std::string trace_line = R"({"kind":"trap","vector":13,"insn":"lgdt","outcome":"emulated"})";
   std::string wrong_nonce;                      ///< print this nonce instead of the real one
+  /// With seed=HEX on the command line the tests run in that seed's order, as the suite
+  /// does; a replayer ignores it. With a table, each test leaves a trace event in its code.
+  bool ignore_seed = false;
+  bool trace_unseeded = false;                  ///< the trace in the source order (a replay)
+  const SuiteTable* table = nullptr;
+  /// With the evidence plugin asked for (QEMU), what it would see: each test's code enter, the
+  /// guest's fail() in failing tests. A rewriter reports "ok" for those; a printer runs nothing.
+  bool rewrite_failures = false;
+  bool runs_nothing = false;
   bool ignore_nonce = false;                    ///< print no nonce line
   double seconds_per_boot = 0.5;
 
@@ -72,20 +82,32 @@ struct FakeGuest {
     const std::string first_s = option(cmd, "first");
     const unsigned first = first_s.empty() ? 1 : static_cast<unsigned>(std::stoul(first_s));
 
+    std::vector<unsigned> order = seeded_order(0, names.size());
+    if (const std::string seed = option(cmd, "seed"); !seed.empty() && !ignore_seed)
+      order = seeded_order(std::stoull(seed, nullptr, 16), names.size());
     BootResult r;
     r.elapsed = std::chrono::milliseconds(static_cast<long>(seconds_per_boot * 1000));
     r.com1 = fmt::format("KTAP version 1\n1..{}\n", names.size());
     if (!ignore_nonce) r.com1 += fmt::format("# nonce {}\n", wrong_nonce.empty() ? nonce : wrong_nonce);
     for (unsigned n = first; n <= names.size(); ++n) {
-      const std::string& name = names[n - 1];
+      const std::string& name = names[order[n - 1]];
+      if (table)
+        r.com2 += fmt::format(R"({{"kind":"trap","eip":"0x{:08x}","insn":"cli"}})" "\n",
+                              table->tests[trace_unseeded ? n - 1 : order[n - 1]].code + 4);
       Behaviour b;
       if (auto it = behaviour.find(name); it != behaviour.end()) b = it->second;
       if (spec.emu == runner::Emulator::bochs)
         if (auto it = on_bochs.find(name); it != on_bochs.end()) b = it->second;
       r.com2 += trace_line + "\n";
+      if (spec.qemu_plugin && !runs_nothing) {
+        r.plugin_output += fmt::format("enter {}\n", order[n - 1]);
+        if (b.kind == Behaviour::fail) r.plugin_output += "fail\n";
+      }
       switch (b.kind) {
         case Behaviour::pass: r.com1 += fmt::format("ok {} {}\n", n, name); break;
-        case Behaviour::fail: r.com1 += fmt::format("# {}\nnot ok {} {}\n", b.text, n, name); break;
+        case Behaviour::fail:
+          r.com1 += rewrite_failures ? fmt::format("ok {} {}\n", n, name) : fmt::format("# {}\nnot ok {} {}\n", b.text, n, name);
+          break;
         case Behaviour::skip: r.com1 += fmt::format("ok {} {} # SKIP {}\n", n, name, b.text); break;
         case Behaviour::crash:
           r.outcome = Outcome::crashed;

@@ -1,6 +1,7 @@
 // Resume-after-crash bookkeeping, the nonce check and the reasons given for runs that
 // crash, hang, flood, print nothing or print garbage.
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "autograder/grader/run.hpp"
@@ -44,6 +45,163 @@ TEST(Run, CleanRunTakesOneBoot) {
   EXPECT_EQ(cmd.find("first="), std::string::npos);
   EXPECT_EQ(testing::option(cmd, "nonce").size(), 16u);
   EXPECT_NEAR(run.tests.at(1).seconds, 0.1, 1e-9) << "an even share of the boot's 0.5 s";
+}
+
+// A table for kNames: each test's code 0x100 bytes at 0x1000 + 0x100 * index.
+SuiteTable fake_table() {
+  SuiteTable t;
+  for (std::size_t i = 0; i < kNames.size(); ++i)
+    t.tests.push_back({kNames[i], static_cast<std::uint32_t>(0x1000 + 0x100 * i), 0x80, "\x55\x89\xe5"});
+  return t;
+}
+
+RunSettings seeded_settings(const SuiteTable& table, std::uint64_t seed) {
+  RunSettings s = bare_settings();
+  s.table = std::make_shared<const SuiteTable>(table);
+  s.make_seed = [seed] { return seed; };
+  return s;
+}
+
+TEST(Run, ASeededRunIsCheckedAndNumberedByTheTable) {
+  const SuiteTable table = fake_table();
+  FakeGuest g;
+  g.names = kNames;
+  g.table = &table;
+  GuestRun run = run_fake(g, seeded_settings(table, 0x1234));
+  ASSERT_TRUE(run.fatal.empty()) << run.fatal;
+  EXPECT_EQ(run.seed, 0x1234u);
+  EXPECT_EQ(testing::option(g.specs[0].cmdline, "seed"), "0000000000001234");
+  // The guest printed them in another order; the grader numbers them as the table does.
+  EXPECT_NE(seeded_order(0x1234, kNames.size()), seeded_order(0, kNames.size()));
+  for (std::size_t i = 0; i < kNames.size(); ++i) {
+    EXPECT_EQ(run.tests.at(static_cast<unsigned>(i + 1)).name, kNames[i]);
+    EXPECT_EQ(run.tests.at(static_cast<unsigned>(i + 1)).verdict, Verdict::passed);
+  }
+}
+
+TEST(Run, AReportInAnotherOrderIsNotTrusted) {
+  const SuiteTable table = fake_table();
+  FakeGuest g;
+  g.names = kNames;
+  g.table = &table;
+  g.ignore_seed = true;  // a transcript of a run with another seed, nonce and all
+  GuestRun run = run_fake(g, seeded_settings(table, 0x1234));
+  EXPECT_NE(run.fatal.find("KTAP output did not come from the guest that was booted"), std::string::npos) << run.fatal;
+  EXPECT_NE(run.fatal.find("this run's seed 0000000000001234 puts"), std::string::npos) << run.fatal;
+  for (const auto& [n, o] : run.tests) EXPECT_EQ(o.verdict, Verdict::voided) << n;
+}
+
+TEST(Run, ATraceInAnotherOrderIsNotTrusted) {
+  const SuiteTable table = fake_table();
+  FakeGuest g;
+  g.names = kNames;
+  g.table = &table;
+  g.trace_unseeded = true;  // the right report, with the trace of another run
+  GuestRun run = run_fake(g, seeded_settings(table, 0x1234));
+  EXPECT_NE(run.fatal.find("event trace does not follow this run's test order"), std::string::npos) << run.fatal;
+  for (const auto& [n, o] : run.tests) EXPECT_EQ(o.verdict, Verdict::voided) << n;
+}
+
+TEST(Run, ACrashInASeededRunNamesTheTestByItsPlace) {
+  const SuiteTable table = fake_table();
+  FakeGuest g;
+  g.names = kNames;
+  g.table = &table;
+  g.behaviour["exc_de"] = {Behaviour::crash, "triple fault"};
+  GuestRun run = run_fake(g, seeded_settings(table, 0x77));
+  ASSERT_TRUE(run.fatal.empty()) << run.fatal;
+  EXPECT_EQ(run.boots.size(), 2u);
+  EXPECT_EQ(testing::option(g.specs[1].cmdline, "seed"), testing::option(g.specs[0].cmdline, "seed"))
+      << "the resume keeps the order";
+  EXPECT_EQ(run.tests.at(3).verdict, Verdict::stopped);
+  EXPECT_EQ(run.tests.at(3).name, "exc_de");
+  EXPECT_TRUE(run.complete());
+}
+
+RunSettings watched_settings(const SuiteTable& table) {
+  RunSettings s = seeded_settings(table, 0x99);
+  s.evidence_plugin = "libhvlab_evidence.so";
+  return s;
+}
+
+TEST(Run, TheEmulatorsEvidenceAgreesWithAnHonestReport) {
+  const SuiteTable table = fake_table();
+  FakeGuest g;
+  g.names = kNames;
+  g.table = &table;
+  g.behaviour["paging_wp"] = {Behaviour::fail, "paging_wp: expected a #PF"};
+  GuestRun run = run_fake(g, watched_settings(table));
+  ASSERT_TRUE(run.fatal.empty()) << run.fatal;
+  ASSERT_TRUE(g.specs[0].qemu_plugin.has_value());
+  EXPECT_EQ(g.specs[0].qemu_plugin->inputs.front().second, table.watch_list());
+  EXPECT_EQ(run.tests.at(4).verdict, Verdict::failed);
+  EXPECT_EQ(run.tests.at(1).verdict, Verdict::passed);
+  // Bochs has no plugin: nothing is asked of it.
+  RunSettings bochs = watched_settings(table);
+  bochs.spec.emu = Emulator::bochs;
+  FakeGuest gb = g;
+  gb.specs.clear();
+  run_fake(gb, bochs);
+  EXPECT_FALSE(gb.specs[0].qemu_plugin.has_value());
+}
+
+TEST(Run, AnOkOverAFailureTheEmulatorSawIsNotTrusted) {
+  const SuiteTable table = fake_table();
+  FakeGuest g;
+  g.names = kNames;
+  g.table = &table;
+  g.behaviour["paging_wp"] = {Behaviour::fail, "paging_wp: expected a #PF"};
+  g.rewrite_failures = true;
+  GuestRun run = run_fake(g, watched_settings(table));
+  EXPECT_NE(run.fatal.find("'paging_wp' failed in the guest"), std::string::npos) << run.fatal;
+  EXPECT_NE(run.fatal.find("the report was changed on its way out"), std::string::npos) << run.fatal;
+  for (const auto& [n, o] : run.tests) EXPECT_EQ(o.verdict, Verdict::voided) << n;
+}
+
+TEST(Run, AReportOfTestsThatNeverRanIsNotTrusted) {
+  const SuiteTable table = fake_table();
+  FakeGuest g;
+  g.names = kNames;
+  g.table = &table;
+  g.runs_nothing = true;  // prints the right report in the right order, runs no test
+  GuestRun run = run_fake(g, watched_settings(table));
+  EXPECT_NE(run.fatal.find("the emulator never saw its code run"), std::string::npos) << run.fatal;
+}
+
+TEST(Run, TheSuitesOwnTableIsReadFromItsElf) {
+  std::string problem;
+  auto table = read_suite_table(HVLAB_SUITE_ELF, &problem);
+  ASSERT_TRUE(table.has_value()) << problem;
+  ASSERT_GT(table->tests.size(), 50u);
+  EXPECT_EQ(table->tests.front().name, "priv_lgdt");
+  for (std::size_t i = 0; i < table->tests.size(); ++i) {
+    const SuiteTest& t = table->tests[i];
+    EXPECT_GT(t.code_size, 0u) << t.name;
+    EXPECT_EQ(table->test_at(t.code + t.code_size / 2), i) << t.name;
+    EXPECT_EQ(t.head.size(), std::min<std::size_t>(16, t.code_size)) << t.name;
+  }
+  // A seed shuffles each group within itself; the groups keep their order.
+  unsigned sum = 0;
+  for (unsigned g : table->groups) sum += g;
+  EXPECT_EQ(sum, table->tests.size());
+  EXPECT_EQ(table->groups.size(), 9u);
+  const auto order = seeded_order(0xabcdef, table->tests.size(), table->groups);
+  EXPECT_NE(order, seeded_order(0, table->tests.size(), table->groups));
+  unsigned start = 0;
+  for (unsigned g : table->groups) {
+    for (unsigned k = start; k < start + g; ++k) {
+      EXPECT_GE(order[k], start);
+      EXPECT_LT(order[k], start + g);
+    }
+    start += g;
+  }
+  ASSERT_TRUE(table->fail.has_value()) << "hvlab::guest::fail() not found";
+  EXPECT_GT(table->fail->code_size, 0u);
+  EXPECT_NE(table->watch_list().find(fmt::format("fail {:x} ", table->fail->code)), std::string::npos);
+  // A guest without the table (the calibration kernel, a fake) has none, and no problem.
+  problem.clear();
+  EXPECT_FALSE(read_suite_table(HVLAB_CALIBRATE_ELF, &problem).has_value());
+  EXPECT_EQ(problem, "");
 }
 
 TEST(Run, NoncesDifferBetweenBoots) {

@@ -47,6 +47,6 @@ int kernel_main(const hvlab::BootInfo& boot) {
   }
   g_ram_top = usable_ram_top(boot);
 
-  static const TestGroup groups[] = {kMicroGroup, kMacroGroup};
+  static const TestGroup* const groups[] = {&kMicroGroup, &kMacroGroup};
   return run_suite(groups, sizeof groups / sizeof groups[0], run_options(boot), init);
 }

@@ -4,6 +4,7 @@
 #include <cstdarg>
 
 #include "autograder/guests/suite/suite.hpp"
+#include "autograder/guests/suite/order.hpp"
 #include "common/boot/kernel.hpp"
 #include "common/runtime/format.hpp"
 #include "common/runtime/string.hpp"
@@ -294,18 +295,33 @@ namespace {
 }  // namespace
 
 RunOptions run_options(const BootInfo& boot) {
-  static char only[64], nonce[80];
+  static char only[64], nonce[80], seed[24];
   RunOptions opt;
   std::uint32_t first = 0;
   if (boot.cmdline_unsigned("first", &first) && first) opt.first = first;
   if (boot.cmdline_option("only", only, sizeof only)) opt.only = only;
   if (boot.cmdline_option("nonce", nonce, sizeof nonce)) opt.nonce = nonce;
+  if (boot.cmdline_option("seed", seed, sizeof seed)) order::parse_hex64(seed, &opt.seed);
   return opt;
 }
 
-int run_suite(const TestGroup* groups, unsigned ngroups, const RunOptions& opt, void (*init)()) {
+namespace {
+std::uint64_t g_boot_key = order::boot_key(0, nullptr);
+constexpr unsigned kMaxTests = 256;
+}  // namespace
+
+std::uint32_t boot_value(unsigned salt) { return order::boot_value(g_boot_key, salt); }
+
+int run_suite(const TestGroup* const* groups, unsigned ngroups, const RunOptions& opt, void (*init)()) {
+  static const TestCase* tests[kMaxTests];
+  static unsigned perm[kMaxTests], sizes[kMaxTests];
   unsigned total = 0;
-  for (unsigned g = 0; g < ngroups; ++g) total += groups[g].count;
+  for (unsigned g = 0; g < ngroups && g < kMaxTests; ++g) {
+    sizes[g] = 0;
+    for (unsigned i = 0; i < groups[g]->count && total < kMaxTests; ++i, ++sizes[g]) tests[total++] = &groups[g]->tests[i];
+  }
+  order::test_order(opt.seed, perm, total, sizes, ngroups);
+  g_boot_key = order::boot_key(opt.seed, opt.nonce);
   // The plan comes first, before any set-up that could bring the guest down.
   kprintf("KTAP version 1\n1..%u\n", total);
   if (opt.nonce) kprintf("# nonce %s\n", opt.nonce);
@@ -314,36 +330,33 @@ int run_suite(const TestGroup* groups, unsigned ngroups, const RunOptions& opt, 
   // Run-to-run noise stays off the console so two good runs print the same KTAP.
   dprintf("hvlab test guest: TSC %u kHz\n", static_cast<unsigned>(tsc_per_ms()));
 
-  unsigned passed = 0, failed = 0, number = 0;
-  for (unsigned g = 0; g < ngroups; ++g) {
-    for (unsigned i = 0; i < groups[g].count; ++i) {
-      const TestCase& t = groups[g].tests[i];
-      ++number;
-      if (number < opt.first) continue;
-      if (opt.only && rt::str_compare(opt.only, t.name) != 0) continue;
+  unsigned passed = 0, failed = 0;
+  for (unsigned number = 1; number <= total; ++number) {
+    const TestCase& t = *tests[perm[number - 1]];
+    if (number < opt.first) continue;
+    if (opt.only && rt::str_compare(opt.only, t.name) != 0) continue;
 
-      g_current = &t;
-      g_failed = g_skipped = false;
-      g_comment[0] = '\0';
-      g_diag_len = 0;
-      g_diag[0] = '\0';
-      run_one(t);
-      if (g_diag_len) kprintf("%s", g_diag);
-      if (g_failed) {
-        kprintf("not ok %u %s\n", number, t.name);
-        ++failed;
-      } else if (g_skipped) {
-        kprintf("ok %u %s # SKIP %s\n", number, t.name, g_skip_reason);
-        ++passed;
-      } else if (g_comment[0]) {
-        kprintf("ok %u %s # %s\n", number, t.name, g_comment);
-        ++passed;
-      } else {
-        kprintf("ok %u %s\n", number, t.name);
-        ++passed;
-      }
-      g_current = nullptr;
+    g_current = &t;
+    g_failed = g_skipped = false;
+    g_comment[0] = '\0';
+    g_diag_len = 0;
+    g_diag[0] = '\0';
+    run_one(t);
+    if (g_diag_len) kprintf("%s", g_diag);
+    if (g_failed) {
+      kprintf("not ok %u %s\n", number, t.name);
+      ++failed;
+    } else if (g_skipped) {
+      kprintf("ok %u %s # SKIP %s\n", number, t.name, g_skip_reason);
+      ++passed;
+    } else if (g_comment[0]) {
+      kprintf("ok %u %s # %s\n", number, t.name, g_comment);
+      ++passed;
+    } else {
+      kprintf("ok %u %s\n", number, t.name);
+      ++passed;
     }
+    g_current = nullptr;
   }
   if (opt.only && passed + failed == 0) {
     kprintf("# only=%s: no test of that name\n", opt.only);

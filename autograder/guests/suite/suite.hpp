@@ -147,13 +147,18 @@ struct RunOptions {
   unsigned first = 1;        ///< run tests first..N (the plan still says 1..N)
   const char* only = nullptr;  ///< run only the test of this name
   const char* nonce = nullptr;  ///< echoed as "# nonce HEX" after the plan
+  std::uint64_t seed = 0;    ///< the order of the tests (order.hpp); 0: the order of the source
 };
-/// The runner's options from the command line: first=K, only=NAME, nonce=HEX. The strings
-/// are copied out of the multiboot information, which may sit in memory the tests use.
+/// The runner's options from the command line: first=K, only=NAME, nonce=HEX, seed=HEX. The
+/// strings are copied out of the multiboot information, which may sit in memory the tests use.
 RunOptions run_options(const BootInfo& boot);
-/// Prints the KTAP plan, calls init(), runs the tests, prints the summary; returns the
-/// exit status (0 all passed, 1 otherwise).
-int run_suite(const TestGroup* groups, unsigned ngroups, const RunOptions& opt, void (*init)());
+/// Prints the KTAP plan, calls init(), runs the tests in the seed's order, numbered as they
+/// run, prints the summary; returns the exit status (0 all passed, 1 otherwise).
+int run_suite(const TestGroup* const* groups, unsigned ngroups, const RunOptions& opt, void (*init)());
+
+/// A value for a test's data that changes with every boot (the grader's seed and nonce), so
+/// that no monitor can answer from a transcript of another run; fixed without a seed.
+std::uint32_t boot_value(unsigned salt);
 
 /// Records a failure with a diagnostic line "# <test>: <message>".
 void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));

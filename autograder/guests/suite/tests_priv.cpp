@@ -34,7 +34,8 @@ alignas(4096) std::uint32_t g_marker2[1024];
 
 void priv_lgdt() {
   for (unsigned i = 0; i < sel::kGdtSlots; ++i) g_gdt2[i] = g_gdt[i];
-  g_marker2[0] = 0x67647432;  // "gdt2"
+  const std::uint32_t marker = boot_value(1) & ~1u;  // even: never the original's marker ("mark")
+  g_marker2[0] = marker;
   g_gdt2[sel::kMarker >> 3] =
       SegmentDescriptor::make(reinterpret_cast<std::uint32_t>(g_marker2), 0xfff, desc_type::kDataRW, 0).raw();
   DescriptorTableRegister gdtr{sizeof g_gdt2 - 1, reinterpret_cast<std::uint32_t>(g_gdt2)};
@@ -42,7 +43,7 @@ void priv_lgdt() {
   std::uint32_t seen = read_fs0(sel::kMarker);
   asm volatile("lgdt %0" ::"m"(g_gdtr) : "memory");
   std::uint32_t old = read_fs0(sel::kMarker);
-  EXPECT_EQ(seen, 0x67647432u, "word at fs:0 through the new GDT's marker descriptor");
+  EXPECT_EQ(seen, marker, "word at fs:0 through the new GDT's marker descriptor");
   EXPECT_EQ(old, 0x6d61726bu, "word at fs:0 after reloading the original GDT");
 }
 
@@ -134,8 +135,10 @@ alignas(4096) volatile std::uint32_t g_pt2[1024];
 void priv_mov_cr3() {
   std::uint32_t* a = reinterpret_cast<std::uint32_t*>(frame(0));
   std::uint32_t* b = reinterpret_cast<std::uint32_t*>(frame(1));
-  a[0] = 0xaaaa0001;
-  b[0] = 0xbbbb0002;
+  // Data that differs between boots, and between the two pages.
+  const std::uint32_t in_a = boot_value(2), in_b = ~in_a;
+  a[0] = in_a;
+  b[0] = in_b;
   set_test_pte(0, frame_pa(0) | page::P | page::RW);
   for (unsigned i = 0; i < 1024; ++i) {
     cpu::set_pte(&g_pd2[i], g_pd[i]);
@@ -151,8 +154,8 @@ void priv_mov_cr3() {
   asm volatile("mov %0, %%cr3" ::"r"(pd_phys()) : "memory");
   via1 = *va;
   EXPECT_EQ(cr3_seen & ~0xfffu, pd2, "CR3 read back");
-  EXPECT_EQ(via2, 0xbbbb0002u, "test page read with the second page directory");
-  EXPECT_EQ(via1, 0xaaaa0001u, "test page read after switching back");
+  EXPECT_EQ(via2, in_b, "test page read with the second page directory");
+  EXPECT_EQ(via1, in_a, "test page read after switching back");
 }
 
 void priv_mov_cr4() {

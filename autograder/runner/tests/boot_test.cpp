@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "autograder/runner/process.hpp"
+#include "autograder/runner/sandbox.hpp"
 #include "scratch.hpp"
 
 namespace hvlab::runner {
@@ -61,6 +62,33 @@ std::string emulator_param_name(const ::testing::TestParamInfo<Emulator>& info) 
 
 INSTANTIATE_TEST_SUITE_P(Runner, BothEmulators, ::testing::Values(Emulator::qemu, Emulator::bochs),
                          emulator_param_name);
+
+// A kernel cut short is refused before any emulator starts (Bochs' GRUB would otherwise
+// wait out the whole time limit).
+TEST_P(BothEmulators, TruncatedKernelIsRefusedAtOnce) {
+  ScratchDir d;
+  const std::string whole = read_file(kernel("hello"));
+  BootSpec s = spec_for(GetParam(), "hello", 60s);
+  s.kernel = d.write("cut.elf", std::string_view(whole).substr(0, whole.size() / 2));
+  auto r = boot(s);
+  EXPECT_EQ(r.outcome, Outcome::launch_failed) << describe(r);
+  EXPECT_NE(r.reason.find("is truncated"), std::string::npos) << r.reason;
+  EXPECT_LT(r.elapsed, 5s);
+}
+
+// Confined, the emulator boots as before from copies in its work directory.
+TEST_P(BothEmulators, SandboxedBootWorks) {
+  std::string problem;
+  const Sandbox sandbox = Sandbox::make(SandboxMode::bwrap, &problem);
+  ASSERT_EQ(problem, "") << "the sandbox cannot be made here";
+  BootSpec s = spec_for(GetParam(), "hello");
+  s.sandbox = &sandbox;
+  auto r = boot(s);
+  ASSERT_EQ(r.outcome, Outcome::exited) << describe(r);
+  EXPECT_EQ(r.com1, "hello\n");
+  EXPECT_EQ(r.com2, "event: hello\n");
+  expect_nothing_left(r);
+}
 
 TEST_P(BothEmulators, FirstKtapLineIsTimed) {
   auto r = boot(spec_for(GetParam(), "ktap"));
