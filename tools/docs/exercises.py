@@ -11,7 +11,9 @@ import re
 import sys
 
 # A solution region (the reference tree), or the stub the handout left in its place.
-BEGIN = re.compile(r"^\s*(//\s*BEGIN SOLUTION |HV_NOT_IMPLEMENTED\(\")(lab\d\d)-e(\d+)")
+# (\s+ between the marker's words: this file must not hold the marker itself, or the
+# handout generator takes it for one.)
+BEGIN = re.compile(r"^\s*(//\s*BEGIN\s+SOLUTION\s+|HV_NOT_IMPLEMENTED\(\")(lab\d\d)-e(\d+)")
 STUB = re.compile(r"//\s*STUB:\s*(.*)")
 # A function definition's first line at the start of a line: "Type name(args) {" or
 # "Type Class::name(args) const {"; the name may be qualified.
