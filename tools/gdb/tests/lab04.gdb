@@ -1,6 +1,6 @@
 # lab04 (AMD-V under QEMU) under GDB: the run loop's dispatch, where every VM exit arrives,
-# and the hv-* commands at the guest's second exit. The guest has not yet run an instruction
-# of its own there: its state is the multiboot entry state the monitor loaded.
+# and the hv-* commands at the guest's second exit, early in its start-up (paging still off;
+# which exit comes first depends on when the host's timer fires).
 break hvlab::vmm::Dispatcher::dispatch
 continue
 continue
