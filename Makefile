@@ -10,13 +10,17 @@
 #                             boot one guest with its console on the terminal (keys reach
 #                             it); GUEST is a built guest, xv6, or any multiboot kernel file (under
 #                             LAB=lab03 the default guest is suite_pv, its paravirtual build)
-#   make gdb LAB=lab01        the same under QEMU's GDB stub, GDB attached with symbols
+#   make gdb LAB=lab01 [GUEST=..] [EMU=bochs] [GDBARGS=..]
+#                             the same, stopped, under GDB (QEMU's stub; the monitor's symbols and
+#                             the hv-* commands: hv-vcpu, hv-trace, hv-pt, hv-vmcs), or under
+#                             Bochs' own debugger with EMU=bochs (lab04's VT-x)
 #   make census               classify x86 instructions by running them deprivileged (lab01)
 #   make bench                boot and grading times, and each lab's measurements
 #   make bench-class          grade a synthetic class at -j 1 and -j 2: submissions per core-minute
 #                             and the projected time for 200 students x 5 labs on 16 cores
 #   make compare              the lecture's table of techniques, measured: build/compare/
-#   make docs                 Doxygen HTML for common/ (warnings are errors)
+#   make docs                 Doxygen HTML for every component, a page per lab linking its
+#                             exercises to their functions (warnings are errors)
 #   make deps                 install missing Debian packages (apt-get; sudo when not root)
 #   make handout [UPTO=labNN] [HANDOUT=dir]
 #                             write the student handout to build/handout (a git repository
@@ -108,7 +112,8 @@ run: build
 	  $(if $(MONITOR_ARGS),--monitor-args '$(MONITOR_ARGS)') $(if $(MEMORY),--memory '$(MEMORY)')
 
 gdb: build
-	autograder/gdb --build-dir $(BUILD) --lab $(or $(filter-out all,$(LAB)),native) --guest $(GUEST)
+	autograder/gdb --build-dir $(BUILD) --lab $(or $(filter-out all,$(LAB)),native) --guest $(GUEST) \
+	  --emu $(if $(filter bochs,$(EMU)),bochs,qemu) -- $(GDBARGS)
 
 census: build
 	cmake --build $(BUILD) --target census
@@ -123,9 +128,7 @@ bench-class: build
 	autograder/bench-class --build-dir $(BUILD)
 
 docs: deps
-	@mkdir -p $(BUILD)/docs
-	( cat common/Doxyfile; echo "OUTPUT_DIRECTORY = $(BUILD)/docs" ) | doxygen -
-	@echo "docs: $(BUILD)/docs/html/index.html"
+	tools/docs/make-docs.sh $(abspath $(BUILD))/docs
 
 clean:
 	rm -rf $(BUILD)

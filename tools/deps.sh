@@ -8,7 +8,7 @@ set -u
 
 PACKAGES="
   make cmake ninja-build g++ gcc-multilib g++-multilib binutils
-  qemu-system-x86 bochs bochsbios vgabios bochs-term gdb
+  qemu-system-x86 bochs bochsbios vgabios bochs-term gdb python3
   grub-pc-bin grub-common xorriso mtools
   libzydis-dev libzycore-dev dpkg-dev xz-utils ca-certificates
   libgtest-dev googletest doxygen graphviz

@@ -39,8 +39,8 @@ struct SubmissionLimits {
 
 struct BatchOptions {
   std::vector<std::filesystem::path> submissions;  ///< folders or archives
-  std::filesystem::path out_dir;                   ///< <student>/ folders and gradebook.csv
-  std::filesystem::path work_dir;                  ///< scratch; empty: <out_dir>/.work
+  std::filesystem::path out_dir;                   ///< `<student>/` folders and gradebook.csv
+  std::filesystem::path work_dir;                  ///< scratch; empty: `<out_dir>/.work`
   std::filesystem::path instructor_build;          ///< guests, calibration kernel, Zydis, hvlab-handout
   std::filesystem::path rubric_dir;                ///< the instructor's rubrics
   std::filesystem::path source_dir;                ///< the instructor's tree (reference or handout)
@@ -50,7 +50,7 @@ struct BatchOptions {
   SessionOptions session;                          ///< emulators, icount, timeouts; jobs: the core budget
   SubmissionLimits limits;
   bool use_ccache = true;                          ///< when ccache is installed
-  std::filesystem::path ccache_dir;                ///< empty: <instructor_build>/_ccache
+  std::filesystem::path ccache_dir;                ///< empty: `<instructor_build>/_ccache`
   bool keep_work = false;
   bool regrade = false;                            ///< grade again submissions that have results
   std::filesystem::path gradescope_file;           ///< also write this submission's results.json here
@@ -77,7 +77,7 @@ struct SubmissionOutcome {
 std::vector<SubmissionOutcome> grade_submissions(const BatchOptions& options, const BootFn& boot,
                                                  const std::atomic<bool>& cancel);
 
-/// Writes <out_dir>/gradebook.csv from every <out_dir>/*/report.json; returns the row count.
+/// Writes `<out_dir>/gradebook.csv` from every `<out_dir>/*/report.json`; returns the row count.
 std::size_t collect_gradebook(const std::filesystem::path& out_dir);
 
 /// A pool of `n` cores shared by the steps of several submissions (see the header comment).

@@ -25,7 +25,7 @@ struct SuiteTable {
   std::optional<SuiteTest> fail; ///< hvlab::guest::fail(), which every failing check calls
 
   /// The entry points for the execution-evidence plugin (autograder/plugins/evidence.cpp):
-  /// "<index> <hex address> <hex bytes>" per test, then the fail() line.
+  /// `<index> <hex address> <hex bytes>` per test, then the fail() line.
   std::string watch_list() const;
 
   /// The index of the test whose code holds `address`, if any.

@@ -67,7 +67,7 @@ struct CheckEntry {
 
 /// A [[guest]] entry: a test guest image booted under the lab's monitor (or bare).
 struct GuestImage {
-  std::string image;                ///< build/autograder/guests/<image>.elf
+  std::string image;                ///< `build/autograder/guests/<image>.elf`
   std::string name;                 ///< how its tests are shown and matched; empty: the image
   std::string cmdline;              ///< the grader appends first=K and nonce=HEX
   std::optional<std::string> monitor_cmdline;  ///< the monitor's own command line for this guest

@@ -80,7 +80,7 @@ struct GuestRun {
   /// Set when the run produced no usable per-test results at all (could not start, no KTAP,
   /// untrusted output): the reason every test without an observation failed.
   std::string fatal;
-  /// Every distinct "not implemented: <exercise> (at FILE:LINE)" a stub stopped a boot with.
+  /// Every distinct `not implemented: <exercise> (at FILE:LINE)` a stub stopped a boot with.
   std::vector<std::string> not_implemented;
 
   double seconds() const;

@@ -37,10 +37,10 @@ struct SessionOptions {
   double timeout_scale = 1.0;          ///< multiplies every per-boot timeout
   bool calibrate = true;               ///< boot the calibration kernel first
   std::filesystem::path keep_logs;     ///< keep logs of boots that were not clean here
-  /// Where the guest images (<image>.elf) are; empty: <build_dir>/autograder/guests. Batch
+  /// Where the guest images (`<image>.elf`) are; empty: `<build_dir>/autograder/guests`. Batch
   /// grading builds only a submission's monitors and takes the guests from the instructor's build.
   std::filesystem::path guest_dir;
-  /// The calibration kernel; empty: <build_dir>/autograder/grader/calibrate.elf.
+  /// The calibration kernel; empty: `<build_dir>/autograder/grader/calibrate.elf`.
   std::filesystem::path calibration_kernel;
   /// Labs that could not be built, with the reason (the compiler's message): scored 0 as
   /// not built, never booted, even if an old image is there.
@@ -112,8 +112,8 @@ void parallel_for(std::size_t count, unsigned threads, const std::function<void(
 
 /// Where the build puts things.
 std::filesystem::path guest_image_path(const std::filesystem::path& build_dir, const std::string& image);
-/// The rubric file of a lab: <dir>/hidden/<lab>.toml when the instructor has one (it never
-/// reaches students: tools/handout/instructor-only.txt), else <dir>/<lab>.toml.
+/// The rubric file of a lab: `<dir>/hidden/<lab>.toml` when the instructor has one (it never
+/// reaches students: tools/handout/instructor-only.txt), else `<dir>/<lab>.toml`.
 std::filesystem::path rubric_file(const std::filesystem::path& rubric_dir, const std::string& lab);
 std::filesystem::path calibration_kernel_path(const std::filesystem::path& build_dir);
 

@@ -415,7 +415,8 @@ std::optional<std::string> plan_bochs(const BootSpec& spec, const fs::path& prog
       "vga: extension=vbe, update_freq=1\n"
       "log: /dev/fd/5\n",
       spec.memory_mib, disk, com1_takes_input(spec) ? "term" : "file");
-  if (!write_text(dir / "bochsrc", rc) || !write_text(dir / "cmds", "c\n")) {
+  const std::string cmds = spec.bochs_commands.empty() ? "c\n" : spec.bochs_commands;
+  if (!write_text(dir / "bochsrc", rc) || !write_text(dir / "cmds", cmds)) {
     return "cannot write bochsrc in the work directory";
   }
   l.cmd.program = program;
@@ -425,6 +426,7 @@ std::optional<std::string> plan_bochs(const BootSpec& spec, const fs::path& prog
   // still needs a terminal type it knows: without one Bochs stops at once.
   l.cmd.env = {"TERM=xterm"};
   l.cmd.drain_own_pty = true;
+  l.cmd.forward_stdin = spec.interactive && !spec.bochs_commands.empty();
   l.out = add(l, guest_channel(std::string(kDebugconName), 1, spec, kBannerSlack));
   l.com1 = add(l, guest_channel("COM1", 3, spec));
   l.channels[static_cast<std::size_t>(l.com1)].terminal = com1_takes_input(spec);
@@ -548,6 +550,9 @@ BootResult boot(const BootSpec& spec) {
   if (!qemu && spec.gdb_port) {
     return finish(Outcome::launch_failed, "GDB is only available with QEMU (--emu qemu)");
   }
+  if (qemu && !spec.bochs_commands.empty()) {
+    return finish(Outcome::launch_failed, "Bochs' debugger commands need Bochs (--emu bochs)");
+  }
   const std::string wanted = !spec.emulator_binary.empty() ? spec.emulator_binary.string()
                              : qemu                        ? "qemu-system-i386"
                                                            : "bochs";
@@ -587,6 +592,9 @@ BootResult boot(const BootSpec& spec) {
       script->feed(chunk);
     };
   }
+  // Bochs' debugger talks on its stdout, with the port 0xE9 bytes.
+  if (spec.interactive && !spec.bochs_commands.empty())
+    l.channels[static_cast<std::size_t>(l.out)].echo_fd = STDOUT_FILENO;
   r.command = l.cmd.argv;
 
   // Boot-to-first-KTAP-line: when "KTAP version" first shows on COM1 (the emulator's start-up,

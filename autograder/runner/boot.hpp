@@ -87,6 +87,9 @@ struct BootSpec {
   std::filesystem::path workdir;
   bool keep_workdir = false;
   std::optional<unsigned> gdb_port;  ///< QEMU only: -gdb tcp:127.0.0.1:PORT -S (waits for GDB)
+  /// Bochs only: commands for Bochs' debugger instead of "c" (run). With `interactive`, the
+  /// debugger's output is on our stdout and it reads our stdin after the commands.
+  std::string bochs_commands;
   /// COM1 copied to our stdout as it arrives (make run); a flood does not stop the run (the
   /// captures stay bounded by output_limit).
   bool interactive = false;
@@ -96,7 +99,7 @@ struct BootSpec {
   /// where the kernel and modules are copied (sandbox.hpp). Not owned; null: not confined.
   const Sandbox* sandbox = nullptr;
   /// QEMU only: a TCG plugin, copied into the work directory's plugin/ folder with its input
-  /// files, and given `args` (",name=value,..."; inputs are plugin/<name>). The file it
+  /// files, and given `args` (",name=value,..."; inputs are `plugin/<name>`). The file it
   /// writes in the work directory, `output`, is read back into BootResult::plugin_output.
   struct QemuPlugin {
     std::filesystem::path library;

@@ -33,7 +33,7 @@ class MarkerScanner {
   std::optional<int> last_;
 };
 
-/// The status of the last exit marker in `text`: a line "hvlab-exit: N" (a trailing '\r' is
+/// The status of the last exit marker in `text`: a line "hvlab-exit: N" (a trailing CR is
 /// allowed; the last line need not end in a newline).
 std::optional<int> find_exit_marker(std::string_view text);
 
@@ -64,7 +64,7 @@ std::vector<std::string> staged_module_names(const std::vector<Module>& modules)
 /// that a command line gives; anything else after a backslash is kept as it is.
 std::string unescape(std::string_view text);
 
-/// `text` for a terminal: printable ASCII, '\n' and '\t' as they are, other bytes as \xNN.
+/// `text` for a terminal: printable ASCII, newlines and tabs as they are, other bytes as \\xNN.
 std::string printable(std::string_view text);
 
 /// The last `max_lines` lines of `text`, at most `max_bytes` bytes (cut at a line start).

@@ -360,7 +360,19 @@ RunResult run(const Command& cmd, std::vector<Channel>& channels, const Limits& 
   std::vector<Fd> read_ends, write_ends;
   // (source fd in the parent, target fd in the child)
   std::vector<std::pair<int, int>> plan;
-  plan.emplace_back(devnull.fd, 0);
+  Fd stdin_read, stdin_write;  // see Command::forward_stdin
+  if (cmd.forward_stdin) {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) {
+      result.error = "cannot create a pipe: " + errno_text(errno);
+      return result;
+    }
+    stdin_read = Fd(p[0]);
+    stdin_write = Fd(p[1]);
+    plan.emplace_back(stdin_read.fd, 0);
+  } else {
+    plan.emplace_back(devnull.fd, 0);
+  }
   for (auto& ch : channels) {
     int p[2];
     if (ch.terminal) {
@@ -484,6 +496,7 @@ RunResult run(const Command& cmd, std::vector<Channel>& channels, const Limits& 
   write_ends.clear();
   err_write.reset();
   devnull.reset();
+  stdin_read.reset();
 
   auto reap = [&](RunResult& r) {
     signal_group(pid, SIGKILL);  // anything the child left in its group
@@ -565,6 +578,10 @@ RunResult run(const Command& cmd, std::vector<Channel>& channels, const Limits& 
       fds.push_back({pty.fd, POLLIN, 0});
       which.push_back(channels.size());
     }
+    if (stdin_write.fd >= 0) {
+      fds.push_back({STDIN_FILENO, POLLIN, 0});
+      which.push_back(channels.size() + 1);
+    }
     if (fds.empty()) {
       if (timeout_ms > 0) std::this_thread::sleep_for(milliseconds(timeout_ms));
       return true;
@@ -578,6 +595,15 @@ RunResult run(const Command& cmd, std::vector<Channel>& channels, const Limits& 
     for (std::size_t k = 0; k < fds.size(); ++k) {
       if (fds[k].revents == 0) continue;
       std::size_t i = which[k];
+      if (i == channels.size() + 1) {  // our stdin, for the child's
+        ssize_t got = ::read(STDIN_FILENO, buf.data(), buf.size());
+        if (got > 0) {
+          if (::write(stdin_write.fd, buf.data(), static_cast<std::size_t>(got)) < 0) stdin_write.reset();
+        } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
+          stdin_write.reset();
+        }
+        continue;
+      }
       if (i == channels.size()) {  // the child's own terminal: discarded
         ssize_t got = ::read(pty.fd, buf.data(), buf.size());
         if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) pty.reset();

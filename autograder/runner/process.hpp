@@ -55,6 +55,10 @@ struct Command {
   /// /dev/ptmx). Bochs' term display draws on one that nobody reads; once its buffer is full
   /// Bochs blocks for good. We open the slave side, found through /proc/PID/fdinfo.
   bool drain_own_pty = false;
+  /// The child's stdin is a pipe we fill from our own stdin (Bochs' debugger at a terminal:
+  /// the child runs in a process group of its own, which may not read the terminal itself).
+  /// Our stdin's end closes the pipe.
+  bool forward_stdin = false;
 
   // Confinement, applied in the child between fork and exec (see sandbox.hpp).
   /// Resource limits (RLIMIT_AS, RLIMIT_FSIZE, ...) as (resource, bytes or count).
@@ -64,7 +68,7 @@ struct Command {
   std::optional<unsigned> uid;
   std::optional<unsigned> gid;
   /// Root only: a private mount namespace in which a tmpfs covers `stage_dir` and each of
-  /// `stage_paths` (folders) is bound at stage_dir/<its index>, so that a program running as
+  /// `stage_paths` (folders) is bound at `stage_dir/<its index>`, so that a program running as
   /// `uid` reaches folders whose parents it may not traverse (a work folder under /root).
   std::vector<std::filesystem::path> stage_paths;
   std::filesystem::path stage_dir;
@@ -107,7 +111,7 @@ struct RunResult {
 /// when the child and every process of its group are gone.
 RunResult run(const Command& cmd, std::vector<Channel>& channels, const Limits& limits);
 
-/// stage_dir/<index>: where Command::stage_paths[index] is reachable in the child.
+/// `stage_dir/<index>`: where Command::stage_paths[index] is reachable in the child.
 std::filesystem::path staged_path(const std::filesystem::path& stage_dir, std::size_t index);
 
 /// The absolute path of `name` (searched in PATH unless it contains a '/'), if executable.

@@ -74,6 +74,13 @@ bool parse_monitor_options(const char* cmdline, MonitorOptions& opt, char* why, 
     }
     opt.hide_monitor_time = rt::str_compare(word, "guest") == 0;
   }
+  if (find_option(cmdline, "debugger", word, sizeof word)) {
+    if (rt::str_compare(word, "on") != 0 && rt::str_compare(word, "off") != 0) {
+      format(why, why_size, "debugger=%s is not one of on, off", word);
+      return false;
+    }
+    opt.debugger = rt::str_compare(word, "on") == 0;
+  }
   return true;
 }
 

@@ -9,6 +9,8 @@
 //   guest_mib=N     guest RAM
 //   trace=all|quiet|off   per-event trace records (trace=0 is off); trace_cap=N per kind per test
 //   clock=host      the guest's clocks include the monitor's time (see Board)
+//   debugger=on     set up for a debugger (`make gdb`): lab01 keeps its window readable at
+//                   the offsets its pointers hold (see lab01's address_space.hpp)
 
 #include <cstdint>
 
@@ -22,6 +24,7 @@ struct MonitorOptions {
   RunOptions run;
   std::uint32_t guest_mib = 32;
   bool hide_monitor_time = true;
+  bool debugger = false;  ///< debugger=on: a debugger is attached (autograder/gdb)
 };
 
 /// Fills `opt` from `cmdline` ("key=value key=value ..."); what is absent keeps the value

@@ -1,6 +1,7 @@
 #include "common/vmm/run.hpp"
 
 #include "common/decoder/decoder.hpp"
+#include "common/vmm/debug.hpp"
 #include "common/runtime/format.hpp"
 
 namespace hvlab::vmm {
@@ -126,6 +127,13 @@ int run(Machine& m, const RunOptions& options, RunStats* stats_out) {
   counts = InstructionCounts{};
   RunStats stats;
   std::uint64_t t_exit = backend.now();
+  g_debug.machine = &m;
+  g_debug.lab = m.name();
+  g_debug.events = 0;
+  if (const mem::GuestRegion* ram = board.memory().find(GuestPhysAddr(0)); ram && ram->hpa_known) {
+    g_debug.ram_host_phys = ram->hpa.value();
+    g_debug.ram_bytes = ram->size;
+  }
 
   while (board.running()) {
     if (stats.entries >= board.budgets().events) {
@@ -178,6 +186,7 @@ int run(Machine& m, const RunOptions& options, RunStats* stats_out) {
       ++stats.reflected;
     }
     if (e.insn && (a == Action::advance || a == Action::resume)) counts.add(*e.insn);
+    g_debug.record(e, a, e.insn ? ZydisMnemonicGetString(static_cast<ZydisMnemonic>(e.insn->mnemonic())) : nullptr);
     if (a == Action::stop && board.running()) board.fail("stopped by the %s handler at eip %08x", reason_name(e.reason), e.guest_eip);
     if (filter.wanted(e, a)) {
       char text[96];

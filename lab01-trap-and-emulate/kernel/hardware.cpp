@@ -32,7 +32,7 @@ std::uint32_t address(const void* p) { return reinterpret_cast<std::uint32_t>(p)
 }  // namespace
 
 Status KernelTrapHardware::install(CpuTables& t, std::uint64_t ram_top, mem::FrameAllocator& frames,
-                                   HostPhysAddr guest_directory) {
+                                   HostPhysAddr guest_directory, bool debugger_view) {
   namespace dt = x86::desc_type;
   using x86::SegmentDescriptor;
   // The monitor is loaded at its link addresses, and keeps them as offsets in segments based
@@ -71,7 +71,11 @@ Status KernelTrapHardware::install(CpuTables& t, std::uint64_t ram_top, mem::Fra
   // pages). The trap code segment's base puts the trap pages' link addresses at code_at.
   t.gdt[kTrapCodeSlot] =
       SegmentDescriptor::make(code_at - address(__hvlab_trap_start), 0xffffffffu, dt::kCodeRXAccessed, 0);
-  t.gdt[kMonitorCodeSlot] = SegmentDescriptor::make(kMonitorBase, kMonitorSegmentLimit, dt::kCodeRXAccessed, 0);
+  // Under a debugger the monitor's code segment is based at 0, through the mirror of the
+  // window below (see the end): EIP is then the linear address, where QEMU's GDB stub puts
+  // breakpoints, so `finish`, `next` and breakpoints by symbol work after the move.
+  t.gdt[kMonitorCodeSlot] = SegmentDescriptor::make(debugger_view ? 0u : kMonitorBase, kMonitorSegmentLimit,
+                                                    dt::kCodeRXAccessed, 0);
   t.gdt[kMonitorDataSlot] = SegmentDescriptor::make(kMonitorBase, kMonitorSegmentLimit, dt::kDataRWAccessed, 0);
   t.tss = x86::Tss32{};
   t.tss.ss0 = kMonitorDS;
@@ -116,8 +120,17 @@ Status KernelTrapHardware::install(CpuTables& t, std::uint64_t ram_top, mem::Fra
   sw_.iret_cs = kTrapCS;
   the_cpu = this;
 
-  // The low part of the monitor's own directory maps nothing from now on.
-  HV_TRY(mine.unmap_directory(HostVirtAddr(0), kMonitorBase));
+  // The low part of the monitor's own directory maps nothing from now on; under a debugger
+  // it mirrors the window instead, so linear = offset (the identity map of host RAM stays).
+  if (debugger_view) {
+    for (unsigned i = 0; i < 4; ++i) {
+      const std::uint32_t flags = x86::page::A | (runs[i].writable ? x86::page::RW | x86::page::D : 0u);
+      HV_TRY(mine.map_range(HostVirtAddr(linear[i] - kMonitorBase), runs[i].phys,
+                            std::uint64_t{runs[i].count} * kPageSize, flags));
+    }
+  } else {
+    HV_TRY(mine.unmap_directory(HostVirtAddr(0), kMonitorBase));
+  }
   x86::write_cr3(mine.cr3());
   return {};
 }

@@ -19,8 +19,13 @@ class KernelTrapHardware final : public TrapHardware {
   /// Moves the monitor into its window (paging on, its segments based at kMonitorBase) and
   /// loads `tables`: the monitor's directory maps host RAM [0, ram_top) and the trap pages,
   /// the guest's directory (`guest_directory`, whose lower part the shadow MMU fills) maps
-  /// the trap pages only. Page tables come from `frames`. Returns why it could not.
-  Status install(CpuTables& tables, std::uint64_t ram_top, mem::FrameAllocator& frames, HostPhysAddr guest_directory);
+  /// the trap pages only. Page tables come from `frames`. With `debugger_view` the monitor's
+  /// directory also maps its window at linear 0 (host RAM at its physical address, the trap
+  /// pages at their offsets), and its code segment is based at 0 there: a debugger reads and
+  /// breaks by linear address, and the monitor's pointers are offsets in its segments.
+  /// Returns why it could not.
+  Status install(CpuTables& tables, std::uint64_t ram_top, mem::FrameAllocator& frames, HostPhysAddr guest_directory,
+                 bool debugger_view = false);
 
   TrapFrame& frame() override { return *frame_; }
   void run_guest() override;

@@ -5,11 +5,12 @@
 //
 // Command line: the options of every monitor of the kit (common/vmm/options.hpp): events=N,
 // seconds=N, spin_seconds=N, output_kib=N, guest_mib=N, trace=all|quiet|off, trace_cap=N,
-// clock=host.
+// clock=host, debugger=on.
 
 #include "common/boot/console.hpp"
 #include "common/boot/kernel.hpp"
 #include "common/vmm/machine.hpp"
+#include "common/vmm/debug.hpp"
 #include "common/vmm/options.hpp"
 #include "common/vmm/run.hpp"
 #include "common/vmm/trace.hpp"

@@ -1,5 +1,7 @@
 #include "lab01-trap-and-emulate/kernel/start.hpp"
 
+#include "common/vmm/debug.hpp"
+
 #include "common/arch/intrinsics.hpp"
 #include "common/boot/console.hpp"
 #include "common/boot/legacy_pic.hpp"
@@ -51,6 +53,7 @@ MonitorStart start_monitor(const BootInfo& boot, const char* name, vmm::MonitorO
   s.name = name;
   char why[128] = "";
   if (!vmm::parse_monitor_options(boot.cmdline, opt, why, sizeof why)) refuse(name, why);
+  s.debugger = opt.debugger;
   if (boot.module_count == 0) refuse(name, "no guest: pass the guest kernel as the first multiboot module");
   const BootModule& mod = boot.modules[0];
   if (mod.end <= mod.start) refuse(name, "the guest module is empty");
@@ -136,7 +139,8 @@ FormatSink& trace_port() {
 
 void start_guest(MonitorStart& s, KernelTrapHardware& hw, TrapBackend& backend, vmm::VCpu& v) {
   s.board->set_tsc_hz(pit::measure_tsc_hz());
-  if (!hw.install(backend.tables(), s.ram_top, *s.frames, s.directory).ok())
+  vmm::debug_note_second_level(vmm::SecondLevel::shadow32, s.directory.value());
+  if (!hw.install(backend.tables(), s.ram_top, *s.frames, s.directory, s.debugger).ok())
     refuse(s.name, "the monitor's address spaces could not be built");
   dprintf("%s: TSC %llu kHz\n", s.name, static_cast<unsigned long long>(s.board->tsc_hz() / 1000));
 

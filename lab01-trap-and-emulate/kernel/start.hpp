@@ -34,6 +34,7 @@ struct MonitorStart {
   HostPhysAddr directory;            ///< the guest's page directory (the shadow's)
   HostPhysAddr pool;                 ///< frames for lab01's shadow page tables
   std::uint32_t pool_frames = 0;
+  bool debugger = false;             ///< debugger=on: the window mirrored at 0 (kernel/hardware.hpp)
 };
 
 /// Stops the machine: "<name>: cannot start the guest: <why>" on the debug console and COM1.

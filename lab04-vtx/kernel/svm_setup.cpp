@@ -10,6 +10,7 @@
 #include "common/boot/trap.hpp"
 #include "common/memory/page_table_pae.hpp"
 #include "common/runtime/string.hpp"
+#include "common/vmm/debug.hpp"
 #include "lab04-vtx/kernel/setup.hpp"
 #include "lab04-vtx/kernel/vmx_hw.hpp"
 #include "lab04-vtx/src/svm.hpp"
@@ -102,6 +103,8 @@ vmm::Backend* start_svm(vmm::Board& board, mem::FrameAllocator& frames, mem::Phy
   dprintf("lab04: AMD-V: VMCB at %08x, nested table at %08x (PAE format, the host's)\n", vmcb_pa.value().low32(),
           ncr3.value().low32());
 
+  vmm::debug_note_second_level(vmm::SecondLevel::npt_pae, ncr3.value().value());
+  vmm::debug_note_control_block(vmm::ControlBlock::vmcb, vmcb_pa.value().value());
   static svm::SvmBackend backend(board, v, vmcb_pa.value().low32(), host_save.value().low32(), hvlab_svm_run, diag);
   backend.load_initial_state(initial, entry.ebx);
   start_host_timer();

@@ -11,6 +11,7 @@
 #include "common/runtime/string.hpp"
 #include "lab04-vtx/kernel/setup.hpp"
 #include "lab04-vtx/kernel/vmx_hw.hpp"
+#include "common/vmm/debug.hpp"
 #include "lab04-vtx/src/ept.hpp"
 #include "lab04-vtx/src/vmx_backend.hpp"
 
@@ -171,6 +172,8 @@ vmm::Backend* start_vmx(vmm::Board& board, mem::FrameAllocator& frames, mem::Phy
   dprintf("lab04: controls pin=%08x proc=%08x proc2=%08x exit=%08x entry=%08x, preemption timer rate %u\n",
           controls.pin, controls.proc, controls.proc2, controls.exit, controls.entry, caps.preemption_timer_rate());
 
+  vmm::debug_note_second_level(vmm::SecondLevel::ept, ept.value().pml4().value());
+  vmm::debug_note_control_block(vmm::ControlBlock::vmcs, vmcs_region.value().value());
   static VmxBackend backend(board, vmcs, caps, controls, hvlab_vmx_run, diag);
   if (controls.apic_virtualization()) {
     // SDM 29: the virtual-APIC page the processor reads the guest's APIC registers from,

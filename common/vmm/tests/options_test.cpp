@@ -31,6 +31,9 @@ TEST(MonitorOptions, EveryKeyAndItsOldNames) {
   EXPECT_EQ(o.run.trace, TraceMode::all);
   EXPECT_EQ(o.run.trace_cap, 5u);
   EXPECT_FALSE(o.hide_monitor_time);
+  EXPECT_FALSE(o.debugger);
+  ASSERT_TRUE(parse_monitor_options("debugger=on", o, why, sizeof why));
+  EXPECT_TRUE(o.debugger);
   ASSERT_TRUE(parse_monitor_options("budget=11 trace=0", o, why, sizeof why));
   EXPECT_EQ(o.budgets.events, 11u);
   EXPECT_EQ(o.run.trace, TraceMode::off);
@@ -47,6 +50,8 @@ TEST(MonitorOptions, BadValuesAreRefusedWithTheReason) {
   EXPECT_EQ(std::string(why), "trace=loud is not one of all, quiet, off");
   EXPECT_FALSE(parse_monitor_options("guest_mib=1", o, why, sizeof why));
   EXPECT_EQ(std::string(why), "guest_mib=1 is outside 4-3072");
+  EXPECT_FALSE(parse_monitor_options("debugger=yes", o, why, sizeof why));
+  EXPECT_EQ(std::string(why), "debugger=yes is not one of on, off");
   EXPECT_FALSE(parse_monitor_options("seconds=99999999999999999999999", o, why, sizeof why));
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/arch/x86.hpp"
+#include "common/vmm/debug.hpp"
 #include "common/vmm/emulate.hpp"
 #include "common/vmm/testing/fake_machine.hpp"
 
@@ -314,6 +315,34 @@ TEST_F(SpinTest, AGuestTscWrittenBackwardsMovesNoDeadline) {
   EXPECT_EQ(go(), 0) << fm.board.stop_reason();
   EXPECT_LT(tsc_after_write, 2 * be.step_tsc);  // the guest's TSC restarted near 0
   EXPECT_EQ(watchdog_lead, fm.board.tsc_hz() / 4);
+}
+
+// A debugger's view (GDB's hv-trace): the machine, and the last events, newest last.
+TEST_F(RunTest, TheDebugStateHoldsTheMachineAndTheLastEvents) {
+  fm.dispatcher.set(Reason::privileged_instruction, advance);
+  fm.dispatcher.set(Reason::io_instruction, resume);
+  const unsigned n = DebugState::kRing + 6;
+  for (unsigned i = 0; i < n; ++i) {
+    be.script.push_back([i](VCpu&) {
+      Event e = ev(Reason::privileged_instruction, 1);
+      e.guest_eip = 0x2000 + i;
+      return e;
+    });
+  }
+  be.script.push_back([this](VCpu&) {
+    fm.board.note_exit_request(0);
+    return ev(Reason::io_instruction);
+  });
+  EXPECT_EQ(go(), 0);
+  EXPECT_EQ(g_debug.machine, &fm.machine);
+  ASSERT_EQ(g_debug.events, n + 1);
+  const DebugEvent& last = g_debug.ring[(g_debug.events - 1) % DebugState::kRing];
+  EXPECT_EQ(last.seq, n + 1);
+  EXPECT_EQ(last.reason, Reason::io_instruction);
+  const DebugEvent& before = g_debug.ring[(g_debug.events - 2) % DebugState::kRing];
+  EXPECT_EQ(before.reason, Reason::privileged_instruction);
+  EXPECT_EQ(before.action, Action::advance);
+  EXPECT_EQ(before.guest_eip, 0x2000u + n - 1);
 }
 
 }  // namespace
