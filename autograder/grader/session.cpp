@@ -477,7 +477,13 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
   std::optional<Rubric> native;
   try {
     if (fs::exists(rubric_file(opt.rubric_dir, "native"))) native = load_rubric(rubric_file(opt.rubric_dir, "native"));
-  } catch (const RubricError&) {
+  } catch (const RubricError& e) {
+    // Graded as a lab, native shows its own rubric error; otherwise the reference boots would
+    // quietly take other settings than the kit's.
+    const bool reported = std::any_of(plans.begin(), plans.end(), [](const LabPlan& p) {
+      return p.name == "native" && p.pre.status == LabStatus::rubric_error;
+    });
+    if (!reported) throw SessionError(fmt::format("the native rubric, which the reference boots follow, is broken: {}", e.what()));
   }
   for (const auto& p : plans) {
     if (!p.rubric || p.pre.status == LabStatus::not_selected || p.pre.status == LabStatus::rubric_error ||

@@ -215,6 +215,18 @@ TEST_F(Session, BadRubricIsReportedAndOtherLabsStillGraded) {
   EXPECT_FALSE(s.all_full_marks());
 }
 
+TEST_F(Session, ABrokenNativeRubricStopsTheSessionWithItsPlaceWhenNativeIsNotGraded) {
+  write("native.toml", "[lab]\nname = \"native\"\nfolder = \"\"\n[[guest]]\nimage = 7\n");
+  try {
+    run_session(options({"lab01"}), boot_fn(), cancel_);
+    ADD_FAILURE() << "a broken native.toml was passed over in silence";
+  } catch (const SessionError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("the native rubric, which the reference boots follow, is broken"), std::string::npos) << m;
+    EXPECT_NE(m.find("native.toml:"), std::string::npos) << m;
+  }
+}
+
 TEST_F(Session, ACrashHidingATestNameTriggersOneReferenceBoot) {
   monitor_.behaviour["exc_de"] = {Behaviour::crash, "triple fault"};
   SessionOptions o = options({"lab01"});
