@@ -321,14 +321,26 @@ LabResult score_lab(const Rubric& rubric, const std::vector<Emulator>& emulators
         if (!r.not_implemented.empty() && stub.empty()) stub = r.not_implemented.front();
         o.seconds += r.seconds();
       }
+      // A run whose report was found forged or replayed voids its trace as well.
+      std::string distrust;
+      for (const GuestRun& r : lab.runs) {
+        if (r.emu != e || (!c.guest.empty() && r.guest != c.guest)) continue;
+        for (const auto& [number, obs] : r.tests)
+          if (obs.verdict == Verdict::voided && distrust.empty()) distrust = obs.reason;
+      }
       std::vector<std::string> failed;
       for (const auto& a : c.events) {
         AssertionOutcome res = check_assertion(a, traces);
         if (!res.ok) failed.push_back(res.message);
       }
-      o.success = failed.empty();
-      o.verdict = o.success ? Verdict::passed : Verdict::failed;
-      o.label = o.success ? "pass" : "FAIL";
+      o.success = failed.empty() && distrust.empty();
+      o.verdict = !distrust.empty() ? Verdict::voided : o.success ? Verdict::passed : Verdict::failed;
+      o.label = short_label(o.verdict, Expect::pass, "");
+      if (!distrust.empty()) {
+        o.reason = distrust;
+        t.per_emu.push_back(std::move(o));
+        continue;
+      }
       if (!o.success) {
         o.reason = "the event trace does not show it: " + failed.front();
         for (std::size_t i = 1; i < failed.size(); ++i) o.reason += "; " + failed[i];

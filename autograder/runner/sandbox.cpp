@@ -206,6 +206,8 @@ Command Sandbox::wrap(const Command& cmd, const SandboxPolicy& policy) const {
     a.insert(a.end(), {"--ro-bind-try", etc, etc});
   if (policy.dpkg_database) a.insert(a.end(), {"--ro-bind", "/var/lib/dpkg", "/var/lib/dpkg"});
   a.insert(a.end(), {"--proc", "/proc", "--dev", "/dev", "--size", std::to_string(policy.tmp_size), "--tmpfs", "/tmp"});
+  // QEMU keeps a snapshot=on disk's overlay in /var/tmp whatever TMPDIR says.
+  a.insert(a.end(), {"--size", std::to_string(policy.tmp_size), "--tmpfs", "/var/tmp"});
   // A folder the unprivileged user cannot reach is staged (this needs a root that may make
   // mount namespaces, which a container without CAP_SYS_ADMIN is not).
   auto source = [&](const fs::path& p) -> std::string {

@@ -1,11 +1,10 @@
 #include "lab01-trap-and-emulate/kernel/start.hpp"
 
-#include "common/vmm/debug.hpp"
-
 #include "common/arch/intrinsics.hpp"
 #include "common/boot/console.hpp"
 #include "common/boot/legacy_pic.hpp"
 #include "common/devices/bus.hpp"
+#include "common/vmm/debug.hpp"
 #include "lab01-trap-and-emulate/src/address_space.hpp"
 
 namespace hvlab::lab01 {

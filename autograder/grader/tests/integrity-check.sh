@@ -110,7 +110,7 @@ cp -R "$src/$lab" "$subs/replay/$lab"
 main_cpp="$subs/replay/$lab/kernel/main.cpp"
 sed -i 's/^int kernel_main(const BootInfo& boot) {/int real_kernel_main(const BootInfo\& boot) {/' "$main_cpp"
 grep -q '^int real_kernel_main' "$main_cpp" || die "cannot make the forger (kernel_main not found)"
-sed -i '0,/^#include "common\/runtime\/format.hpp"/s//#include "common\/runtime\/format.hpp"\n#include "common\/runtime\/string.hpp"/' "$main_cpp"
+sed -i '1i #include "common/runtime/string.hpp"' "$main_cpp"
 { printf 'const char kSavedCom1[] = R"saved('; tr -d '\r' < "$saved/com1.txt"; printf ')saved";\n'
   printf 'const char kSavedCom2[] = R"saved('; tr -d '\r' < "$saved/com2.txt"; printf ')saved";\n'; } > "$subs/replay/$lab/saved.inc"
 cat >> "$main_cpp" <<'EOF'
@@ -154,7 +154,7 @@ EOF
 # prints into "ok" on its way to COM1 (only the emulator's own view can tell).
 mkdir -p "$subs/rewrite"
 cp -R "$src/$lab" "$subs/rewrite/$lab"
-main_cpp="$subs/rewrite/$lab/kernel/main.cpp"
+main_cpp="$subs/rewrite/$lab/kernel/start.cpp"
 cat > "$fx/tmp/forge.inc" <<'EOF2'
   // The forger's COM1: "not ok N name" leaves as "ok N name".
   void put(char c) override {
@@ -170,7 +170,7 @@ cat > "$fx/tmp/forge.inc" <<'EOF2'
 EOF2
 sed -i -e "/^  explicit FastSerial(std::uint16_t base) : base_(base) {}/r $fx/tmp/forge.inc" \
   -e 's/^  void put(char c) override {$/  void raw_put(char c) {/' "$main_cpp"
-sed -i '0,/^#include "common\/runtime\/format.hpp"/s//#include "common\/runtime\/format.hpp"\n#include "common\/runtime\/string.hpp"/' "$main_cpp"
+sed -i '1i #include "common/runtime/string.hpp"' "$main_cpp"
 grep -q '^  void raw_put(char c) {' "$main_cpp" && grep -q 'return raw_put(c);' "$main_cpp" ||
   die "cannot make the rewriter (the monitor's COM1 path changed)"
 
