@@ -46,43 +46,47 @@ Status EptTable::set_leaf(HostPhysAddr slot, std::uint64_t raw) {
   return mem_->write64(slot, raw);
 }
 
-Status EptTable::map(GuestPhysAddr gpa, HostPhysAddr hpa, std::uint64_t rights, unsigned memory_type) {
-  if (!mem_) return Error::invalid_argument;
-  if (!gpa.is_aligned(x86::kPage4K) || !hpa.is_aligned(x86::kPage4K) || !rights_valid(rights) || memory_type > 7)
-    return Error::invalid_argument;
-  const std::uint64_t a = gpa.value();
+Result<HostPhysAddr> EptTable::walk_to(std::uint64_t a, unsigned level) {
+  // level 1: the page table of `a` (its PTE), level 2: its page directory (a 2 MiB PDE).
   auto pdpt = next_table(pml4_, x86::pml4_index(a));
   if (!pdpt.ok()) return pdpt.error();
   auto pd = next_table(pdpt.value(), x86::pdpt_index(a));
-  if (!pd.ok()) return pd.error();
-  auto pt = next_table(pd.value(), x86::pd_index(a));
-  if (!pt.ok()) return pt.error();
-  x86::EptPte e{};
+  if (!pd.ok() || level == 2) return pd;
+  return next_table(pd.value(), x86::pd_index(a));
+}
+
+namespace {
+template <class Entry>
+Entry leaf(HostPhysAddr hpa, std::uint64_t rights, unsigned memory_type) {
+  Entry e{};
   e.read = (rights & x86::ept::R) != 0;
   e.write = (rights & x86::ept::W) != 0;
   e.execute = (rights & x86::ept::X) != 0;
   e.memory_type = memory_type;
   e.set_address(hpa.value());
-  return set_leaf(pt.value() + x86::pt_index(a) * 8ull, e.raw());
+  return e;
+}
+}  // namespace
+
+Status EptTable::map(GuestPhysAddr gpa, HostPhysAddr hpa, std::uint64_t rights, unsigned memory_type) {
+  if (!mem_) return Error::invalid_argument;
+  if (!gpa.is_aligned(x86::kPage4K) || !hpa.is_aligned(x86::kPage4K) || !rights_valid(rights) || memory_type > 7)
+    return Error::invalid_argument;
+  auto pt = walk_to(gpa.value(), 1);
+  if (!pt.ok()) return pt.error();
+  const auto e = leaf<x86::EptPte>(hpa, rights, memory_type);
+  return set_leaf(pt.value() + x86::pt_index(gpa.value()) * 8ull, e.raw());
 }
 
 Status EptTable::map_large(GuestPhysAddr gpa, HostPhysAddr hpa, std::uint64_t rights, unsigned memory_type) {
   if (!mem_) return Error::invalid_argument;
   if (!gpa.is_aligned(x86::kPage2M) || !hpa.is_aligned(x86::kPage2M) || !rights_valid(rights) || memory_type > 7)
     return Error::invalid_argument;
-  const std::uint64_t a = gpa.value();
-  auto pdpt = next_table(pml4_, x86::pml4_index(a));
-  if (!pdpt.ok()) return pdpt.error();
-  auto pd = next_table(pdpt.value(), x86::pdpt_index(a));
+  auto pd = walk_to(gpa.value(), 2);
   if (!pd.ok()) return pd.error();
-  x86::EptPdeLarge e{};
-  e.read = (rights & x86::ept::R) != 0;
-  e.write = (rights & x86::ept::W) != 0;
-  e.execute = (rights & x86::ept::X) != 0;
-  e.memory_type = memory_type;
+  auto e = leaf<x86::EptPdeLarge>(hpa, rights, memory_type);
   e.large_page = 1;
-  e.set_address(hpa.value());
-  return set_leaf(pd.value() + x86::pd_index(a) * 8ull, e.raw());
+  return set_leaf(pd.value() + x86::pd_index(gpa.value()) * 8ull, e.raw());
 }
 
 Result<Translation<HostPhysAddr>> EptTable::translate(GuestPhysAddr gpa) const {

@@ -51,6 +51,8 @@ class EptTable {
 
  private:
   Result<HostPhysAddr> next_table(HostPhysAddr table, unsigned index);
+  /// The table that holds `a`'s entry at `level` (1: PT, 2: PD), made on the way as needed.
+  Result<HostPhysAddr> walk_to(std::uint64_t a, unsigned level);
   Status set_leaf(HostPhysAddr slot, std::uint64_t raw);
 
   PhysicalMemory* mem_ = nullptr;
