@@ -388,7 +388,7 @@ def _tc_block(state, tr, kc, i, b, code, la):
         else:
             if blocks is None:
                 blocks = tr.blocks()
-            how = "chained to block #%d at +%06x" % (to, int(blocks[to]["start"]))
+            how = "chained to block #%d (guest %08x) at +%06x" % (to, int(blocks[to]["eip"]), int(blocks[to]["start"]))
         by_jump[int(e["jump"])] = "exit #%d to guest %08x, %s" % (int(b["first_exit"]) + k, int(e["target"]), how)
     records = tr.array("records_", tr.record_t, int(b["first_record"]), int(b["records"]))
     at = {}
