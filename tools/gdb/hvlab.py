@@ -6,6 +6,7 @@
 #                    hardware's second level (lab01's shadow directory, lab04's EPT or nested table)
 #   hv-vmcs          lab04: the VMCB fields by name (AMD-V; a VMCS is only readable with VMREAD)
 #   hv-tc ADDR       lab02: the translation of guest address ADDR: its block, cache code, chaining
+#                    (or, for a cache address ffc00000 and up, the block that holds it)
 #   hv-hcall [N]     lab03: the last N hypercalls with their arguments and results
 #   hv-symbols guest|monitor   which image's symbols GDB holds at the low addresses
 #
@@ -15,8 +16,8 @@
 #
 # A lab adds its own command with a function and the @command decorator, e.g.
 #
-#   @command("hv-tc", "ADDR: the translation of guest address ADDR", labs=("lab02",))
-#   def hv_tc(state, arg):
+#   @command("hv-foo", "ADDR: what lab02 knows of ADDR", labs=("lab02",))
+#   def hv_foo(state, arg):
 #       ...   # state.load(address, type), state.read_u32(phys), state.lab, state.vcpu()
 #
 # A command whose lab is not in the running image says so and does nothing else.
@@ -287,6 +288,11 @@ class _Translator:
         self.code = self.u32("code_")
         self.used = self.u32("used_")
         self.nblocks = self.u32("nblocks_")
+        self.nexits = self.u32("nexits_")
+        try:
+            self.lookup_bytes = int(gdb.parse_and_eval("hvlab::lab02::Translator::kLookupBytes"))
+        except gdb.error:
+            self.lookup_bytes = 16384 * 8  # kLookupEntries {guest EIP, cache offset} pairs
         self.lookup_cs = self.u32("lookup_cs_") & 0xFFFF
         self.cache_bytes = self.u32("bytes_")
 
@@ -326,20 +332,34 @@ def _tc_guest_code(state, b):
     return out
 
 
-@command("hv-tc", "ADDR: lab02: the translation of guest address ADDR: its block, chaining, the cache code.",
-         labs=("lab02",))
+@command("hv-tc", "ADDR: lab02: the translation of guest address ADDR (or the block at cache address ADDR): "
+         "its block, chaining, the cache code beside the guest code.", labs=("lab02",))
 def hv_tc(state, arg):
     if not arg:
-        raise HvError("usage: hv-tc ADDR (a guest kernel address, e.g. hv-tc v.eip)")
+        raise HvError("usage: hv-tc ADDR (a guest kernel address, e.g. hv-tc v.eip, or a cache address "
+                      "from ffc00000 on)")
     try:
         la = int(gdb.parse_and_eval(arg)) & 0xFFFFFFFF
     except gdb.error as e:
         raise HvError("'%s' is not an address: %s" % (arg, e))
     tr = _Translator(state)
-    kc = 0xFFC00000  # kCacheLinear: where the guest's address space maps the cache
     blocks = tr.blocks()
-    print("guest %08x (%s): %d blocks in the translation cache, %d of its %d KiB used" % (
-        la, state.lab, len(blocks), tr.used // 1024, tr.cache_bytes // 1024))
+    print("%s %08x (%s): %d blocks in the translation cache, %d of its %d KiB used" % (
+        "cache" if _KC <= la < _KC + tr.cache_bytes else "guest", la, state.lab, len(blocks), tr.used // 1024,
+        tr.cache_bytes // 1024))
+    if _KC <= la < _KC + tr.cache_bytes:
+        off = la - _KC
+        if off < tr.lookup_bytes:
+            print("  the inline lookup table (slot %d): {guest EIP, cache offset} pairs, no code" % (off // 8))
+            return
+        held = [(i, b) for i, b in enumerate(blocks) if int(b["start"]) <= off < int(b["end"])]
+        if not held:
+            print("  cache +%06x holds no block (%s)" % (off, "beyond the code written so far" if off >= tr.used
+                                                            else "a block emptied by a flush"))
+            return
+        for i, b in held:
+            _tc_block(state, tr, blocks, i, b, _tc_guest_code(state, b), None, off)
+        return
     found = []
     for i, b in enumerate(blocks):
         eip = int(b["eip"])
@@ -357,18 +377,23 @@ def hv_tc(state, arg):
                   "first runs there, at CPL 0; guest user code runs untranslated)")
         return
     for i, b, code in live:
-        _tc_block(state, tr, kc, i, b, code, la)
+        _tc_block(state, tr, blocks, i, b, code, la, None)
 
 
-def _tc_block(state, tr, kc, i, b, code, la):
+def _tc_block(state, tr, blocks, i, b, code, la, mark):
+    """Block #i: `la` the guest address asked for, or `mark` the cache offset."""
     start, end = int(b["start"]), int(b["end"])
     eip, cs = int(b["eip"]), int(b["cs"])
+    kc = _KC
     starts = [c[0] for c in code]
-    where = ("its first instruction" if la == eip else
-             "instruction %d" % (starts.index(la) + 1) if la in starts else "inside an instruction, not at its start")
-    print("block #%d%s: guest %04x:%08x..%08x, %d instructions (%d copied as is); %08x is %s" % (
-        i, " (one-shot)" if bool(b["one_shot"]) else "", cs, eip, code[-1][0] + code[-1][1], len(code),
-        int(b["ident_insns"]), la, where))
+    if la is not None:
+        where = "; %08x is %s" % (la, "its first instruction" if la == eip else "instruction %d" % (
+            starts.index(la) + 1) if la in starts else "inside an instruction, not at its start")
+    else:
+        where = "; it holds cache +%06x" % mark
+    print("block #%d%s%s: guest %04x:%08x..%08x, %d instructions (%d copied as is)%s" % (
+        i, " (one-shot)" if bool(b["one_shot"]) else "", "" if bool(b["live"]) else " (dropped)", cs, eip,
+        code[-1][0] + code[-1][1] if code else eip, len(code), int(b["ident_insns"]), where))
     frames = [int(f) for f in (b["frames"][0], b["frames"][1]) if int(f) != 0xFFFFFFFF]
     print("  from guest-physical frame%s %s; cache +%06x..+%06x (linear %08x, host-physical %08x)" % (
         "s" if len(frames) > 1 else "", ", ".join("%05x" % f for f in frames), start, end, kc + start, tr.code + start))
@@ -378,7 +403,6 @@ def _tc_block(state, tr, kc, i, b, code, la):
         print("  inline lookup table slot %d: %s" % (
             slot, "this block" if (t_eip, t_off) == (eip, start) else
             "empty" if t_eip == 0xFFFFFFFF else "guest %08x (+%06x), a block with the same slot" % (t_eip, t_off)))
-    blocks = None
     exits = tr.array("exits_", tr.exit_t, int(b["first_exit"]), int(b["exits"]))
     by_jump = {}
     for k, e in enumerate(exits):
@@ -386,10 +410,17 @@ def _tc_block(state, tr, kc, i, b, code, la):
         if to == 0xFFFFFFFF:
             how = "unchained: its jump goes to the stub at +%06x" % int(e["stub"])
         else:
-            if blocks is None:
-                blocks = tr.blocks()
             how = "chained to block #%d (guest %08x) at +%06x" % (to, int(blocks[to]["eip"]), int(blocks[to]["start"]))
         by_jump[int(e["jump"])] = "exit #%d to guest %08x, %s" % (int(b["first_exit"]) + k, int(e["target"]), how)
+    # Exits of other blocks chained here, and where their jumps really go (the rel32 in the cache).
+    for k, e in enumerate(tr.array("exits_", tr.exit_t, 0, tr.nexits)):
+        if int(e["to"]) != i:
+            continue
+        jump = int(e["jump"])
+        lands = (jump + 4 + struct.unpack("<i", read_phys(tr.code + jump, 4))[0]) & 0xFFFFFFFF
+        print("  entered by exit #%d of block #%d: its jump lands at +%06x%s" % (
+            k, int(e["block"]), lands, "" if lands == start else
+            " MISMATCH: not this block's start +%06x (chain() aimed it wrong)" % start))
     records = tr.array("records_", tr.record_t, int(b["first_record"]), int(b["records"]))
     at = {}
     for r in records:
@@ -401,6 +432,8 @@ def _tc_block(state, tr, kc, i, b, code, la):
     for insn in disassemble_phys(tr.code + start, end=tr.code + end):
         off = insn["addr"] - tr.code
         notes = []
+        if mark is not None and off < mark < off + insn["length"]:
+            notes.append("cache +%06x is inside this instruction: no instruction boundary" % mark)
         for r in at.get(off, []):
             spot, reip = enum_name(r["spot"]), int(r["eip"]) & 0xFFFFFFFF
             if spot != "exit" and lo <= reip < hi:
@@ -415,9 +448,13 @@ def _tc_block(state, tr, kc, i, b, code, la):
             if off + j in by_jump:
                 notes.append(by_jump[off + j])
         text = _retarget(insn["asm"], to_cache)
-        print("  %8s  %-30s +%06x %-28s%s" % ("", "", off, text, ("  ; " + "; ".join(notes)) if notes else ""))
+        print("%s %8s  %-30s +%06x %-28s%s" % ("=>" if off == mark else "  ", "", "", off, text,
+                                              ("  ; " + "; ".join(notes)) if notes else ""))
     for g in pending:
         print("%s %08x  %s" % ("=>" if g[0] == la else "  ", g[0], g[2]))
+
+
+_KC = 0xFFC00000  # kCacheLinear: where the guest's address space maps the cache
 
 
 # ---- hv-hcall -------------------------------------------------------------------------------
