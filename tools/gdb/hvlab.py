@@ -403,6 +403,9 @@ def _tc_block(state, tr, blocks, i, b, code, la, mark):
         print("  inline lookup table slot %d: %s" % (
             slot, "this block" if (t_eip, t_off) == (eip, start) else
             "empty" if t_eip == 0xFFFFFFFF else "guest %08x (+%06x), a block with the same slot" % (t_eip, t_off)))
+    # For the commands that follow: `hv-tc $tc_cache + N`.
+    gdb.set_convenience_variable("tc_block", i)
+    gdb.set_convenience_variable("tc_cache", kc + start)
     exits = tr.array("exits_", tr.exit_t, int(b["first_exit"]), int(b["exits"]))
     by_jump = {}
     for k, e in enumerate(exits):

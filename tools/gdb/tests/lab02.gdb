@@ -13,6 +13,8 @@ break hvlab::lab02::emulate if r == hvlab::lab02::Rule::pushf
 continue
 hv-vcpu
 hv-tc $first + 1
+# The same block by a cache address: 2 bytes into its second instruction (the PUSH).
+hv-tc $tc_cache + 3
 # Guest-linear 0 holds no code the guest kernel runs: no translation.
 hv-tc 0
 hv-hcall
