@@ -463,6 +463,7 @@ _KC = 0xFFC00000  # kCacheLinear: where the guest's address space maps the cache
 # ---- hv-hcall -------------------------------------------------------------------------------
 
 _HCALL_REGS = ("ebx", "ecx", "edx", "esi", "edi")
+_HCALL_TEXT = 72  # console_write: how much of the text to show
 
 
 @command("hv-hcall", "[N]: lab03: the last N hypercalls (default 8), oldest first: number, arguments, result.",
@@ -493,49 +494,88 @@ def hv_hcall(state, arg):
                 rc, state.string(int(h["error"]), 16) if int(h["error"]) else "error")
         print("  #%-5d eip %08x  %2d %s(%s) %s" % (int(h["seq"]), int(h["guest_eip"]) & 0xFFFFFFFF, nr, name,
                                                    args, outcome))
+        if name == "console_write" and 0 < int(h["args"][1]) <= 4096:
+            # What the guest asked to print, from its memory now (through its own tables).
+            n = int(h["args"][1])
+            text = read_guest_linear(state, int(h["args"][0]) & 0xFFFFFFFF, min(n, _HCALL_TEXT))
+            if text is not None:
+                print("         text %s%s" % (repr(text.decode("latin-1")), "..." if n > _HCALL_TEXT else ""))
 
 
 # ---- hv-pt ----------------------------------------------------------------------------------
+
+def guest_linear_to_phys(state, la):
+    """Guest-physical address of guest-linear `la` through the guest's own tables, or None."""
+    v = state.vcpu()
+    cr0, cr3, cr4 = (int(v[c]) & 0xFFFFFFFF for c in ("cr0", "cr3", "cr4"))
+    if not cr0 & 0x80000000:
+        return la
+    try:
+        if cr4 & 0x20:
+            return walk_pae(lambda gpa: state.read_u64(state.guest_phys(gpa)), cr3, la, "guest", show=False)
+        return walk32(lambda gpa: state.read_u32(state.guest_phys(gpa)), cr3, la, bool(cr4 & 0x10), "guest",
+                      show=False)
+    except HvError:
+        return None
+
+
+def read_guest_linear(state, la, n):
+    """`n` bytes of the guest's memory at guest-linear `la`, or None where it is not mapped."""
+    out = b""
+    while n > 0:
+        chunk = min(n, 0x1000 - (la & 0xFFF))
+        gpa = guest_linear_to_phys(state, la)
+        if gpa is None:
+            return None
+        try:
+            out += read_phys(state.guest_phys(gpa), chunk)
+        except HvError:
+            return None
+        la, n = (la + chunk) & 0xFFFFFFFF, n - chunk
+    return out
+
 
 def _bits32(e):
     return "%s%s%s%s" % ("P" if e & 1 else "-", "W" if e & 2 else "r", "U" if e & 4 else "s",
                          " PS" if e & 0x80 else "")
 
 
-def walk32(read, root, la, pse, label):
+def walk32(read, root, la, pse, label, show=True):
     """A 32-bit walk of `la` from directory `root` (physical); returns the final physical address."""
+    out = print if show else (lambda *args: None)
     pde_at = (root & ~0xFFF) + ((la >> 22) << 2)
     pde = read(pde_at)
-    print("  %s PDE[%3d] at %08x = %08x %s" % (label, la >> 22, pde_at, pde, _bits32(pde)))
+    out("  %s PDE[%3d] at %08x = %08x %s" % (label, la >> 22, pde_at, pde, _bits32(pde)))
     if not pde & 1:
         return None
     if pde & 0x80 and pse:
         return (pde & 0xFFC00000) | (la & 0x3FFFFF)
     pte_at = (pde & ~0xFFF) + (((la >> 12) & 0x3FF) << 2)
     pte = read(pte_at)
-    print("  %s PTE[%3d] at %08x = %08x %s" % (label, (la >> 12) & 0x3FF, pte_at, pte, _bits32(pte)))
+    out("  %s PTE[%3d] at %08x = %08x %s" % (label, (la >> 12) & 0x3FF, pte_at, pte, _bits32(pte)))
     if not pte & 1:
         return None
     return (pte & ~0xFFF) | (la & 0xFFF)
 
 
-def walk_pae(read64, root, la, label):
+def walk_pae(read64, root, la, label, show=True):
+    out = print if show else (lambda *args: None)
     mask = 0x000FFFFFFFFFF000
     pdpte_at = (root & ~0x1F) + ((la >> 30) << 3)
     pdpte = read64(pdpte_at)
-    print("  %s PDPTE[%d] at %x = %016x" % (label, la >> 30, pdpte_at, pdpte))
+    out("  %s PDPTE[%d] at %x = %016x" % (label, la >> 30, pdpte_at, pdpte))
     if not pdpte & 1:
         return None
     pde_at = (pdpte & mask) + (((la >> 21) & 0x1FF) << 3)
     pde = read64(pde_at)
-    print("  %s PDE[%3d] at %x = %016x %s" % (label, (la >> 21) & 0x1FF, pde_at, pde, _bits32(pde)))
+    out("  %s PDE[%3d] at %x = %016x %s" % (label, (la >> 21) & 0x1FF, pde_at, pde, _bits32(pde)))
     if not pde & 1:
         return None
     if pde & 0x80:
         return (pde & 0x000FFFFFFFE00000) | (la & 0x1FFFFF)
     pte_at = (pde & mask) + (((la >> 12) & 0x1FF) << 3)
     pte = read64(pte_at)
-    print("  %s PTE[%3d] at %x = %016x %s" % (label, (la >> 12) & 0x1FF, pte_at, pte, _bits32(pte)))
+    out("  %s PTE[%3d] at %x = %016x %s" % (label, (la >> 12) & 0x1FF, pte_at, pte, _bits32(pte)))
     if not pte & 1:
         return None
     return (pte & mask) | (la & 0xFFF)
