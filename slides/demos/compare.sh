@@ -33,7 +33,7 @@ if [ -n "$figures" ]; then
     echo
     echo "By \`hvlab-compare -j 2 --quick --cached\` in $seconds s;" \
       "$(grep -E '^(measured now|kept \()' "$work/table.txt" | paste -sd ';' | sed 's/;/; /g')" \
-      "(kept: newer than the lab's build, the guests and the scripts)."
+      "$(grep -q '^kept (' "$work/table.txt" && echo "(kept: newer than the lab's build, the guests and the scripts)")."
   } >"$figures/table.md"
   exit 0
 fi
@@ -45,5 +45,6 @@ fi
 echo "${bold}The techniques compared, measured on this machine${off}"
 sed -n '1p' "$work/table.txt" | sed "s/^/$dim/; s/\$/$off/"
 sed '1d' "$work/table.txt" | fold -s -w 80
-echo "${dim}kept: measured earlier, newer than the lab's build, the guests and the scripts${off}"
+grep -q '^kept (' "$work/table.txt" &&
+  echo "${dim}kept: measured earlier, newer than the lab's build, the guests and the scripts${off}"
 echo "${dim}done in $seconds s (hvlab-compare -j 2 --quick --cached; make compare: all rounds)${off}"

@@ -11,6 +11,7 @@
 // lab's build products, the guests, the boot runner, the scripts) is not measured again.
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -29,7 +30,7 @@
 #include <nlohmann/json.hpp>
 
 namespace fs = std::filesystem;
-using nlohmann::json;
+using json = nlohmann::ordered_json;  // the labs' keys keep their order
 
 namespace {
 
@@ -244,7 +245,13 @@ int main(int argc, char** argv) {
       continue;
     }
     json kept = from_cache ? fig.kept : json{{"measured_at", utc_now()}, {"by", by}, {"figures", got}};
-    if (!from_cache) std::ofstream(cache / (std::string(t.lab) + ".json")) << kept.dump() << "\n";
+    if (!from_cache) {  // written whole, then renamed: a run reading the cache meanwhile sees old or new
+      const fs::path kept_file = cache / (std::string(t.lab) + ".json");
+      const fs::path part = kept_file.string() + fmt::format(".{}.part", getpid());
+      std::ofstream(part) << kept.dump() << "\n";
+      std::error_code ec;
+      fs::rename(part, kept_file, ec);
+    }
     for (json r : got["rows"]) {
       r["measured"] = true;
       if (!r.contains("technique")) r["technique"] = t.name;
