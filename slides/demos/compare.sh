@@ -13,7 +13,7 @@
 # expect: ^lab04 +VT-x on Bochs +none +[0-9]+/[0-9]+ +[0-9]+
 # expect: ^lab04 +AMD-V on QEMU \(-icount\) +none +[0-9]+/[0-9]+ +[0-9]+
 # expect: ^lab05 +irqchip in user space +none +([0-9]+/[0-9]+|not here) .* [0-9.]+ us x[0-9.]+
-# expect: ^(measured now|kept \((make compare|--quick), [0-9-]+ [0-9:]+ UTC\)): lab0[1-5]
+# expect: ^(measured now|kept \((make compare|quick run), [0-9-]+ [0-9:]+ UTC\)): lab0[1-5]
 # expect: done in [0-9.]+ s
 . "$(dirname "$0")/lib.sh"
 compare="$build/tools/compare/hvlab-compare"
@@ -31,9 +31,8 @@ if [ -n "$figures" ]; then
   {
     cat "$work/table-narrow.md"
     echo
-    echo "By \`hvlab-compare -j 2 --quick --cached\` in $seconds s;" \
-      "$(grep -E '^(measured now|kept \()' "$work/table.txt" | paste -sd ';' | sed 's/;/; /g')" \
-      "$(grep -q '^kept (' "$work/table.txt" && echo "(kept: newer than the lab's build, the guests and the scripts)")."
+    echo "\`hvlab-compare -j 2 --quick --cached\`, $seconds s;" \
+      "$(grep -E '^(measured now|kept \()' "$work/table.txt" | paste -sd ';' | sed 's/;/; /g')."
   } >"$figures/table.md"
   exit 0
 fi

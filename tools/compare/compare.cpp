@@ -176,7 +176,7 @@ int main(int argc, char** argv) {
   const std::string build_abs = fs::absolute(build).string();
   const fs::path cache = fs::path(build_abs) / "compare" / "cache";
   fs::create_directories(cache);
-  const std::string by = quick ? "--quick" : "make compare";
+  const std::string by = quick ? "quick run" : "make compare";
 
   // Each lab's script, up to `jobs` at a time; the rows keep the lecture's order.
   struct Figures {
@@ -282,8 +282,9 @@ int main(int argc, char** argv) {
 
   // The narrow table: the columns a slide and an 80-column terminal hold, each reason a
   // row could not be measured in a note under it.
+  // pandoc gives a wide pipe table's columns the widths of its separator's dashes.
   std::string slim = "| lab | configuration | guest changes | suite passed | entries per test | cost |\n"
-                     "|---|---|---|---|---|---|\n";
+                     "|-----|--------------------------|-----------------|--------|--------|---------------|\n";
   std::string text = fmt::format("{:<5}  {:<26}  {:<8}  {:<8}  {:>8} {}\n", "lab", "configuration", "changes",
                                  "suite", "ent/test", "cost");
   // Which labs were measured now and which kept figures were used (and the oldest of them).
@@ -326,11 +327,13 @@ int main(int argc, char** argv) {
   const std::string legend =
       "cost: time per exit through the VMM (x: against a bare KVM_RUN loop), or the instructions of a null "
       "system call, the guest's and the monitor's (QEMU -icount)";
+  const std::string short_legend =
+      "cost: time per exit (x: against a bare KVM_RUN loop), or instructions per null system call (QEMU -icount)";
   std::string source_lines;
   for (const auto& src : sources)
     source_lines += src.what == "measured now" ? fmt::format("measured now: {}\n", src.labs)
                                                : fmt::format("{}, {}): {}\n", src.what, src.oldest, src.labs);
-  std::string slim_notes = "\n" + md(legend) + ".\n";
+  std::string slim_notes = "\n" + md(short_legend) + ".\n";
   for (const auto& n : notes) slim_notes += "\nNot runnable here, " + md(n.substr(0, n.find(" ("))) + ".\n";
   if (!absent.empty()) slim_notes += "\nNo figures yet from " + md(absent) + ".\n";
   std::ofstream(fs::path(out) / "table-narrow.md") << slim << slim_notes;
