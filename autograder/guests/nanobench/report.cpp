@@ -6,6 +6,9 @@
 //       [--monitor monitor.elf] [--monitor-args ARGS] [--guest-args ARGS] [--runs N]
 //     Boots it N times; fails unless every benchmark reported its figures, the guest exited
 //     with status 0, and every run reported the same figures (meaningful with --icount).
+//     --json: print only the figures, as one JSON object of instructions (ticks) per
+//     operation rounded to a whole number, {"syscall": 16724, ...} (a lab's tools/figures.sh
+//     takes its `icount_per_op` from it under QEMU -icount, tools/compare/README.md).
 //
 //   nanobench-report bench --build-dir build [--n N] [--monitor-n M] [--monitor NAME=ELF]
 //       [--monitor-args NAME=ARGS] [-j J]
@@ -224,7 +227,7 @@ std::string figure_line(const Figure& f) {
 
 // ---- check -----------------------------------------------------------------------------------
 
-int check(const Setup& s, unsigned runs) {
+int check(const Setup& s, unsigned runs, bool as_json) {
   const std::vector<std::string> expected(kBenchmarks.begin(), kBenchmarks.end());
   std::vector<Run> results(runs);
   for (unsigned i = 0; i < runs; ++i) {
@@ -245,8 +248,16 @@ int check(const Setup& s, unsigned runs) {
       }
     }
   }
-  fmt::print("nanobench-report: {}: {} benchmarks reported{}\n", s.describe(), first.size(),
-             runs > 1 ? fmt::format(", the same figures in {} runs", runs) : "");
+  const std::string verdict = fmt::format("nanobench-report: {}: {} benchmarks reported{}", s.describe(),
+                                          first.size(), runs > 1 ? fmt::format(", the same figures in {} runs", runs) : "");
+  if (as_json) {
+    nlohmann::ordered_json per_op = nlohmann::ordered_json::object();  // in the guest's order
+    for (const auto& f : first) per_op[f.name] = (f.cycles + f.ops / 2) / f.ops;
+    fmt::print(stderr, "{}\n", verdict);
+    fmt::print("{}\n", per_op.dump());
+    return 0;
+  }
+  fmt::print("{}\n", verdict);
   for (const auto& f : first) fmt::print("  {}\n", figure_line(f));
   return 0;
 }
@@ -398,6 +409,8 @@ int main(int argc, char** argv) {
   check_cmd->add_option("--runs", runs, "Boots whose figures must agree")->check(CLI::Range(1, 10))
       ->capture_default_str();
   check_cmd->add_option("--timeout", setup.timeout, "Seconds per boot")->capture_default_str();
+  bool as_json = false;
+  check_cmd->add_flag("--json", as_json, "Print only the figures: {\"NAME\": instructions per operation, ...}");
 
   std::string build = "build";
   unsigned n = 10000, monitor_n = 1000, jobs = 2;
@@ -415,7 +428,7 @@ int main(int argc, char** argv) {
 
   if (check_cmd->parsed()) {
     setup.emu = *runner::emulator_from_name(emu);
-    return check(setup, runs);
+    return check(setup, runs, as_json);
   }
   std::vector<MonitorColumn> monitors;
   for (const auto& spec : monitor_specs) {
