@@ -173,6 +173,8 @@ void BtBackend::imprecise(vmm::VCpu& v, const TrapFrame& f) {
   ++counters_.imprecise;
   resume_offset_ = f.eip;
   resume_eip_ = v.eip;
+  resume_block_ = b;
+  resume_flushes_ = translator_->stats().flushes;
   imprecise_ = true;
 }
 
@@ -243,8 +245,10 @@ vmm::Event BtBackend::enter(vmm::VCpu& v) {
   imprecise_ = false;
   // After an imprecise trap (imprecise()) the guest goes on in the cache where it stopped,
   // unless the monitor moved it (a fault or an interrupt delivered, an instruction emulated).
-  resume_at_ = resume_offset_ != kNone && v.cpl == 0 && v.eip == resume_eip_ && v.cs == entry_cs_ ? resume_offset_
-                                                                                                  : kNone;
+  // Nor if its block was dropped or the cache flushed meanwhile.
+  const bool same = resume_offset_ != kNone && v.cpl == 0 && v.eip == resume_eip_ && v.cs == entry_cs_ &&
+                    translator_->stats().flushes == resume_flushes_ && translator_->block(resume_block_).live;
+  resume_at_ = same ? resume_offset_ : kNone;
   resume_offset_ = kNone;
   if (resume_at_ != kNone) {
     ++counters_.translated_entries;

@@ -98,7 +98,8 @@ class BtBackend final : public lab01::TrapBackend, public lab01::ShadowMmu::Writ
   std::uint16_t entry_cs_ = 0;
   std::uint32_t one_shot_eip_ = kNone;
   // imprecise(): where to go on in the cache if the guest is still at resume_eip_ next time.
-  std::uint32_t resume_offset_ = kNone, resume_eip_ = 0, resume_at_ = kNone;
+  std::uint32_t resume_offset_ = kNone, resume_eip_ = 0, resume_at_ = kNone, resume_block_ = 0;
+  std::uint64_t resume_flushes_ = 0;
   bool imprecise_ = false;
   enum class Pending : std::uint8_t { none, exit, callout, lost } pending_ = Pending::none;
   std::uint32_t pending_aux_ = 0, lost_offset_ = 0, unwound_eip_ = 0;
