@@ -30,12 +30,13 @@ void not_done(const char* file, int line, const char* exercise);
 
 }  // namespace hvlab
 
-#define HV_NOT_DONE(exercise)                        \
-  do {                                               \
-    static bool hv_said_;                            \
-    if (!hv_said_) {                                 \
-      hv_said_ = true;                               \
+// The flag is set after the call: on the host not_done() throws, every time.
+#define HV_NOT_DONE(exercise)                          \
+  do {                                                 \
+    static bool hv_said_;                              \
+    if (!hv_said_) {                                   \
       ::hvlab::not_done(__FILE__, __LINE__, exercise); \
-    }                                                \
+      hv_said_ = true;                                 \
+    }                                                  \
   } while (0)
 #define HV_NOT_IMPLEMENTED(exercise) ::hvlab::not_implemented(__FILE__, __LINE__, exercise)

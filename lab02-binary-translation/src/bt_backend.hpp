@@ -51,11 +51,19 @@ class BtBackend final : public lab01::TrapBackend, public lab01::ShadowMmu::Writ
   /// the guest kernel's, is run next from a one-instruction translation of its own (it may
   /// sit on the very page it writes).
   bool code_written(vmm::VCpu& v, std::uint32_t la);
+  /// The frame written at `la` stops being watched, its translations kept (stale): what the
+  /// monitor does while lab02-e7 is not done. True if it was watched.
+  bool let_write(vmm::VCpu& v, std::uint32_t la);
 
   Translator& translator() { return *translator_; }
   /// Counters of the trace's statistics.
   struct BtCounters {
     std::uint64_t translated_entries = 0, direct_entries = 0, one_shots = 0, watch_faults = 0, monitor_writes = 0;
+    /// Entries that ran guest kernel code as it is (no translation for it yet).
+    std::uint64_t untranslated_entries = 0;
+    /// Traps in translated code that the monitor could tie only to their block (lab02-e6 not
+    /// done): the guest was resumed at the cache offset, or shown the block's start.
+    std::uint64_t imprecise = 0;
   };
   const BtCounters& bt_counters() const { return counters_; }
 
@@ -76,6 +84,11 @@ class BtBackend final : public lab01::TrapBackend, public lab01::ShadowMmu::Writ
   /// Brings the vCPU back to a guest state from inside an inline lookup (record `r`): false
   /// if the guest's stack could not be read.
   bool unwind(vmm::VCpu& v, const Record& r);
+  /// A trap at cache offset `f.eip` without its record (lab02-e6 not done): the guest EIP is
+  /// the block's start. If the monitor handles the trap by itself, the guest goes on at the
+  /// cache offset; a fault it must see is shown at the block's start (imprecise); a virtual
+  /// interrupt waits, the translated code single-stepped, until an exit or a callout.
+  void imprecise(vmm::VCpu& v, const TrapFrame& f);
 
   Translator* translator_;
   std::uint8_t* ram_;
@@ -84,6 +97,10 @@ class BtBackend final : public lab01::TrapBackend, public lab01::ShadowMmu::Writ
   std::uint32_t entry_block_ = kNone;
   std::uint16_t entry_cs_ = 0;
   std::uint32_t one_shot_eip_ = kNone;
+  // imprecise(): where to go on in the cache if the guest is still at resume_eip_ next time.
+  std::uint32_t resume_offset_ = kNone, resume_eip_ = 0, resume_at_ = kNone, resume_block_ = 0;
+  std::uint64_t resume_flushes_ = 0;
+  bool imprecise_ = false;
   enum class Pending : std::uint8_t { none, exit, callout, lost } pending_ = Pending::none;
   std::uint32_t pending_aux_ = 0, lost_offset_ = 0, unwound_eip_ = 0;
   // Decoded callout instructions by site (a direct-mapped cache: a decode costs thousands of

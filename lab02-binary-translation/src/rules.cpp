@@ -52,7 +52,7 @@ const char* rule_description(Rule r) {
 }
 
 Rule rule_for(const decoder::Instruction& insn) {
-  // BEGIN SOLUTION lab02-e1
+  // BEGIN SOLUTION lab02-e1 degraded
   const auto& ops = insn.operands;
   const bool wide = insn.info.operand_width == 32;
   const bool far = insn.info.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR;
@@ -116,7 +116,7 @@ Rule rule_for(const decoder::Instruction& insn) {
   if (lab01::classify_instruction(insn) != vmm::Reason::exception || insn.is_cpl0_only()) return Rule::callout;
   return Rule::ident;
   // STUB: (void)insn;
-  // STUB: return Rule::ident;
+  // STUB: return Rule::untranslated;
   // END SOLUTION
 }
 

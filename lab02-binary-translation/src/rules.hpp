@@ -29,7 +29,8 @@ namespace hvlab::lab02 {
   X(far, "far JMP, CALL and RET: a callout")                                                      \
   X(cs_memory, "MOV r, CS:m: a callout (translated code runs in a code segment of its own)")      \
   X(unsupported, "not translatable here: a callout that stops the guest with the reason")         \
-  X(undefined, "not an instruction: UD2, so the guest gets its #UD")
+  X(undefined, "not an instruction: UD2, so the guest gets its #UD")                              \
+  X(untranslated, "no translation yet (its exercise is not done): run as under lab01")
 
 enum class Rule : std::uint8_t {
 #define HVLAB_X(name, what) name,

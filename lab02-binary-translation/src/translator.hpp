@@ -123,6 +123,7 @@ class CodeSource {
 };
 
 struct TranslatorStats {
+  std::uint64_t discovered = 0;  ///< blocks whose first instruction got a rule (translated or not)
   std::uint64_t blocks = 0, guest_insns = 0, ident_insns = 0, lookups = 0, hits = 0, misses = 0, chained = 0,
                 unchained_exits = 0, callouts = 0, invalidations = 0, blocks_invalidated = 0, flushes = 0;
   std::uint64_t callouts_by_rule[static_cast<unsigned>(Rule::count)] = {};
@@ -145,7 +146,9 @@ class Translator {
   /// Translates the block at guest (cs, eip). `one_shot`: one instruction, not entered in the
   /// lookup (the monitor runs it once, for a write to a page that holds the code itself).
   /// Error::fault: its first instruction cannot be fetched; Error::out_of_memory: the cache
-  /// is full (flush() and try again).
+  /// is full (flush() and try again); Error::unsupported: its first instruction has no
+  /// translation yet (Rule::untranslated: an exercise is not done), the monitor runs the guest
+  /// from there as lab01 does. A later instruction without one ends the block before it.
   Result<std::uint32_t> translate(std::uint32_t eip, std::uint16_t cs, CodeSource& src, bool one_shot = false);
   /// Aims exit `exit` at `block`'s code (both live, same code segment).
   void chain(std::uint32_t exit, std::uint32_t block);
@@ -154,7 +157,14 @@ class Translator {
   unsigned invalidate_frame(std::uint32_t frame);
   /// Empties the cache.
   void flush();
+  /// From now on the guest instruction at `eip` is copied as the guest wrote it (IDENT), and
+  /// the cache is flushed: what the monitor does with a sensitive instruction while lab02-e4
+  /// is not done (it then runs at ring 1 and shows the guest the real machine, as under
+  /// lab01). False if no more can be (the table is full: kMaxCopied).
+  bool copy_as_written(std::uint32_t eip);
 
+  /// The block whose code or stubs hold cache offset `offset`, or kNone.
+  std::uint32_t block_at(std::uint32_t offset) const;
   /// The record at exactly cache offset `offset` (an instruction boundary), or nullptr.
   const Record* locate(std::uint32_t offset) const;
 
@@ -179,6 +189,9 @@ class Translator {
 
   std::uint32_t bytes_, used_ = kLookupBytes;
   std::uint16_t lookup_cs_ = 0;
+  static constexpr unsigned kMaxCopied = 256;
+  std::uint32_t copied_[kMaxCopied];  ///< copy_as_written()
+  unsigned ncopied_ = 0;
   decoder::Decoder decoder_{decoder::Mode::k32};
   Block blocks_[kMaxBlocks];
   Record records_[kMaxRecords];
