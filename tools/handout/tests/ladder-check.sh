@@ -6,7 +6,8 @@
 #   ladder-check.sh LAB SRC BUILD OUT [EMU]
 #
 # For k = 0 .. N it writes the handout of SRC with the reference solutions of the first k
-# exercises kept (hvlab-handout --keep), builds the lab's monitor and unit tests in one build
+# exercises kept (hvlab-handout --keep) and those of the labs before this one (--upto, the
+# catch-up handout a student starts a later lab from: lab03's monitor runs on lab01's), builds the lab's monitor and unit tests in one build
 # folder (only the files that changed are rebuilt), grades the lab on EMU (qemu by default)
 # and runs the unit tests. It prints the score of every step and fails when a step does not
 # raise the score, when the last step is short of full marks, or when a unit test fails for
@@ -35,6 +36,11 @@ order=$(awk '/^\[\[/ { exit } /^order *=/ { on = 1 } on { print } on && /\]/ { e
 folder=$(sed -n 's/^folder *= *"\(.*\)".*/\1/p' "$rubric" | head -n 1)
 [ -n "$folder" ] || die "$rubric names no folder"
 
+# The labs before this one are done (lab01 has none before it).
+n=$(echo "$lab" | sed -E 's/^lab0*([0-9]+)$/\1/')
+upto=none
+[ "$n" -gt 1 ] 2>/dev/null && upto=$(printf 'lab%02d' $((n - 1)))
+
 w="$out/$lab"
 rm -rf "$w"
 # The build folder sits inside the tree, as in a student's (and the reference's) checkout,
@@ -52,7 +58,7 @@ fi
 write_step() {
   rm -rf "$w/gen"
   # shellcheck disable=SC2086
-  "$build/tools/handout/hvlab-handout" --source "$src" --dest "$w/gen" --no-git ${1:+--keep "$1"} >/dev/null ||
+  "$build/tools/handout/hvlab-handout" --source "$src" --dest "$w/gen" --no-git --upto "$upto" ${1:+--keep "$1"} >/dev/null ||
     die "hvlab-handout failed for step '$1'"
   if [ ! -d "$w/src" ]; then
     mv "$w/gen" "$w/src"
