@@ -77,6 +77,7 @@ kept=""
 done_ids=""
 prev=-1
 k=0
+calibration=""
 scores=""
 for step in start $order; do
   if [ "$step" != start ]; then
@@ -84,6 +85,7 @@ for step in start $order; do
     done_ids="$done_ids $step"
     k=$((k + 1))
   fi
+  t0=$(date +%s)
   write_step "$kept"
   if [ ! -f "$b/build.ninja" ]; then
     cmake -S "$w/src" -B "$b" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >"$w/configure.log" 2>&1 ||
@@ -95,15 +97,23 @@ for step in start $order; do
   ninja -C "$b" -j "$jobs" $targets >"$w/build-$k.log" 2>&1 ||
     { grep -E 'error:|FAILED:' "$w/build-$k.log" | head -n 20; die "step $k ($step) does not build"; }
 
+  t1=$(date +%s)
   set +e
+  # shellcheck disable=SC2086
   "$build/autograder/grader/hvlab-grade" --build-dir "$b" --rubric-dir "$w/src/autograder/rubrics" \
-    --guest-dir "$build/autograder/guests" --lab "$lab" --emu "$emu" -j "$jobs" >"$w/grade-$k.txt" 2>&1
+    --guest-dir "$build/autograder/guests" --lab "$lab" --emu "$emu" -j "$jobs" $calibration >"$w/grade-$k.txt" 2>&1
   set -e
+  # The first step's calibration boot measures this host once; the later steps reuse its factor.
+  if [ -z "$calibration" ]; then
+    factor=$(sed -n 's/.*calibration boot .*timeouts x\([0-9.]*\).*/\1/p' "$w/grade-$k.txt" | head -n 1)
+    [ -n "$factor" ] && calibration="--no-calibrate --timeout-scale $factor"
+  fi
   line=$(grep -E "^$lab: [0-9]+ / [0-9]+ points" "$w/grade-$k.txt" | head -n 1)
   [ -n "$line" ] || { tail -n 30 "$w/grade-$k.txt"; die "step $k ($step): no score in the report"; }
   score=$(echo "$line" | sed -E 's/^[^:]*: ([0-9]+) \/ ([0-9]+).*/\1/')
   max=$(echo "$line" | sed -E 's/^[^:]*: ([0-9]+) \/ ([0-9]+).*/\2/')
 
+  t2=$(date +%s)
   # Unit tests: every failure must be a stub of an exercise not done yet.
   unit="no unit tests"
   if [ -x "$tests_bin" ]; then
@@ -127,7 +137,7 @@ for step in start $order; do
     total=$(grep -E '^\[==========\] [0-9]+ tests? from .* ran' "$w/unit-$k.txt" | sed -E 's/^\[==========\] ([0-9]+).*/\1/')
     unit="unit tests ${unit:-0}/${total:-?} pass"
   fi
-  say "step $k: $(printf '%-10s' "$step") $score / $max points on $emu, $unit"
+  say "step $k: $(printf '%-10s' "$step") $score / $max points on $emu, $unit ($((t1 - t0)) s build, $((t2 - t1)) s grade)"
   scores="$scores $score"
   if [ "$score" -le "$prev" ]; then die "step $k ($step) does not raise the grade ($prev -> $score; report: $w/grade-$k.txt)"; fi
   prev=$score
