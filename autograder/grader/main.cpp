@@ -176,10 +176,28 @@ int main(int argc, char** argv) {
                     "user (root only: an unprivileged user, no namespaces) or none")
       ->check(CLI::IsMember({"bwrap", "user", "none"}))
       ->capture_default_str();
+  bool check_sandbox = false;
+  batch->add_flag("--check-sandbox", check_sandbox,
+                  "only say whether the --sandbox of submissions can be made here: exit 0 if it can, 3 if this "
+                  "machine refuses the namespaces it needs (a container, a chroot), 2 for any other reason");
   batch->add_option("--collect", collect, "only write DIR/gradebook.csv from DIR/*/report.json (after a Slurm array)")
       ->type_name("DIR")
       ->check(CLI::ExistingDirectory);
   CLI11_PARSE(app, argc, argv);
+
+  if (check_sandbox) {
+    std::string problem;
+    const hvlab::runner::Sandbox sandbox =
+        hvlab::runner::Sandbox::make(*hvlab::runner::sandbox_mode_from_name(sandbox_mode), &problem);
+    if (problem.empty()) {
+      fmt::print("hvlab-grade: the sandbox works here: {}\n", sandbox.describe());
+      return 0;
+    }
+    const bool machine = hvlab::runner::Sandbox::refused_by_machine(problem);
+    fmt::print(stderr, "hvlab-grade: {}: {}\n",
+               machine ? "this machine refuses the namespaces the sandbox needs" : "cannot make the sandbox", problem);
+    return machine ? 3 : 2;
+  }
 
   if (!collect.empty()) {
     try {

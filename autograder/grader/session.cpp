@@ -232,79 +232,111 @@ Calibration calibrate_emulator(Emulator emu, const SessionOptions& opt, const Bo
   return c;
 }
 
-SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const std::atomic<bool>& cancel) {
-  const auto start = Clock::now();
-  std::mutex progress_mutex;
-  auto say = [&](const std::string& line) {
-    if (!opt.progress) return;
-    std::lock_guard lock(progress_mutex);
-    opt.progress(line);
-  };
+namespace {
 
-  auto guest_path = [&](const std::string& image) {
-    return opt.guest_dir.empty() ? guest_image_path(opt.build_dir, image) : opt.guest_dir / (image + ".elf");
-  };
+// One grading session, in the order it runs: plan the labs, calibrate the emulators, boot
+// every guest, learn the test names (with reference boots where a crash hid them), score.
+class Session {
+ public:
+  Session(const SessionOptions& opt, const BootFn& boot, const std::atomic<bool>& cancel)
+      : opt_(opt), boot_(boot), cancel_(cancel) {}
+
+  SessionResult run() {
+    const auto start = Clock::now();
+    plan_labs();
+    read_suite_tables();
+    calibrate();
+    boot_guests();
+    learn_test_names();
+    score();
+    out_.cancelled = cancel_;
+    out_.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    return std::move(out_);
+  }
+
+ private:
+  void say(const std::string& line) {
+    if (!opt_.progress) return;
+    std::lock_guard lock(progress_mutex_);
+    opt_.progress(line);
+  }
+
+  fs::path guest_path(const std::string& image) const {
+    return opt_.guest_dir.empty() ? guest_image_path(opt_.build_dir, image) : opt_.guest_dir / (image + ".elf");
+  }
+
+  const Calibration* calibration_for(Emulator e) const {
+    for (const auto& c : out_.calibration)
+      if (c.emu == e) return &c;
+    return nullptr;
+  }
+
+  static bool graded(const LabPlan& p) {
+    return p.rubric && p.pre.status != LabStatus::not_selected && p.pre.status != LabStatus::rubric_error &&
+           p.pre.status != LabStatus::skipped;
+  }
 
   // 1. The labs and what they need.
-  std::vector<std::string> names = opt.labs;
-  const std::vector<std::string> available = list_rubrics(opt.rubric_dir);
-  if (names.empty()) names = available;
-  // Each lab once, in the order first asked for.
-  for (std::size_t i = 0; i < names.size(); ++i)
-    names.erase(std::remove(names.begin() + static_cast<std::ptrdiff_t>(i) + 1, names.end(), names[i]), names.end());
-  if (names.empty())
-    throw SessionError(fmt::format("no rubric files (*.toml) in {}", opt.rubric_dir.string()));
-  std::vector<LabPlan> plans;
-  for (const auto& name : names) {
-    if (std::find(available.begin(), available.end(), name) == available.end()) {
-      std::string list;
-      for (const auto& a : available) list += (list.empty() ? "" : ", ") + a;
-      throw SessionError(fmt::format("unknown lab '{}': there is no {} (labs: {})", name,
-                                     (opt.rubric_dir / (name + ".toml")).string(), list.empty() ? "none" : list));
+  void plan_labs() {
+    std::vector<std::string> names = opt_.labs;
+    const std::vector<std::string> available = list_rubrics(opt_.rubric_dir);
+    if (names.empty()) names = available;
+    // Each lab once, in the order first asked for.
+    for (std::size_t i = 0; i < names.size(); ++i)
+      names.erase(std::remove(names.begin() + static_cast<std::ptrdiff_t>(i) + 1, names.end(), names[i]), names.end());
+    if (names.empty())
+      throw SessionError(fmt::format("no rubric files (*.toml) in {}", opt_.rubric_dir.string()));
+    for (const auto& name : names) {
+      if (std::find(available.begin(), available.end(), name) == available.end()) {
+        std::string list;
+        for (const auto& a : available) list += (list.empty() ? "" : ", ") + a;
+        throw SessionError(fmt::format("unknown lab '{}': there is no {} (labs: {})", name,
+                                       (opt_.rubric_dir / (name + ".toml")).string(), list.empty() ? "none" : list));
+      }
+      plans_.push_back(plan_lab(name));
     }
+  }
+
+  LabPlan plan_lab(const std::string& name) const {
     LabPlan p;
     p.name = name;
     p.pre.name = name;
     try {
-      p.rubric = load_rubric(rubric_file(opt.rubric_dir, name));
+      p.rubric = load_rubric(rubric_file(opt_.rubric_dir, name));
     } catch (const RubricError& e) {
       p.pre.status = LabStatus::rubric_error;
       p.pre.status_reason = "the rubric cannot be used";
       p.pre.errors.push_back(e.what());
-      plans.push_back(std::move(p));
-      continue;
+      return p;
     }
     const Rubric& rb = *p.rubric;
     p.pre.title = rb.title;
     p.pre.folder = rb.folder;
-    for (Emulator e : opt.emulators)
+    for (Emulator e : opt_.emulators)
       if (rb.runs_on(e)) p.emus.push_back(e);
     if (p.emus.empty()) {
       std::string on;
       for (Emulator e : rb.emulators) on += fmt::format("{}{}", on.empty() ? "" : " and ", emu_name(e));
       p.pre.status = LabStatus::not_selected;
       p.pre.status_reason = fmt::format("runs on {} only, which was not selected (--emu)", on);
-      plans.push_back(std::move(p));
-      continue;
+      return p;
     }
     const std::string why_skip = rb.requirements.empty() ? std::string()
-                                 : opt.check_requirements  ? opt.check_requirements(rb.requirements)
+                                 : opt_.check_requirements ? opt_.check_requirements(rb.requirements)
                                                            : missing_requirement(rb.requirements);
-    if (std::string why = why_skip; !why.empty()) {
+    if (!why_skip.empty()) {
       p.pre.status = LabStatus::skipped;
-      p.pre.status_reason = why;
-      plans.push_back(std::move(p));
-      continue;
+      p.pre.status_reason = why_skip;
+      return p;
     }
-    if (auto f = opt.build_failures.find(name); f != opt.build_failures.end()) {
+    if (auto f = opt_.build_failures.find(name); f != opt_.build_failures.end()) {
       p.pre.status = LabStatus::not_built;
       p.pre.status_reason = f->second;
-      plans.push_back(std::move(p));
-      continue;
+      return p;
     }
     std::vector<std::string> missing;
-    if (rb.monitor && !fs::exists(opt.build_dir / *rb.monitor))
-      missing.push_back((opt.build_dir / *rb.monitor).string());
+    if (rb.monitor && !fs::exists(opt_.build_dir / *rb.monitor))
+      missing.push_back((opt_.build_dir / *rb.monitor).string());
     for (const auto& g : rb.guests)
       if (!fs::exists(guest_path(g.image))) missing.push_back(guest_path(g.image).string());
     if (!missing.empty()) {
@@ -312,64 +344,59 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
       for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
       p.pre.status = LabStatus::not_built;
       p.pre.status_reason = fmt::format("not built: {} {} missing (build the kit first: cmake --build {})", list,
-                                        missing.size() == 1 ? "is" : "are", opt.build_dir.string());
+                                        missing.size() == 1 ? "is" : "are", opt_.build_dir.string());
     } else {
       p.runnable = true;
     }
-    plans.push_back(std::move(p));
+    return p;
   }
 
-  SessionResult out;
-
   // The test tables of the guests that will boot (guests without one run unseeded).
-  std::map<std::string, std::shared_ptr<const SuiteTable>> tables;
-  for (const auto& p : plans) {
-    if (!p.rubric) continue;
-    for (const auto& g : p.rubric->guests) {
-      if (tables.count(g.image)) continue;
-      std::string problem;
-      auto t = read_suite_table(guest_path(g.image), &problem);
-      tables[g.image] = t ? std::make_shared<const SuiteTable>(std::move(*t)) : nullptr;
-      if (!problem.empty()) say(fmt::format("warning: {}: its tests are run unseeded", problem));
+  void read_suite_tables() {
+    for (const auto& p : plans_) {
+      if (!p.rubric) continue;
+      for (const auto& g : p.rubric->guests) {
+        if (tables_.count(g.image)) continue;
+        std::string problem;
+        auto t = read_suite_table(guest_path(g.image), &problem);
+        tables_[g.image] = t ? std::make_shared<const SuiteTable>(std::move(*t)) : nullptr;
+        if (!problem.empty()) say(fmt::format("warning: {}: its tests are run unseeded", problem));
+      }
     }
   }
 
   // 2. Calibration, once per emulator that will be used.
-  std::vector<Emulator> used;
-  for (const auto& p : plans)
-    if (p.runnable)
-      for (Emulator e : p.emus)
-        if (std::find(used.begin(), used.end(), e) == used.end()) used.push_back(e);
-  std::sort(used.begin(), used.end());
-  out.calibration.resize(used.size());
-  parallel_for(used.size(), opt.jobs, [&](std::size_t i) {
-    for (const auto& preset : opt.preset_calibration)
-      if (preset.emu == used[i]) {
-        out.calibration[i] = preset;
-        return;
-      }
-    out.calibration[i] = calibrate_emulator(used[i], opt, boot, cancel);
-  });
-  auto calibration_for = [&](Emulator e) -> const Calibration* {
-    for (const auto& c : out.calibration)
-      if (c.emu == e) return &c;
-    return nullptr;
-  };
+  void calibrate() {
+    std::vector<Emulator> used;
+    for (const auto& p : plans_)
+      if (p.runnable)
+        for (Emulator e : p.emus)
+          if (std::find(used.begin(), used.end(), e) == used.end()) used.push_back(e);
+    std::sort(used.begin(), used.end());
+    out_.calibration.resize(used.size());
+    parallel_for(used.size(), opt_.jobs, [&](std::size_t i) {
+      for (const auto& preset : opt_.preset_calibration)
+        if (preset.emu == used[i]) {
+          out_.calibration[i] = preset;
+          return;
+        }
+      out_.calibration[i] = calibrate_emulator(used[i], opt_, boot_, cancel_);
+    });
+  }
 
-  // 3. Boot every guest of every runnable lab on each of its emulators.
-  auto settings_for = [&](const Rubric& rb, const GuestImage& g, Emulator e, const std::string& log_lab,
-                          bool bare) {
+  RunSettings settings_for(const Rubric& rb, const GuestImage& g, Emulator e, const std::string& log_lab,
+                           bool bare) const {
     RunSettings s;
     s.spec.emu = e;
     const double factor = calibration_for(e) ? calibration_for(e)->factor : 1.0;
-    s.spec.timeout = to_ms(rb.timeout_seconds.at(e) * factor * opt.timeout_scale);
+    s.spec.timeout = to_ms(rb.timeout_seconds.at(e) * factor * opt_.timeout_scale);
     s.spec.output_limit = rb.output_limit;
-    s.spec.icount = opt.icount && e == Emulator::qemu;
+    s.spec.icount = opt_.icount && e == Emulator::qemu;
     s.spec.memory_mib = rb.memory_mib;
     s.spec.qemu_cpu = rb.qemu_cpu;
     const fs::path guest = guest_path(g.image);
     if (rb.monitor && !bare) {
-      s.spec.kernel = opt.build_dir / *rb.monitor;
+      s.spec.kernel = opt_.build_dir / *rb.monitor;
       s.spec.cmdline = g.monitor_cmdline.value_or(rb.monitor_cmdline);
       s.spec.modules.push_back({guest, ""});
       s.guest_is_module = true;
@@ -378,26 +405,25 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
     }
     s.guest_cmdline = g.cmdline;
     s.max_boots = rb.max_boots;
-    s.make_nonce = opt.make_nonce;
-    s.make_seed = opt.make_seed;
+    s.make_nonce = opt_.make_nonce;
+    s.make_seed = opt_.make_seed;
     if (const Calibration* c = calibration_for(e); c && c->evidence && rb.execution_evidence)
-      s.evidence_plugin = opt.evidence_plugin;
-    if (auto t = tables.find(g.image); t != tables.end()) s.table = t->second;
-    s.cancel = &cancel;
-    if (!opt.keep_logs.empty()) {
+      s.evidence_plugin = opt_.evidence_plugin;
+    if (auto t = tables_.find(g.image); t != tables_.end()) s.table = t->second;
+    s.cancel = &cancel_;
+    if (!opt_.keep_logs.empty()) {
       auto counter = std::make_shared<unsigned>(0);
-      s.on_boot = [root = opt.keep_logs, log_lab, e, image = g.label(), counter](const BootRecord& rec,
-                                                                                const runner::BootResult& r) {
+      s.on_boot = [root = opt_.keep_logs, log_lab, e, image = g.label(), counter](const BootRecord& rec,
+                                                                                 const runner::BootResult& r) {
         ++*counter;
         if (rec.clean) return std::string();
         return keep_logs(root, log_lab, e, image, *counter, rec, r);
       };
     }
     return s;
-  };
+  }
 
-  auto run_one = [&](const Rubric& rb, const GuestImage& g, Emulator e, const std::string& log_lab,
-                     bool bare) {
+  GuestRun run_one(const Rubric& rb, const GuestImage& g, Emulator e, const std::string& log_lab, bool bare) const {
     const Calibration* c = calibration_for(e);
     if (c && !c->usable) {
       GuestRun r;
@@ -406,176 +432,206 @@ SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const s
       r.fatal = fmt::format("could not run {}: {}", emu_name(e), c->problem);
       return r;
     }
-    return run_guest(g.label(), settings_for(rb, g, e, log_lab, bare), boot);
+    return run_guest(g.label(), settings_for(rb, g, e, log_lab, bare), boot_);
+  }
+
+  // With a batch's shared cores, a boot beyond the first waits for one of them (or for the
+  // session's own) rather than for the boot before it. Held for the life of a CoreHold.
+  class CoreHold {
+   public:
+    explicit CoreHold(Session& s) : s_(s) {
+      if (!s_.opt_.try_take_core) return;
+      while (true) {
+        if (s_.own_core_free_.exchange(false)) return;
+        if (s_.opt_.try_take_core()) {
+          own_ = false;
+          return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    }
+    ~CoreHold() {
+      if (!s_.opt_.try_take_core) return;
+      if (own_) s_.own_core_free_ = true;
+      else s_.opt_.give_core();
+    }
+    CoreHold(const CoreHold&) = delete;
+    CoreHold& operator=(const CoreHold&) = delete;
+
+   private:
+    Session& s_;
+    bool own_ = true;  // the session's own core, not one of the batch's
   };
 
-  std::vector<Job> jobs;
-  for (std::size_t li = 0; li < plans.size(); ++li) {
-    if (!plans[li].runnable) continue;
-    for (const auto& g : plans[li].rubric->guests)
-      for (Emulator e : plans[li].emus)
-        if (g.runs_on(e)) {
-          plans[li].jobs.push_back(jobs.size());
-          jobs.push_back({li, &g, e, {}});
-        }
-  }
-  // With a batch's shared cores, a boot beyond the first waits for one of them (or for the
-  // session's own) rather than for the boot before it.
-  std::atomic<bool> own_core_free{true};
-  auto hold_core = [&]() -> bool {  // true: the session's own core
-    if (!opt.try_take_core) return true;
-    while (true) {
-      if (own_core_free.exchange(false)) return true;
-      if (opt.try_take_core()) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // 3. Boot every guest of every runnable lab on each of its emulators.
+  void boot_guests() {
+    for (std::size_t li = 0; li < plans_.size(); ++li) {
+      if (!plans_[li].runnable) continue;
+      for (const auto& g : plans_[li].rubric->guests)
+        for (Emulator e : plans_[li].emus)
+          if (g.runs_on(e)) {
+            plans_[li].jobs.push_back(jobs_.size());
+            jobs_.push_back({li, &g, e, {}});
+          }
     }
-  };
-  auto release_core = [&](bool own) {
-    if (!opt.try_take_core) return;
-    if (own) own_core_free = true;
-    else opt.give_core();
-  };
-  parallel_for(jobs.size(), opt.jobs, [&](std::size_t i) {
-    Job& j = jobs[i];
-    const LabPlan& p = plans[j.lab];
-    const bool own = hold_core();
-    struct Release {
-      std::function<void()> fn;
-      ~Release() { fn(); }
-    } release{[&] { release_core(own); }};
-    say(fmt::format("{} on {}: booting {} ...", p.name, emu_name(j.emu), j.guest->label()));
-    j.result = run_one(*p.rubric, *j.guest, j.emu, p.name, false);
-    std::size_t reported = 0;
-    for (const auto& [n, o] : j.result.tests)
-      reported += o.verdict == Verdict::passed || o.verdict == Verdict::failed || o.verdict == Verdict::skipped;
-    say(fmt::format("{} on {}: {} boot(s), {:.1f} s, {} of {} test(s) reported{}", p.name, emu_name(j.emu),
-                    j.result.boots.size(), j.result.seconds(), reported,
-                    j.result.plan ? fmt::format("{}", *j.result.plan) : std::string("?"),
-                    j.result.fatal.empty() ? "" : "; " + j.result.fatal));
-  });
+    parallel_for(jobs_.size(), opt_.jobs, [&](std::size_t i) {
+      Job& j = jobs_[i];
+      const LabPlan& p = plans_[j.lab];
+      const CoreHold core(*this);
+      say(fmt::format("{} on {}: booting {} ...", p.name, emu_name(j.emu), j.guest->label()));
+      j.result = run_one(*p.rubric, *j.guest, j.emu, p.name, false);
+      std::size_t reported = 0;
+      for (const auto& [n, o] : j.result.tests)
+        reported += o.verdict == Verdict::passed || o.verdict == Verdict::failed || o.verdict == Verdict::skipped;
+      say(fmt::format("{} on {}: {} boot(s), {:.1f} s, {} of {} test(s) reported{}", p.name, emu_name(j.emu),
+                      j.result.boots.size(), j.result.seconds(), reported,
+                      j.result.plan ? fmt::format("{}", *j.result.plan) : std::string("?"),
+                      j.result.fatal.empty() ? "" : "; " + j.result.fatal));
+    });
+  }
 
   // 4. Test names: from the guest's table, else learned from the runs, with a bare
   // reference boot for guests whose names a crash hid.
-  Catalog catalog;
-  // Test names belong to the image, whatever its [[guest]] entry is called.
-  for (const auto& [image, table] : tables) {
-    if (!table) continue;
-    SuiteNames& names = catalog[image];
-    names.plan = static_cast<unsigned>(table->tests.size());
-    for (std::size_t i = 0; i < table->tests.size(); ++i) names.names.emplace(static_cast<unsigned>(i + 1), table->tests[i].name);
-  }
-  for (const auto& j : jobs) catalog[j.guest->image].learn(j.result);
-  struct RefJob {
-    const Rubric* rubric;
-    const GuestImage* guest;
-    Emulator emu;
-    GuestRun result;
-  };
-  std::vector<RefJob> refs;
-  // A reference boot runs the guest bare, as the native rubric describes it when there is
-  // one (its cmdline and timeouts), else as the lab that needs it does.
-  std::optional<Rubric> native;
-  try {
-    if (fs::exists(rubric_file(opt.rubric_dir, "native"))) native = load_rubric(rubric_file(opt.rubric_dir, "native"));
-  } catch (const RubricError& e) {
-    // Graded as a lab, native shows its own rubric error; otherwise the reference boots would
-    // quietly take other settings than the kit's.
-    const bool reported = std::any_of(plans.begin(), plans.end(), [](const LabPlan& p) {
-      return p.name == "native" && p.pre.status == LabStatus::rubric_error;
-    });
-    if (!reported) throw SessionError(fmt::format("the native rubric, which the reference boots follow, is broken: {}", e.what()));
-  }
-  for (const auto& p : plans) {
-    if (!p.rubric || p.pre.status == LabStatus::not_selected || p.pre.status == LabStatus::rubric_error ||
-        p.pre.status == LabStatus::skipped)
-      continue;
-    for (const auto& g : p.rubric->guests) {
-      if (!g.reference || catalog[g.image].complete()) continue;
-      if (!fs::exists(guest_path(g.image))) continue;
-      if (std::any_of(refs.begin(), refs.end(), [&](const RefJob& r) { return r.guest->image == g.image; })) continue;
-      // Prefer QEMU (fast), if it was selected and starts.
-      std::optional<Emulator> emu;
-      for (Emulator e : {Emulator::qemu, Emulator::bochs}) {
-        if (std::find(opt.emulators.begin(), opt.emulators.end(), e) == opt.emulators.end()) continue;
-        if (const Calibration* c = calibration_for(e); c && !c->usable) continue;
-        emu = e;
-        break;
+  void learn_test_names() {
+    // Test names belong to the image, whatever its [[guest]] entry is called.
+    for (const auto& [image, table] : tables_) {
+      if (!table) continue;
+      SuiteNames& names = catalog_[image];
+      names.plan = static_cast<unsigned>(table->tests.size());
+      for (std::size_t i = 0; i < table->tests.size(); ++i)
+        names.names.emplace(static_cast<unsigned>(i + 1), table->tests[i].name);
+    }
+    for (const auto& j : jobs_) catalog_[j.guest->image].learn(j.result);
+    struct RefJob {
+      const Rubric* rubric;
+      const GuestImage* guest;
+      Emulator emu;
+      GuestRun result;
+    };
+    std::vector<RefJob> refs;
+    const std::optional<Rubric> native = native_rubric();
+    for (const auto& p : plans_) {
+      if (!graded(p)) continue;
+      for (const auto& g : p.rubric->guests) {
+        if (!g.reference || catalog_[g.image].complete()) continue;
+        if (!fs::exists(guest_path(g.image))) continue;
+        if (std::any_of(refs.begin(), refs.end(), [&](const RefJob& r) { return r.guest->image == g.image; })) continue;
+        const std::optional<Emulator> emu = reference_emulator();
+        if (!emu) continue;
+        const Rubric* rb = &*p.rubric;
+        const GuestImage* image = &g;
+        if (native && native->runs_on(*emu)) {
+          for (const auto& ng : native->guests)
+            if (ng.image == g.image) {
+              rb = &*native;
+              image = &ng;
+            }
+        }
+        refs.push_back({rb, image, *emu, {}});
       }
-      if (!emu) continue;
-      const Rubric* rb = &*p.rubric;
-      const GuestImage* image = &g;
-      if (native && native->runs_on(*emu)) {
-        for (const auto& ng : native->guests)
-          if (ng.image == g.image) {
-            rb = &*native;
-            image = &ng;
-          }
-      }
-      refs.push_back({rb, image, *emu, {}});
+    }
+    if (!cancel_) {
+      parallel_for(refs.size(), opt_.jobs, [&](std::size_t i) {
+        RefJob& r = refs[i];
+        const CoreHold core(*this);
+        say(fmt::format("reference: booting {} bare on {} to learn its test names ...", r.guest->image,
+                        emu_name(r.emu)));
+        r.result = run_one(*r.rubric, *r.guest, r.emu, "_reference", true);
+      });
+    }
+    for (const auto& r : refs) {
+      catalog_[r.guest->image].learn(r.result);
+      EmuTiming& t = out_.reference_boots[r.emu];
+      t.boots += static_cast<unsigned>(r.result.boots.size());
+      t.seconds += r.result.seconds();
     }
   }
-  if (!cancel) {
-    parallel_for(refs.size(), opt.jobs, [&](std::size_t i) {
-      RefJob& r = refs[i];
-      const bool own = hold_core();
-      struct Release {
-        std::function<void()> fn;
-        ~Release() { fn(); }
-      } release{[&] { release_core(own); }};
-      say(fmt::format("reference: booting {} bare on {} to learn its test names ...", r.guest->image,
-                      emu_name(r.emu)));
-      r.result = run_one(*r.rubric, *r.guest, r.emu, "_reference", true);
-    });
+
+  // A reference boot runs the guest bare, as the native rubric describes it when there is
+  // one (its cmdline and timeouts), else as the lab that needs it does.
+  std::optional<Rubric> native_rubric() const {
+    try {
+      if (fs::exists(rubric_file(opt_.rubric_dir, "native"))) return load_rubric(rubric_file(opt_.rubric_dir, "native"));
+    } catch (const RubricError& e) {
+      // Graded as a lab, native shows its own rubric error; otherwise the reference boots
+      // would quietly take other settings than the kit's.
+      const bool reported = std::any_of(plans_.begin(), plans_.end(), [](const LabPlan& p) {
+        return p.name == "native" && p.pre.status == LabStatus::rubric_error;
+      });
+      if (!reported)
+        throw SessionError(fmt::format("the native rubric, which the reference boots follow, is broken: {}", e.what()));
+    }
+    return std::nullopt;
   }
-  for (const auto& r : refs) {
-    catalog[r.guest->image].learn(r.result);
-    EmuTiming& t = out.reference_boots[r.emu];
-    t.boots += static_cast<unsigned>(r.result.boots.size());
-    t.seconds += r.result.seconds();
+
+  // Prefer QEMU (fast), if it was selected and starts.
+  std::optional<Emulator> reference_emulator() const {
+    for (Emulator e : {Emulator::qemu, Emulator::bochs}) {
+      if (std::find(opt_.emulators.begin(), opt_.emulators.end(), e) == opt_.emulators.end()) continue;
+      if (const Calibration* c = calibration_for(e); c && !c->usable) continue;
+      return e;
+    }
+    return std::nullopt;
   }
 
   // 5. Scores.
-  for (auto& p : plans) {
-    if (!p.rubric || p.pre.status == LabStatus::not_selected || p.pre.status == LabStatus::rubric_error ||
-        p.pre.status == LabStatus::skipped) {
-      out.labs.push_back(std::move(p.pre));
-      continue;
+  void score() {
+    for (auto& p : plans_) {
+      if (!graded(p)) {
+        out_.labs.push_back(std::move(p.pre));
+        continue;
+      }
+      std::vector<GuestRun> runs;
+      if (p.runnable) {
+        for (std::size_t j : p.jobs) runs.push_back(std::move(jobs_[j].result));
+      } else {
+        // Not built: every test the catalog knows scores 0 with that reason, so the maximum
+        // stays what it would be.
+        for (const auto& g : p.rubric->guests)
+          for (Emulator e : p.emus)
+            if (g.runs_on(e)) {
+              GuestRun r;
+              r.guest = g.label();
+              r.emu = e;
+              r.fatal = p.pre.status_reason;
+              runs.push_back(std::move(r));
+            }
+      }
+      LabResult lab = score_lab(*p.rubric, p.emus, std::move(runs), catalog_);
+      if (!p.runnable) {
+        lab.status = p.pre.status;
+        lab.status_reason = p.pre.status_reason;
+        lab.notes.clear();
+        std::erase_if(lab.errors,
+                      [](const std::string& e) { return e.find("no boot printed its name") != std::string::npos; });
+      }
+      if (cancel_) {
+        lab.status = LabStatus::cancelled;
+        lab.status_reason = "interrupted before the lab finished";
+      }
+      for (const auto& c : out_.calibration)
+        if (!c.problem.empty() && std::find(p.emus.begin(), p.emus.end(), c.emu) != p.emus.end() && !c.usable)
+          lab.errors.push_back(fmt::format("{}: {}", emu_name(c.emu), c.problem));
+      out_.labs.push_back(std::move(lab));
     }
-    std::vector<GuestRun> runs;
-    if (p.runnable) {
-      for (std::size_t j : p.jobs) runs.push_back(std::move(jobs[j].result));
-    } else {
-      // Not built: every test the catalog knows scores 0 with that reason, so the maximum
-      // stays what it would be.
-      for (const auto& g : p.rubric->guests)
-        for (Emulator e : p.emus)
-          if (g.runs_on(e)) {
-            GuestRun r;
-            r.guest = g.label();
-            r.emu = e;
-            r.fatal = p.pre.status_reason;
-            runs.push_back(std::move(r));
-          }
-    }
-    LabResult lab = score_lab(*p.rubric, p.emus, std::move(runs), catalog);
-    if (!p.runnable) {
-      lab.status = p.pre.status;
-      lab.status_reason = p.pre.status_reason;
-      lab.notes.clear();
-      std::erase_if(lab.errors, [](const std::string& e) { return e.find("no boot printed its name") != std::string::npos; });
-    }
-    if (cancel) {
-      lab.status = LabStatus::cancelled;
-      lab.status_reason = "interrupted before the lab finished";
-    }
-    for (const auto& c : out.calibration)
-      if (!c.problem.empty() && std::find(p.emus.begin(), p.emus.end(), c.emu) != p.emus.end() && !c.usable)
-        lab.errors.push_back(fmt::format("{}: {}", emu_name(c.emu), c.problem));
-    out.labs.push_back(std::move(lab));
   }
-  out.cancelled = cancel;
-  out.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  return out;
+
+  const SessionOptions& opt_;
+  const BootFn& boot_;
+  const std::atomic<bool>& cancel_;
+  std::mutex progress_mutex_;
+  std::vector<LabPlan> plans_;
+  std::map<std::string, std::shared_ptr<const SuiteTable>> tables_;
+  std::vector<Job> jobs_;
+  Catalog catalog_;
+  std::atomic<bool> own_core_free_{true};
+  SessionResult out_;
+};
+
+}  // namespace
+
+SessionResult run_session(const SessionOptions& opt, const BootFn& boot, const std::atomic<bool>& cancel) {
+  return Session(opt, boot, cancel).run();
 }
 
 }  // namespace hvlab::grader

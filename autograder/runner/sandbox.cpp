@@ -152,6 +152,14 @@ Sandbox Sandbox::make(SandboxMode mode, std::string* problem, const std::string&
   return s;
 }
 
+bool Sandbox::refused_by_machine(const std::string& problem) {
+  // bwrap's own words when clone() or unshare() of a namespace, or the uid map, is refused.
+  if (problem.find("does not work here") == std::string::npos) return false;
+  for (const char* words : {"new namespace", "uid map", "No permissions to create"})
+    if (problem.find(words) != std::string::npos) return true;
+  return false;
+}
+
 std::string Sandbox::describe() const {
   std::string who = uid_ ? fmt::format(" as user {} (uid {})", user_, *uid_) : std::string(" as ourselves");
   switch (mode_) {

@@ -53,6 +53,11 @@ class Sandbox {
   /// `user` names the unprivileged user a root grader drops to (created when missing).
   static Sandbox make(SandboxMode mode, std::string* problem, const std::string& user = "hvlab-sandbox");
 
+  /// Whether make()'s `problem` is the machine refusing the namespaces bwrap asks for (a
+  /// container or chroot without user namespaces), rather than a missing package or a fault
+  /// of the kit's own: only then may a test of the sandbox be skipped.
+  static bool refused_by_machine(const std::string& problem);
+
   SandboxMode mode() const { return mode_; }
   bool confined() const { return mode_ != SandboxMode::none; }
   /// "bubblewrap 0.8.0 as user hvlab-sandbox (uid 999)", "no sandbox".

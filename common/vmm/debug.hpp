@@ -42,8 +42,23 @@ enum class ControlBlock : std::uint8_t {
   vmcb,  ///< AMD-V: the layout of AMD APM vol. 2, appendix B
 };
 
+/// One hypercall as the monitor dispatched it (lab03): noted on entry, its result on return.
+struct DebugHypercall {
+  std::uint64_t seq = 0;          ///< 1 for the run's first hypercall
+  std::uint32_t number = 0;       ///< EAX on entry
+  std::uint32_t args[5] = {};     ///< EBX, ECX, EDX, ESI, EDI on entry
+  std::uint32_t guest_eip = 0;    ///< the trapping instruction
+  std::int32_t result = 0;        ///< EAX on return (a negated error code below 0)
+  bool done = false;              ///< false while the call is still being handled
+  Action action = Action::advance;  ///< the handler's: only advance returns a result in EAX
+  std::uint8_t nargs = 0;         ///< how many of args the call takes
+  const char* name = nullptr;     ///< the ABI's name of the call
+  const char* error = nullptr;    ///< the error's name when result < 0
+};
+
 struct DebugState {
   static constexpr unsigned kRing = 64;
+  static constexpr unsigned kHypercallRing = 16;
   std::uint32_t magic = 0x64767668;  ///< "hvvd": the state is initialised
   Machine* machine = nullptr;        ///< the machine run() is running
   const char* lab = "";              ///< its name ("lab01", "lab04")
@@ -55,8 +70,14 @@ struct DebugState {
   std::uint64_t control_block_phys = 0;  ///< host-physical
   std::uint64_t events = 0;             ///< events recorded; the last is ring[(events-1) % kRing]
   DebugEvent ring[kRing];
+  std::uint64_t hypercalls = 0;         ///< noted; the last is hypercall_ring[(hypercalls-1) % kHypercallRing]
+  DebugHypercall hypercall_ring[kHypercallRing];
 
   void record(const Event& e, Action a, const char* mnemonic);
+  /// Notes a hypercall on entry; returns the entry to finish with hypercall_done().
+  DebugHypercall& hypercall_begun(std::uint32_t number, const char* name, unsigned nargs,
+                                  const std::uint32_t (&args)[5], std::uint32_t guest_eip);
+  static void hypercall_done(DebugHypercall& h, Action a, std::int32_t result, const char* error);
 };
 
 /// The one debug state of a monitor.

@@ -130,6 +130,7 @@ int run(Machine& m, const RunOptions& options, RunStats* stats_out) {
   g_debug.machine = &m;
   g_debug.lab = m.name();
   g_debug.events = 0;
+  g_debug.hypercalls = 0;
   if (const mem::GuestRegion* ram = board.memory().find(GuestPhysAddr(0)); ram && ram->hpa_known) {
     g_debug.ram_host_phys = ram->hpa.value();
     g_debug.ram_bytes = ram->size;

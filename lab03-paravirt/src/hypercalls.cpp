@@ -3,6 +3,7 @@
 #include "common/arch/x86.hpp"
 #include "common/runtime/exercise.hpp"
 #include "common/runtime/format.hpp"
+#include "common/vmm/debug.hpp"
 #include "lab03-paravirt/src/domain.hpp"
 #include "lab03-paravirt/src/errors.hpp"
 #include "lab03-paravirt/src/guest_access.hpp"
@@ -262,6 +263,29 @@ void note_refusal(PvMachine& m, std::uint32_t nr, int rc) {
   m.trace().note("refused", text);
 }
 
+/// How many arguments call `nr` takes (the ABI's list), 0 for an unknown number.
+unsigned hypercall_nargs(std::uint32_t nr) {
+  switch (nr) {
+#define HVLAB_PV_X(n, name, nargs, what) \
+  case n: return nargs;
+    HVLAB_PV_HYPERCALLS(HVLAB_PV_X)
+#undef HVLAB_PV_X
+  }
+  return 0;
+}
+
+/// The dispatcher's entry: handle_hypercall, noted for a debugger (g_debug's hypercall ring,
+/// GDB's hv-hcall) with its arguments before and its result after.
+vmm::Action noted_hypercall(vmm::Machine& m, vmm::VCpu& vcpu, const vmm::Event& e) {
+  const std::uint32_t args[5] = {vcpu.regs.ebx, vcpu.regs.ecx, vcpu.regs.edx, vcpu.regs.esi, vcpu.regs.edi};
+  vmm::DebugHypercall& h =
+      vmm::g_debug.hypercall_begun(e.hypercall, hypercall_name(e.hypercall), hypercall_nargs(e.hypercall), args, e.guest_eip);
+  const vmm::Action a = handle_hypercall(m, vcpu, e);
+  const auto rc = static_cast<std::int32_t>(vcpu.regs.eax);
+  vmm::DebugState::hypercall_done(h, a, rc, rc < 0 ? error_name(rc) : nullptr);
+  return a;
+}
+
 }  // namespace
 
 const char* hypercall_name(std::uint32_t nr) {
@@ -310,6 +334,6 @@ vmm::Action handle_hypercall(vmm::Machine& m, vmm::VCpu& vcpu, const vmm::Event&
   // END SOLUTION
 }
 
-void install_hypercall_handler(vmm::Dispatcher& d) { d.set(vmm::Reason::hypercall, handle_hypercall); }
+void install_hypercall_handler(vmm::Dispatcher& d) { d.set(vmm::Reason::hypercall, noted_hypercall); }
 
 }  // namespace hvlab::lab03

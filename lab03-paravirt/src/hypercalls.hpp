@@ -40,7 +40,8 @@ int run_hypercall(PvMachine& m, std::uint32_t nr, const std::uint32_t (&args)[6]
 /// EAX and the guest continues after the trap (exercise e1).
 vmm::Action handle_hypercall(vmm::Machine& m, vmm::VCpu& vcpu, const vmm::Event& e);
 
-/// Puts handle_hypercall in the dispatcher (only ever a PvMachine's).
+/// Puts handle_hypercall in the dispatcher (only ever a PvMachine's), noted for a debugger on the way
+/// (vmm::g_debug's hypercall ring).
 void install_hypercall_handler(vmm::Dispatcher& d);
 
 }  // namespace hvlab::lab03

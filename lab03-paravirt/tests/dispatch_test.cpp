@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/vmm/debug.hpp"
 #include "lab03-paravirt/src/errors.hpp"
 #include "lab03-paravirt/tests/pv_fixture.hpp"
 
@@ -28,6 +29,33 @@ TEST(E1Dispatch, UnknownNumbersAreENOSYSWhateverTheirValue) {
   }
   EXPECT_EQ(f.domain.unknown, 5u);
   EXPECT_NE(f.trace_out.text.find("\"refused\""), std::string::npos) << "a refusal leaves a trace note";
+}
+
+// What GDB's hv-hcall reads: each call noted with the guest's registers on entry, then the
+// handler's result (a refusal with its error's name).
+TEST(E1Dispatch, EveryCallIsNotedForTheDebugger) {
+  PvFixture f;
+  const std::uint64_t before = vmm::g_debug.hypercalls;
+  EXPECT_EQ(f.call(HVLAB_PV_console_write, 0x2000, 5000), err(HVLAB_PV_E2BIG));
+  EXPECT_EQ(f.call(HVLAB_PV_version), static_cast<int>(HVLAB_PV_ABI_VERSION));
+  ASSERT_EQ(vmm::g_debug.hypercalls, before + 2);
+  const auto& ring = vmm::g_debug.hypercall_ring;
+  const vmm::DebugHypercall& refused = ring[before % vmm::DebugState::kHypercallRing];
+  EXPECT_EQ(refused.seq, before + 1);
+  EXPECT_EQ(refused.number, std::uint32_t{HVLAB_PV_console_write});
+  EXPECT_STREQ(refused.name, "console_write");
+  EXPECT_EQ(refused.nargs, 2u);
+  EXPECT_EQ(refused.args[0], 0x2000u);
+  EXPECT_EQ(refused.args[1], 5000u);
+  EXPECT_TRUE(refused.done);
+  EXPECT_EQ(refused.result, err(HVLAB_PV_E2BIG));
+  EXPECT_STREQ(refused.error, "E2BIG");
+  EXPECT_EQ(refused.guest_eip, PvFixture::kStubEip + HVLAB_PV_console_write * HVLAB_PV_STUB_SIZE + 5);
+  const vmm::DebugHypercall& version = ring[(before + 1) % vmm::DebugState::kHypercallRing];
+  EXPECT_STREQ(version.name, "version");
+  EXPECT_EQ(version.nargs, 0u);
+  EXPECT_EQ(version.result, static_cast<int>(HVLAB_PV_ABI_VERSION));
+  EXPECT_EQ(version.error, nullptr);
 }
 
 TEST(E1Dispatch, ArgumentsComeFromEbxEcxEdxEsi) {

@@ -22,9 +22,9 @@ while IFS= read -r want; do
   case "$want" in ''|'#'*) continue ;; esac
   found=$(tail -n +"$((line + 1))" "$out" | grep -n -E -m 1 -e "$want" | cut -d: -f1)
   if [ -z "$found" ]; then
-    echo "check-session: no line matches /$want/ after line $line of the session"
+    printf 'check-session: no line matches /%s/ after line %d of the session\n' "$want" "$line"
     exit 1
   fi
   line=$((line + found))
-  echo "check-session: line $line matches /$want/"
+  printf 'check-session: line %d matches /%s/\n' "$line" "$want"
 done <"$patterns"

@@ -5,6 +5,9 @@
 #   hv-pt ADDR       guest-linear ADDR through the guest's page tables, then through the
 #                    hardware's second level (lab01's shadow directory, lab04's EPT or nested table)
 #   hv-vmcs          lab04: the VMCB fields by name (AMD-V; a VMCS is only readable with VMREAD)
+#   hv-tc ADDR       lab02: the translation of guest address ADDR: its block, cache code, chaining
+#                    (or, for a cache address ffc00000 and up, the block that holds it)
+#   hv-hcall [N]     lab03: the last N hypercalls with their arguments and results
 #   hv-symbols guest|monitor   which image's symbols GDB holds at the low addresses
 #
 # autograder/gdb loads this file. Everything is read from the monitor's debug state
@@ -13,8 +16,8 @@
 #
 # A lab adds its own command with a function and the @command decorator, e.g.
 #
-#   @command("hv-tc", "ADDR: the translation of guest address ADDR", labs=("lab02",))
-#   def hv_tc(state, arg):
+#   @command("hv-foo", "ADDR: what lab02 knows of ADDR", labs=("lab02",))
+#   def hv_foo(state, arg):
 #       ...   # state.load(address, type), state.read_u32(phys), state.lab, state.vcpu()
 #
 # A command whose lab is not in the running image says so and does nothing else.
@@ -24,7 +27,7 @@ import struct
 import gdb
 
 _COMMANDS = {}
-_config = {"lab": None, "monitor": None, "guest": None, "low": "monitor"}
+_config = {"lab": None, "monitor": None, "guest": None, "low": "monitor", "hosted": False}
 # Where the monitor's symbols wait while the guest's are at the low addresses (hv-symbols).
 _PARKED = 0xF0000000
 
@@ -90,6 +93,9 @@ class State:
     """The monitor's debug state, read once per command."""
 
     def __init__(self):
+        if _config["hosted"]:
+            raise HvError("%s's VMM is a host process: its GDB stub shows the guest alone (info registers, "
+                          "x, break, stepi); the VMM's own state is for gdb on the VMM process" % _config["lab"])
         sym = gdb.lookup_global_symbol("hvlab::vmm::g_debug")
         if sym is None:
             raise HvError("the running image has no hvlab monitor (LAB=native boots the guest alone)")
@@ -196,47 +202,380 @@ def hv_trace(state, arg):
             int(e["number"]), int(e["raw_reason"]), int(e["raw_qualification"]), mnem))
 
 
+# ---- hv-tc ----------------------------------------------------------------------------------
+
+def _member_offset(type_, name):
+    """Byte offset of data member `name` in class type_, its base classes searched too."""
+    t = type_.strip_typedefs()
+    for f in t.fields():
+        if f.name == name and not f.is_base_class:
+            return f.bitpos // 8
+    for f in t.fields():
+        if f.is_base_class:
+            o = _member_offset(f.type, name)
+            if o is not None:
+                return f.bitpos // 8 + o
+    return None
+
+
+def _base_offset(type_, base):
+    """Byte offset of base class `base` (its qualified name) in class type_."""
+    for f in type_.strip_typedefs().fields():
+        if f.is_base_class:
+            if f.type.strip_typedefs().name == base:
+                return f.bitpos // 8
+            o = _base_offset(f.type, base)
+            if o is not None:
+                return f.bitpos // 8 + o
+    return None
+
+
+def _lookup_type(name):
+    try:
+        return gdb.lookup_type(name)
+    except gdb.error:
+        raise HvError("the running image has no %s (not lab02's monitor?)" % name)
+
+
+def disassemble_phys(addr, end=None, count=None):
+    """GDB's disassembly of host-physical memory: [{'addr', 'asm', 'length'}], at most `count`."""
+    arch = gdb.selected_inferior().architecture()
+    phys = _qemu_phys_mode(True)
+    try:
+        gdb.execute("maint flush dcache", to_string=True)
+        kw = {}
+        if end is not None:
+            kw["end_pc"] = end - 1
+        if count is not None:
+            kw["count"] = count
+        try:
+            return arch.disassemble(addr, **kw)
+        except gdb.MemoryError:
+            raise HvError("cannot read host-physical %#x" % addr)
+    finally:
+        if phys:
+            _qemu_phys_mode(False)
+            gdb.execute("maint flush dcache", to_string=True)
+
+
+_BRANCH = ("j", "call", "loop")
+
+
+def _retarget(text, to_own):
+    """A branch's target in disassembly of physical memory, put back in the code's own terms."""
+    import re
+    if not text.split(" ", 1)[0].startswith(_BRANCH):
+        return text
+    text = re.sub(r" <[^>]*>$", "", text)
+    return re.sub(r"0x[0-9a-f]+", lambda m: to_own(int(m.group(0), 16)), text)
+
+
+class _Translator:
+    """lab02's Translator, read field by field from host-physical memory (it is megabytes)."""
+
+    def __init__(self, state):
+        self.state = state
+        machine = _lookup_type("hvlab::vmm::Machine")
+        bt = _lookup_type("hvlab::lab02::BtBackend")
+        self.t = _lookup_type("hvlab::lab02::Translator")
+        self.block_t = _lookup_type("hvlab::lab02::Block")
+        self.record_t = _lookup_type("hvlab::lab02::Record")
+        self.exit_t = _lookup_type("hvlab::lab02::Exit")
+        self.site_t = _lookup_type("hvlab::lab02::Site")
+        backend = state.read_u32(int(state.d["machine"]) + _member_offset(machine, "backend_"))
+        at = backend - _base_offset(bt, "hvlab::vmm::Backend")
+        self.addr = state.read_u32(at + _member_offset(bt, "translator_"))
+        self.code = self.u32("code_")
+        self.used = self.u32("used_")
+        self.nblocks = self.u32("nblocks_")
+        self.nexits = self.u32("nexits_")
+        try:
+            self.lookup_bytes = int(gdb.parse_and_eval("hvlab::lab02::Translator::kLookupBytes"))
+        except gdb.error:
+            self.lookup_bytes = 16384 * 8  # kLookupEntries {guest EIP, cache offset} pairs
+        self.lookup_cs = self.u32("lookup_cs_") & 0xFFFF
+        self.cache_bytes = self.u32("bytes_")
+
+    def u32(self, member):
+        off = _member_offset(self.t, member)
+        if self.t[member].type.sizeof == 2:
+            return struct.unpack("<H", read_phys(self.addr + off, 2))[0]
+        return self.state.read_u32(self.addr + off)
+
+    def array(self, member, type_, first, n):
+        if n == 0:
+            return []
+        at = self.addr + _member_offset(self.t, member) + first * type_.sizeof
+        raw = read_phys(at, n * type_.sizeof)
+        return [gdb.Value(raw[i * type_.sizeof:(i + 1) * type_.sizeof], type_) for i in range(n)]
+
+    def blocks(self):
+        return self.array("blocks_", self.block_t, 0, self.nblocks)
+
+
+def _tc_guest_code(state, b):
+    """The guest instructions block `b` was made from: [(eip, length, text)], read from the
+    guest-physical frames the translator noted."""
+    eip = int(b["eip"])
+    frames = [int(b["frames"][0]), int(b["frames"][1])]
+    out = []
+    for _ in range(int(b["guest_insns"])):
+        frame = frames[0] if (eip >> 12) == (int(b["eip"]) >> 12) else frames[1]
+        if frame == 0xFFFFFFFF:
+            break
+        phys = state.guest_phys((frame << 12) | (eip & 0xFFF))
+        delta = eip - phys
+        insn = disassemble_phys(phys, count=1)[0]
+        text = _retarget(insn["asm"], lambda a: "0x%08x" % ((a + delta) & 0xFFFFFFFF))
+        out.append((eip, insn["length"], text))
+        eip += insn["length"]
+    return out
+
+
+@command("hv-tc", "ADDR: lab02: the translation of guest address ADDR (or the block at cache address ADDR): "
+         "its block, chaining, the cache code beside the guest code.", labs=("lab02",))
+def hv_tc(state, arg):
+    if not arg:
+        raise HvError("usage: hv-tc ADDR (a guest kernel address, e.g. hv-tc v.eip, or a cache address "
+                      "from ffc00000 on)")
+    try:
+        la = int(gdb.parse_and_eval(arg)) & 0xFFFFFFFF
+    except gdb.error as e:
+        raise HvError("'%s' is not an address: %s" % (arg, e))
+    tr = _Translator(state)
+    blocks = tr.blocks()
+    print("%s %08x (%s): %d blocks in the translation cache, %d of its %d KiB used" % (
+        "cache" if _KC <= la < _KC + tr.cache_bytes else "guest", la, state.lab, len(blocks), tr.used // 1024,
+        tr.cache_bytes // 1024))
+    if _KC <= la < _KC + tr.cache_bytes:
+        off = la - _KC
+        if off < tr.lookup_bytes:
+            print("  the inline lookup table (slot %d): {guest EIP, cache offset} pairs, no code" % (off // 8))
+            return
+        held = [(i, b) for i, b in enumerate(blocks) if int(b["start"]) <= off < int(b["end"])]
+        if not held:
+            print("  cache +%06x holds no block (%s)" % (off, "beyond the code written so far" if off >= tr.used
+                                                            else "a block emptied by a flush"))
+            return
+        for i, b in held:
+            _tc_block(state, tr, blocks, i, b, _tc_guest_code(state, b), None, off)
+        return
+    found = []
+    for i, b in enumerate(blocks):
+        eip = int(b["eip"])
+        if eip <= la < eip + 15 * int(b["guest_insns"]):
+            code = _tc_guest_code(state, b)
+            if code and la < code[-1][0] + code[-1][1]:
+                found.append((i, b, code))
+    live = [f for f in found if bool(f[1]["live"])]
+    if not live:
+        if found:
+            print("  no live translation: block(s) %s held it, dropped since (a write to their code's page)" %
+                  ", ".join("#%d" % f[0] for f in found))
+        else:
+            print("  no translation: no block holds it (the translator makes one when the guest kernel "
+                  "first runs there, at CPL 0; guest user code runs untranslated)")
+        return
+    for i, b, code in live:
+        _tc_block(state, tr, blocks, i, b, code, la, None)
+
+
+def _tc_block(state, tr, blocks, i, b, code, la, mark):
+    """Block #i: `la` the guest address asked for, or `mark` the cache offset."""
+    start, end = int(b["start"]), int(b["end"])
+    eip, cs = int(b["eip"]), int(b["cs"])
+    kc = _KC
+    starts = [c[0] for c in code]
+    if la is not None:
+        where = "; %08x is %s" % (la, "its first instruction" if la == eip else "instruction %d" % (
+            starts.index(la) + 1) if la in starts else "inside an instruction, not at its start")
+    else:
+        where = "; it holds cache +%06x" % mark
+    print("block #%d%s%s: guest %04x:%08x..%08x, %d instructions (%d copied as is)%s" % (
+        i, " (one-shot)" if bool(b["one_shot"]) else "", "" if bool(b["live"]) else " (dropped)", cs, eip,
+        code[-1][0] + code[-1][1] if code else eip, len(code), int(b["ident_insns"]), where))
+    frames = [int(f) for f in (b["frames"][0], b["frames"][1]) if int(f) != 0xFFFFFFFF]
+    print("  from guest-physical frame%s %s; cache +%06x..+%06x (linear %08x, host-physical %08x)" % (
+        "s" if len(frames) > 1 else "", ", ".join("%05x" % f for f in frames), start, end, kc + start, tr.code + start))
+    if cs == tr.lookup_cs and not bool(b["one_shot"]):
+        slot = (eip ^ (eip >> 12)) & 16383  # Translator::slot
+        t_eip, t_off = struct.unpack("<II", read_phys(tr.code + slot * 8, 8))
+        print("  inline lookup table slot %d: %s" % (
+            slot, "this block" if (t_eip, t_off) == (eip, start) else
+            "empty" if t_eip == 0xFFFFFFFF else "guest %08x (+%06x), a block with the same slot" % (t_eip, t_off)))
+    # For the commands that follow: `hv-tc $tc_cache + N`.
+    gdb.set_convenience_variable("tc_block", i)
+    gdb.set_convenience_variable("tc_cache", kc + start)
+    exits = tr.array("exits_", tr.exit_t, int(b["first_exit"]), int(b["exits"]))
+    by_jump = {}
+    for k, e in enumerate(exits):
+        to = int(e["to"])
+        if to == 0xFFFFFFFF:
+            how = "unchained: its jump goes to the stub at +%06x" % int(e["stub"])
+        else:
+            how = "chained to block #%d (guest %08x) at +%06x" % (to, int(blocks[to]["eip"]), int(blocks[to]["start"]))
+        by_jump[int(e["jump"])] = "exit #%d to guest %08x, %s" % (int(b["first_exit"]) + k, int(e["target"]), how)
+    # Exits of other blocks chained here, and where their jumps really go (the rel32 in the cache).
+    for k, e in enumerate(tr.array("exits_", tr.exit_t, 0, tr.nexits)):
+        if int(e["to"]) != i:
+            continue
+        jump = int(e["jump"])
+        lands = (jump + 4 + struct.unpack("<i", read_phys(tr.code + jump, 4))[0]) & 0xFFFFFFFF
+        print("  entered by exit #%d of block #%d: its jump lands at +%06x%s" % (
+            k, int(e["block"]), lands, "" if lands == start else
+            " MISMATCH: not this block's start +%06x (chain() aimed it wrong)" % start))
+    records = tr.array("records_", tr.record_t, int(b["first_record"]), int(b["records"]))
+    at = {}
+    for r in records:
+        at.setdefault(int(r["offset"]), []).append(r)
+    pending = list(code)
+    lo, hi = code[0][0], code[-1][0] + code[-1][1]
+    to_cache = lambda a: ("+%06x" % (a - tr.code)) if tr.code <= a < tr.code + tr.cache_bytes else "%#x" % a
+    print("  guest code%31s translated code (cache offset)" % "")
+    for insn in disassemble_phys(tr.code + start, end=tr.code + end):
+        off = insn["addr"] - tr.code
+        notes = []
+        if mark is not None and off < mark < off + insn["length"]:
+            notes.append("cache +%06x is inside this instruction: no instruction boundary" % mark)
+        for r in at.get(off, []):
+            spot, reip = enum_name(r["spot"]), int(r["eip"]) & 0xFFFFFFFF
+            if spot != "exit" and lo <= reip < hi:
+                while pending and pending[0][0] <= reip:
+                    g = pending.pop(0)
+                    print("%s %08x  %-30s [%s]" % ("=>" if g[0] == la else "  ", g[0], g[2], enum_name(r["rule"])))
+            if spot == "callout":
+                notes.append("callout site %d" % int(r["aux"]))
+            elif spot == "exit":
+                notes.append("stub of exit #%d" % int(r["aux"]))
+        for j in range(insn["length"]):
+            if off + j in by_jump:
+                notes.append(by_jump[off + j])
+        text = _retarget(insn["asm"], to_cache)
+        print("%s %8s  %-30s +%06x %-28s%s" % ("=>" if off == mark else "  ", "", "", off, text,
+                                              ("  ; " + "; ".join(notes)) if notes else ""))
+    for g in pending:
+        print("%s %08x  %s" % ("=>" if g[0] == la else "  ", g[0], g[2]))
+
+
+_KC = 0xFFC00000  # kCacheLinear: where the guest's address space maps the cache
+
+
+# ---- hv-hcall -------------------------------------------------------------------------------
+
+_HCALL_REGS = ("ebx", "ecx", "edx", "esi", "edi")
+_HCALL_TEXT = 72  # console_write: how much of the text to show
+
+
+@command("hv-hcall", "[N]: lab03: the last N hypercalls (default 8), oldest first: number, arguments, result.",
+         labs=("lab03",))
+def hv_hcall(state, arg):
+    try:
+        n = int(arg, 0) if arg else 8
+    except ValueError:
+        raise HvError("N must be a number, not '%s'" % arg)
+    ring = state.d["hypercall_ring"]
+    size = ring.type.range()[1] + 1
+    total = int(state.d["hypercalls"])
+    n = max(0, min(n, size, total))
+    print("last %d of %d hypercalls (%s):" % (n, total, state.lab))
+    for k in range(total - n, total):
+        h = ring[k % size]
+        nr = int(h["number"])
+        name = state.string(int(h["name"]), 32) if int(h["name"]) else "?"
+        nargs = min(int(h["nargs"]), len(_HCALL_REGS))
+        args = ", ".join("%s=%#x" % (_HCALL_REGS[i], int(h["args"][i]) & 0xFFFFFFFF) for i in range(nargs))
+        if not bool(h["done"]):
+            outcome = "(in progress)"
+        elif enum_name(h["action"]) != "advance":
+            outcome = "-> no result: the handler's action was %s" % enum_name(h["action"])
+        else:
+            rc = int(h["result"])
+            outcome = "-> %d" % rc if rc >= 0 else "-> %d (%s)" % (
+                rc, state.string(int(h["error"]), 16) if int(h["error"]) else "error")
+        print("  #%-5d eip %08x  %2d %s(%s) %s" % (int(h["seq"]), int(h["guest_eip"]) & 0xFFFFFFFF, nr, name,
+                                                   args, outcome))
+        if name == "console_write" and 0 < int(h["args"][1]) <= 4096:
+            # What the guest asked to print, from its memory now (through its own tables).
+            n = int(h["args"][1])
+            text = read_guest_linear(state, int(h["args"][0]) & 0xFFFFFFFF, min(n, _HCALL_TEXT))
+            if text is not None:
+                print("         text %s%s" % (repr(text.decode("latin-1")), "..." if n > _HCALL_TEXT else ""))
+
+
 # ---- hv-pt ----------------------------------------------------------------------------------
+
+def guest_linear_to_phys(state, la):
+    """Guest-physical address of guest-linear `la` through the guest's own tables, or None."""
+    v = state.vcpu()
+    cr0, cr3, cr4 = (int(v[c]) & 0xFFFFFFFF for c in ("cr0", "cr3", "cr4"))
+    if not cr0 & 0x80000000:
+        return la
+    try:
+        if cr4 & 0x20:
+            return walk_pae(lambda gpa: state.read_u64(state.guest_phys(gpa)), cr3, la, "guest", show=False)
+        return walk32(lambda gpa: state.read_u32(state.guest_phys(gpa)), cr3, la, bool(cr4 & 0x10), "guest",
+                      show=False)
+    except HvError:
+        return None
+
+
+def read_guest_linear(state, la, n):
+    """`n` bytes of the guest's memory at guest-linear `la`, or None where it is not mapped."""
+    out = b""
+    while n > 0:
+        chunk = min(n, 0x1000 - (la & 0xFFF))
+        gpa = guest_linear_to_phys(state, la)
+        if gpa is None:
+            return None
+        try:
+            out += read_phys(state.guest_phys(gpa), chunk)
+        except HvError:
+            return None
+        la, n = (la + chunk) & 0xFFFFFFFF, n - chunk
+    return out
+
 
 def _bits32(e):
     return "%s%s%s%s" % ("P" if e & 1 else "-", "W" if e & 2 else "r", "U" if e & 4 else "s",
                          " PS" if e & 0x80 else "")
 
 
-def walk32(read, root, la, pse, label):
+def walk32(read, root, la, pse, label, show=True):
     """A 32-bit walk of `la` from directory `root` (physical); returns the final physical address."""
+    out = print if show else (lambda *args: None)
     pde_at = (root & ~0xFFF) + ((la >> 22) << 2)
     pde = read(pde_at)
-    print("  %s PDE[%3d] at %08x = %08x %s" % (label, la >> 22, pde_at, pde, _bits32(pde)))
+    out("  %s PDE[%3d] at %08x = %08x %s" % (label, la >> 22, pde_at, pde, _bits32(pde)))
     if not pde & 1:
         return None
     if pde & 0x80 and pse:
         return (pde & 0xFFC00000) | (la & 0x3FFFFF)
     pte_at = (pde & ~0xFFF) + (((la >> 12) & 0x3FF) << 2)
     pte = read(pte_at)
-    print("  %s PTE[%3d] at %08x = %08x %s" % (label, (la >> 12) & 0x3FF, pte_at, pte, _bits32(pte)))
+    out("  %s PTE[%3d] at %08x = %08x %s" % (label, (la >> 12) & 0x3FF, pte_at, pte, _bits32(pte)))
     if not pte & 1:
         return None
     return (pte & ~0xFFF) | (la & 0xFFF)
 
 
-def walk_pae(read64, root, la, label):
+def walk_pae(read64, root, la, label, show=True):
+    out = print if show else (lambda *args: None)
     mask = 0x000FFFFFFFFFF000
     pdpte_at = (root & ~0x1F) + ((la >> 30) << 3)
     pdpte = read64(pdpte_at)
-    print("  %s PDPTE[%d] at %x = %016x" % (label, la >> 30, pdpte_at, pdpte))
+    out("  %s PDPTE[%d] at %x = %016x" % (label, la >> 30, pdpte_at, pdpte))
     if not pdpte & 1:
         return None
     pde_at = (pdpte & mask) + (((la >> 21) & 0x1FF) << 3)
     pde = read64(pde_at)
-    print("  %s PDE[%3d] at %x = %016x %s" % (label, (la >> 21) & 0x1FF, pde_at, pde, _bits32(pde)))
+    out("  %s PDE[%3d] at %x = %016x %s" % (label, (la >> 21) & 0x1FF, pde_at, pde, _bits32(pde)))
     if not pde & 1:
         return None
     if pde & 0x80:
         return (pde & 0x000FFFFFFFE00000) | (la & 0x1FFFFF)
     pte_at = (pde & mask) + (((la >> 12) & 0x1FF) << 3)
     pte = read64(pte_at)
-    print("  %s PTE[%3d] at %x = %016x %s" % (label, (la >> 12) & 0x1FF, pte_at, pte, _bits32(pte)))
+    out("  %s PTE[%3d] at %x = %016x %s" % (label, (la >> 12) & 0x1FF, pte_at, pte, _bits32(pte)))
     if not pte & 1:
         return None
     return (pte & mask) | (la & 0xFFF)
@@ -419,10 +758,11 @@ def _condition_for_ring(bp):
     bp.condition = "($cs & 3) == 0" if _config["low"] == "monitor" else "($cs & 3) != 0"
 
 
-def configure(lab=None, monitor=None, guest=None):
+def configure(lab=None, monitor=None, guest=None, hosted=False):
     """Called by autograder/gdb with what it loaded: the monitor's image (None for a bare
-    guest) at its link addresses, and the guest's image for hv-symbols."""
-    _config.update(lab=lab, monitor=monitor, guest=guest, low="monitor")
+    guest) at its link addresses, and the guest's image for hv-symbols; `hosted`: a hosted
+    VMM's stub (lab05), where the target is the guest alone."""
+    _config.update(lab=lab, monitor=monitor, guest=guest, low="monitor", hosted=hosted)
 
 
 _Symbols()

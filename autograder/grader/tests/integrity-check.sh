@@ -33,6 +33,7 @@ out=$3
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 grade="$build/autograder/grader/hvlab-grade"
+. "$src/autograder/grader/tests/need-sandbox.sh"
 check="$build/autograder/grader/hvlab_batch_check"
 lab=lab01-trap-and-emulate
 jobs=${HVLAB_TEST_JOBS:-2}

@@ -15,6 +15,7 @@ out=$3
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 grade="$build/autograder/grader/hvlab-grade"
+. "$src/autograder/grader/tests/need-sandbox.sh"
 lab=lab01-trap-and-emulate
 die() { echo "resume-check: FAIL: $*" >&2; exit 1; }
 

@@ -92,13 +92,20 @@ void init_machine(std::uint32_t ram_top);
 std::uint64_t tsc_per_ms();
 void calibrate_tsc();
 /// Spins until cond() or `ms` milliseconds (TSC) have passed, with an iteration cap so a
-/// stopped TSC cannot hang it. Returns cond().
+/// stopped TSC cannot hang it. Returns cond(). A gap of more than a millisecond between two
+/// looks is the host stopping the whole machine (a busy emulator's thread descheduled): it
+/// counts as one millisecond, so the interrupt the test waits for still has its time to
+/// arrive once the machine runs again.
 template <class F>
 bool wait_until(F cond, unsigned ms) {
-  std::uint64_t end = cpu::rdtsc() + ms * tsc_per_ms();
+  const std::uint64_t per_ms = tsc_per_ms(), budget = ms * per_ms;
+  std::uint64_t waited = 0, last = cpu::rdtsc();
   for (std::uint32_t spins = 0, cap = ms * 400000u; spins < cap; ++spins) {
     if (cond()) return true;
-    if (cpu::rdtsc() > end) break;
+    const std::uint64_t now = cpu::rdtsc(), step = now - last;
+    last = now;
+    waited += step < per_ms ? step : per_ms;
+    if (waited > budget) break;
     asm volatile("pause" ::: "memory");
   }
   return cond();

@@ -145,13 +145,20 @@ void pc_lapic_timer() {
   apic.write(kTpr, 0);
   apic.write(kTimerDivide, 0xb);  // divide by 1
   apic.write(kLvtTimer, kSpareVectorA);
-  apic.write(kTimerInitial, 200000);
+  // The count runs down from the initial count: a long one (seconds at any bus clock), so
+  // that a host that stops the machine for a while between the write and the read cannot
+  // make it expire in between. Writing the initial count again restarts the timer.
+  apic.write(kTimerInitial, 0xffffffffu);
   const std::uint32_t first = apic.read(kTimerCurrent);
+  delay_ms(1);
+  const std::uint32_t later = apic.read(kTimerCurrent);
+  apic.write(kTimerInitial, 200000);
   cpu::irq_enable();
   const bool one = wait_until([] { return g_apic_irqs >= 1; }, 500);
   delay_ms(2);
   cpu::irq_disable();
-  EXPECT(first > 0 && first <= 200000, "current count %u right after writing an initial count of 200000", first);
+  EXPECT(first > 0, "current count 0 right after writing an initial count of 0xffffffff");
+  EXPECT(later < first, "current count %u, 1 ms after %u: the count does not run down", later, first);
   EXPECT(one, "no local APIC timer interrupt within 500 ms of a one-shot count of 200000");
   EXPECT_EQ(g_apic_irqs, 1u, "interrupts from one one-shot count");
   EXPECT_EQ(apic.read(kTimerCurrent), 0u, "current count after the one-shot expiry");

@@ -190,6 +190,8 @@ build)
 
 submissions)
   h="$out/handout"
+  grade="$build/autograder/grader/hvlab-grade"
+  . "$src/autograder/grader/tests/need-sandbox.sh"
   [ -d "$h" ] || die "no handout at $h (run the generate step first)"
   subs="$out/submissions"
   results="$out/results"
