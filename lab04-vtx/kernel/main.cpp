@@ -329,7 +329,7 @@ int kernel_main(const BootInfo& boot) {
   static vmm::Dispatcher dispatcher;
   install_handlers(dispatcher);
   vmm::VCpu initial;
-  vmm::Backend* backend = use_vmx ? start_vmx(board, frames, phys, entry, kopt, diag, initial)
+  vmm::Backend* backend = use_vmx ? start_vmx(board, frames, phys, entry, kopt, diag, trace, initial)
                                   : start_svm(board, frames, phys, entry, kopt, diag, initial);
   if (!backend) return exit_status::kFailure;
   static vmm::Machine machine("lab04", board, *backend, dispatcher, trace, diag);

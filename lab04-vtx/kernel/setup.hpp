@@ -9,6 +9,7 @@
 #include "common/runtime/format.hpp"
 #include "common/vmm/backend.hpp"
 #include "common/vmm/board.hpp"
+#include "common/vmm/trace.hpp"
 
 namespace hvlab::lab04 {
 
@@ -24,8 +25,12 @@ struct GuestEntry {
 
 /// Enables VMX, builds the EPT over the Board's RAM and a VMCS for `entry`; the back end,
 /// with `initial` set to the guest's first state, or nullptr after saying why on `diag`.
+/// Each step of the set-up that succeeds leaves a {"kind":"setup"} record on `trace`, so a
+/// boot that stops in the set-up shows how far it got (and the rubric scores each step); an
+/// entry that fails leaves its explanation there too ({"kind":"entry_failure"}).
 vmm::Backend* start_vmx(vmm::Board& board, mem::FrameAllocator& frames, mem::PhysicalMemory& phys,
-                        const GuestEntry& entry, const KernelOptions& opt, FormatSink& diag, vmm::VCpu& initial);
+                        const GuestEntry& entry, const KernelOptions& opt, FormatSink& diag, vmm::TraceWriter& trace,
+                        vmm::VCpu& initial);
 /// The same with SVM, a VMCB and a nested page table.
 vmm::Backend* start_svm(vmm::Board& board, mem::FrameAllocator& frames, mem::PhysicalMemory& phys,
                         const GuestEntry& entry, const KernelOptions& opt, FormatSink& diag, vmm::VCpu& initial);

@@ -4,6 +4,34 @@
 
 namespace hvlab::lab04 {
 
+namespace {
+
+// Passes an entry failure's explanation on to the diagnostics and keeps its beginning (the
+// case and the failed checks; the field dump comes last) for the trace record.
+class KeepingSink final : public FormatSink {
+ public:
+  explicit KeepingSink(FormatSink& out) : out_(out) {}
+  void put(char c) override {
+    out_.put(c);
+    if (n_ + 1 < sizeof text_) text_[n_++] = c == '\n' ? ' ' : c;
+    text_[n_] = '\0';
+  }
+  const char* text() const { return text_; }
+
+ private:
+  FormatSink& out_;
+  char text_[768] = "";
+  std::size_t n_ = 0;
+};
+
+}  // namespace
+
+void VmxBackend::explain_failure(bool vmfail_invalid) {
+  KeepingSink sink(diag_);
+  vmx::explain_entry_failure(vmcs_, caps_, vmfail_invalid, sink);
+  if (trace_) trace_->note("entry_failure", sink.text());
+}
+
 VmxBackend::VmxBackend(vmm::Board& board, vmx::Vmcs& vmcs, const vmx::Capabilities& caps, const vmx::Controls& ctls,
                        RunFn run, FormatSink& diag)
     : Backend(board), vmcs_(vmcs), caps_(caps), ctls_(ctls), run_(run), diag_(diag) {}
@@ -57,7 +85,7 @@ vmm::Event VmxBackend::enter(vmm::VCpu& vcpu) {
   const int rc = run_(&regs, launched_);
   exit_time_ = now();
   if (rc != 0) {
-    vmx::explain_entry_failure(vmcs_, caps_, rc == 1, diag_);
+    explain_failure(rc == 1);
     vmm::Event e;
     e.source = vmm::Source::vm_exit;
     e.reason = vmm::Reason::entry_failure;
@@ -65,6 +93,8 @@ vmm::Event VmxBackend::enter(vmm::VCpu& vcpu) {
     e.guest_eip = vcpu.eip;
     return e;
   }
+  if (!launched_ && trace_)  // the set-up's last step, before this exit is decoded (a stub may stop there)
+    trace_->note("setup", "guest_entered: VMLAUNCH passed the entry checks and the first VM exit came back (lab04-e2)");
   launched_ = true;
   vcpu.regs = regs;
   vmx::load_vcpu(vmcs_, vcpu);
@@ -79,7 +109,7 @@ vmm::Event VmxBackend::enter(vmm::VCpu& vcpu) {
       e.memory.has_value = true;
     }
   }
-  if (e.reason == vmm::Reason::entry_failure) vmx::explain_entry_failure(vmcs_, caps_, false, diag_);
+  if (e.reason == vmm::Reason::entry_failure) explain_failure(false);
   // SDM 28.2.4: an event whose delivery the exit cut short is delivered again.
   vmm::PendingEvent cut_short = vmx::interrupted_event(vmcs_);
   if (cut_short.valid) board_.inject(cut_short);

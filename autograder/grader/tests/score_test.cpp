@@ -262,6 +262,52 @@ events = [ { where = { kind = "summary" }, min = 1 } ]
   EXPECT_DOUBLE_EQ(lab.max_score, 9);
 }
 
+TEST(Score, AGuestNoTestEntryNamesIsBootedForTheChecksAlone) {
+  // lab04's shape: the suite, and the suite again with a broken VMCS that never runs it.
+  const char* rubric = R"(
+[lab]
+name = "lab04"
+folder = "lab04-vtx"
+[[guest]]
+image = "suite"
+[[guest]]
+image = "suite"
+name = "broken"
+reference = false
+[[test]]
+test = "*"
+guest = "suite"
+points = 1
+[[check]]
+name = "explained"
+points = 3
+guest = "broken"
+events = [ { where = { kind = "entry_failure" }, min = 1 } ]
+)";
+  Catalog catalog;
+  catalog["suite"].plan = 5;
+  for (unsigned i = 0; i < kNames.size(); ++i) catalog["suite"].names[i + 1] = kNames[i];
+  FakeGuest g;
+  g.names = kNames;
+  RunSettings s;
+  s.spec.emu = Emulator::qemu;
+  s.max_boots = 8;
+  GuestRun good = run_guest("suite", s, [&](const runner::BootSpec& spec) { return g(spec); });
+  GuestRun broken = run_guest("broken", s, [](const runner::BootSpec&) {
+    runner::BootResult r;
+    r.outcome = runner::Outcome::exited;
+    r.exit_status = 3;
+    r.com2 = "{\"seq\":1,\"kind\":\"entry_failure\",\"what\":\"VM entry failed\"}\n";
+    return r;
+  });
+  LabResult lab = score_lab(parse_rubric(rubric, "rubrics/lab04.toml"), {Emulator::qemu}, {good, broken}, catalog);
+  EXPECT_TRUE(lab.errors.empty()) << lab.errors.front();
+  for (const auto& t : lab.tests) EXPECT_NE(t.name.rfind("broken:", 0), 0u) << t.name << " is nobody's to score";
+  EXPECT_EQ(row(lab, "explained").status, TestStatus::passed);
+  EXPECT_DOUBLE_EQ(lab.max_score, 5 + 3);
+  EXPECT_DOUBLE_EQ(lab.score, 5 + 3);
+}
+
 // Runs that give nothing to grade: every test scores 0 with the run's reason.
 void expect_all_zero(const std::function<runner::BootResult()>& make, const std::string& reason_part) {
   Catalog catalog;
