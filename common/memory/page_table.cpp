@@ -1,5 +1,7 @@
 #include "common/memory/page_table.hpp"
 
+#include "common/runtime/string.hpp"
+
 namespace hvlab::mem {
 
 namespace {
@@ -247,9 +249,11 @@ Status PageTable32<Virt, Phys>::unmap_directory(Virt va, std::uint64_t size) {
   if (!va.is_aligned(x86::kPage4M) || size % x86::kPage4M != 0 || k4G - la.value() < size) {
     return Error::invalid_argument;
   }
-  for (std::uint64_t off = 0; off < size; off += x86::kPage4M) {
-    HV_TRY(write_entry(pde_address(static_cast<std::uint32_t>(la.value() + off)), 0));
-  }
+  // The directory is one frame: clear the range in place, not an entry at a time through
+  // the memory interface (a shadow monitor does this at every guest CR3 load).
+  auto* dir = static_cast<std::uint32_t*>(mem_->frame_ptr(dir_));
+  if (dir == nullptr) return Error::invalid_argument;
+  rt::mem_set(dir + x86::pd_index32(la.value()), 0, static_cast<std::size_t>(size / x86::kPage4M) * 4u);
   return {};
 }
 

@@ -13,12 +13,20 @@ constexpr std::uint64_t kNsPerSecond = 1'000'000'000;
 }  // namespace
 
 std::uint64_t convert_ticks(std::uint64_t delta, std::uint64_t from_hz, std::uint64_t to_hz, std::uint64_t* rem) {
-  // Whole seconds first, so delta * to_hz never overflows for the rest.
-  std::uint64_t out = (delta / from_hz) * to_hz;
-  std::uint64_t frac = (delta % from_hz) * to_hz + *rem;
-  out += frac / from_hz;
-  *rem = frac % from_hz;
-  return out;
+  // Whole seconds first, so delta * to_hz never overflows for the rest. Between two exits
+  // delta is far below a second: skip that division then, and take each remainder by a
+  // multiplication (a 64-bit division is a library call in the 32-bit monitors, and this
+  // runs three times at every exit).
+  std::uint64_t out = 0;
+  if (delta >= from_hz) {
+    const std::uint64_t seconds = delta / from_hz;
+    out = seconds * to_hz;
+    delta -= seconds * from_hz;
+  }
+  const std::uint64_t frac = delta * to_hz + *rem;
+  const std::uint64_t q = frac / from_hz;
+  *rem = frac - q * from_hz;
+  return out + q;
 }
 
 Board::Board(dev::ByteSink* console, dev::ByteSink* debug)
