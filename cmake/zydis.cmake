@@ -17,7 +17,8 @@ target_include_directories(zydis_k32 PRIVATE ${_zsrc}/src)
 target_compile_definitions(zydis_k32 PUBLIC ZYAN_NO_LIBC ZYDIS_STATIC_BUILD ZYCORE_STATIC_BUILD)
 target_compile_options(zydis_k32 PRIVATE -m32 -march=i686 -ffreestanding -fno-builtin -nostdlib
   -fno-stack-protector -fno-pic -fno-pie -mno-sse -mno-mmx -mno-80387 -O2 -w
-  -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables)
+  -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables
+  -include ${CMAKE_SOURCE_DIR}/cmake/zydis-libc.h)
 
 # Host side: Debian's shared library and headers.
 find_library(HVLAB_ZYDIS_HOST_LIB Zydis REQUIRED)
