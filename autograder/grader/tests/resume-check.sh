@@ -22,7 +22,8 @@ die() { echo "resume-check: FAIL: $*" >&2; exit 1; }
 h="$out/handout"
 subs="$out/submissions"
 results="$out/results"
-rm -rf "$subs" "$results" "$out/work"
+# The last run's logs too: a stale "[1/4 done" line would interrupt this run before it starts.
+rm -rf "$subs" "$results" "$out/work" "$out/first.txt" "$out/second.txt"
 "$build/tools/handout/hvlab-handout" --source "$src" --dest "$h" --no-git --force >/dev/null
 for s in alice bob carol dave; do
   mkdir -p "$subs/$s"
@@ -35,6 +36,7 @@ run() {
 }
 
 # First run, interrupted once one submission has its results.
+: >"$out/first.txt"
 (run >"$out/first.txt" 2>&1) &
 pid=$!
 i=0
