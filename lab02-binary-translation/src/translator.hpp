@@ -207,7 +207,11 @@ class Translator {
 
   /// The byte inline STI and POPF look at (through CS) before they set the virtual IF: nonzero
   /// while the monitor holds an interrupt back for the virtual IF, then they call out.
-  void set_interrupt_waiting(bool on) { code_[pending_offset()] = on ? 1 : 0; }
+  /// Written only when it changes: a write to the cache's pages costs an emulator that
+  /// translates the cache code itself (QEMU) a look for code on that page.
+  void set_interrupt_waiting(bool on) {
+    if (code_[pending_offset()] != (on ? 1 : 0)) code_[pending_offset()] = on ? 1 : 0;
+  }
   /// At the cache's end, after the room for blocks.
   std::uint32_t pending_offset() const { return bytes_ - 16; }
 
