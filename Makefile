@@ -29,7 +29,7 @@
 #   make gradescope [UPTO=labNN]
 #                             build/gradescope/hvlab-autograder.zip for Gradescope
 #   make slides               the lecture deck, measured: build/slides/lecture.html and .pdf
-#   make bt-dump ADDR=.. [GUEST=..]
+#   make bt-dump ADDR=.. [GUEST=..] [IF=0|1]
 #                             lab02: a guest block and its translation, side by side (ADDR: hex
 #                             or a function's name, e.g. sens_pushf)
 #   make demo                 list the lecture's demos
@@ -155,7 +155,7 @@ bt-dump: configure
 	@cmake --build $(BUILD) --target lab02-bt-dump $(or $(GUEST),suite) -j $(JOBS) >$(BUILD)/bt-dump-build.log 2>&1 || \
 	  { tail -n 20 $(BUILD)/bt-dump-build.log; echo "bt-dump: the build failed"; exit 1; }
 	@$(BUILD)/lab02-binary-translation/lab02-bt-dump --guest $(BUILD)/autograder/guests/$(or $(GUEST),suite).elf \
-	  --addr $(or $(ADDR),$(error bt-dump: give ADDR=hex address or function name))
+	  --addr $(or $(ADDR),$(error bt-dump: give ADDR=hex address or function name)) --if $(or $(IF),1)
 
 .PHONY: slides slides-npm demo
 

@@ -12,6 +12,7 @@ constexpr std::uint16_t kCacheCS = LAB01_EXTENSION_CS | 1;  // ring 1, as the gu
 
 /// Rules whose instruction lab01's handlers emulate as they would a #GP of it.
 bool lab01_emulates(const decoder::Instruction& insn, Rule r) {
+  // CLI and STI call out only where the translator could not do them inline.
   if (r == Rule::callout || r == Rule::cli || r == Rule::sti) return true;
   return r == Rule::far && insn.mnemonic() == ZYDIS_MNEMONIC_RET;
 }
@@ -93,27 +94,67 @@ void BtBackend::guest_memory_written(const void* host, std::size_t n) {
 
 // ---- entering translated code --------------------------------------------------------------
 
-Result<std::uint32_t> BtBackend::translate(vmm::VCpu& v, std::uint32_t eip, bool one_shot) {
-  auto r = translator_->translate(eip, v.cs, *this, one_shot);
+Result<std::uint32_t> BtBackend::translate(vmm::VCpu& v, std::uint32_t eip, std::uint8_t mode, bool one_shot) {
+  auto r = translator_->translate(eip, v.cs, mode, *this, one_shot);
   if (!r.ok() && r.error() == Error::out_of_memory) {
     translator_->flush();
-    r = translator_->translate(eip, v.cs, *this, one_shot);
+    r = translator_->translate(eip, v.cs, mode, *this, one_shot);
   }
   if (r.ok() && !one_shot) {
     const Block& b = translator_->block(r.value());
     watch(v, b.frames[0], eip);
     if (b.frames[1] != kNone) watch(v, b.frames[1], (eip | 0xfff) + 1);
   }
+  if (r.ok()) note_inline(v, r.value());
   return r;
+}
+
+void BtBackend::note_inline(vmm::VCpu& v, std::uint32_t block) {
+  vmm::TraceWriter* trace = board().trace();
+  if (!trace) return;
+  const Block& b = translator_->block(block);
+  std::uint32_t last = kNone;
+  for (std::uint32_t i = b.first_record; i < b.first_record + b.records; ++i) {
+    const Record& rec = translator_->record(i);
+    const Rule r = rec.rule;
+    if (rec.eip == last || rec.spot != Spot::insn ||
+        (r != Rule::cli && r != Rule::sti && r != Rule::pushf && r != Rule::popf))
+      continue;
+    last = rec.eip;
+    // (A callout of the rule starts with its Spot::callout record instead.)
+    std::uint64_t& seen = inline_notes_[static_cast<unsigned>(r)];
+    if (seen >= 4) continue;
+    ++seen;
+    std::uint8_t bytes[15];
+    std::size_t got = 0;
+    decoder::Instruction insn;
+    char text[64] = "?";
+    if (fetch(rec.eip, bytes, sizeof bytes, &got) && decoder().decode_into(bytes, got, insn).ok())
+      (void)decoder().format(insn, rec.eip, text, sizeof text);
+    format_to(trace->sink(), "{\"kind\":\"inline\",\"rule\":\"%s\",\"insn\":\"%s\",\"eip\":\"0x%08x\",\"if\":%u}\n",
+              rule_name(r), text, rec.eip, (b.mode & kModeIF) ? 1u : 0u);
+  }
+  (void)v;
+}
+
+void BtBackend::request_interrupt_window(vmm::VCpu& v, bool on) {
+  TrapBackend::request_interrupt_window(v, on);
+  translator_->set_interrupt_waiting(on);
+}
+
+void BtBackend::take_mode(vmm::VCpu& v, std::uint8_t mode) {
+  v.eflags = (mode & kModeIF) ? (v.eflags | x86::eflags::IF) : (v.eflags & ~x86::eflags::IF);
+  shadow_ = (mode & kModeShadow) != 0;
 }
 
 bool BtBackend::prepare(vmm::VCpu& v, vmm::Event* stop) {
   std::uint32_t b = kNone;
   const bool one_shot = one_shot_eip_ == v.eip;
   one_shot_eip_ = kNone;
-  if (!one_shot) b = translator_->lookup(v.eip, v.cs);
+  const std::uint8_t mode = mode_of(v.eflags, v.interrupt_shadow);
+  if (!one_shot) b = translator_->lookup(v.eip, v.cs, mode);
   if (b == kNone) {
-    auto r = translate(v, v.eip, one_shot);
+    auto r = translate(v, v.eip, mode, one_shot);
     if (one_shot && r.ok()) ++counters_.one_shots;
     if (!r.ok() && r.error() == Error::unsupported) {
       // No translation for the guest's code here yet: it runs as it is, at ring 1 in its own
@@ -169,6 +210,7 @@ void BtBackend::imprecise(vmm::VCpu& v, const TrapFrame& f) {
     return;
   }
   v.eip = translator_->block(b).eip;
+  take_mode(v, translator_->block(b).mode);
   if (f.eip == translator_->block(b).start) return;  // its first instruction: exact
   ++counters_.imprecise;
   resume_offset_ = f.eip;
@@ -219,6 +261,9 @@ void BtBackend::guest_state_loaded(vmm::VCpu& v, const TrapFrame& f) {
     const Record* c = translator_->locate(f.eip - 2);
     if (c && (c->spot == Spot::callout || c->spot == Spot::exit)) {
       v.eip = c->eip;
+      take_mode(v, c->mode);
+      // The monitor completes a callout's instruction: an STI shadow ends there.
+      if (c->spot == Spot::callout) shadow_ = false;
       pending_ = c->spot == Spot::exit ? Pending::exit : Pending::callout;
       pending_aux_ = c->aux;
       return;
@@ -230,6 +275,12 @@ void BtBackend::guest_state_loaded(vmm::VCpu& v, const TrapFrame& f) {
   const Record* r = translator_->locate(f.eip);
   if (r && (!r->unwind || unwind(v, *r))) {
     v.eip = r->unwind ? unwound_eip_ : r->eip;
+    take_mode(v, r->mode);
+    // Only an interrupt keeps an STI shadow: the monitor's single step to the end of one
+    // (which may stop inside an inline sequence, unwound to its start) ends it, or it would
+    // step the same instructions for ever.
+    const unsigned vector = f.vector & 0xff;
+    if (vector < kIrqBase || vector >= kIrqBase + 16) shadow_ = false;
     return;
   }
   pending_ = Pending::lost;
@@ -243,6 +294,7 @@ vmm::Event BtBackend::enter(vmm::VCpu& v) {
   pending_ = Pending::none;
   entry_block_ = kNone;
   imprecise_ = false;
+  shadow_ = false;
   // After an imprecise trap (imprecise()) the guest goes on in the cache where it stopped,
   // unless the monitor moved it (a fault or an interrupt delivered, an instruction emulated).
   // Nor if its block was dropped or the cache flushed meanwhile.
@@ -261,6 +313,9 @@ vmm::Event BtBackend::enter(vmm::VCpu& v) {
   }
   vmm::Event e = TrapBackend::enter(v);
   resume_at_ = kNone;
+  // Stopped in translated code before the instruction in an STI shadow completed (after an
+  // inline STI): no interrupt before it has.
+  if (shadow_) v.interrupt_shadow = true;
   // Stopped inside a block whose guest EIP is not known: no virtual interrupt until the
   // translated code reaches an exit or a callout (the interrupt window single-steps it there).
   if (imprecise_) v.interrupt_shadow = true;
@@ -287,9 +342,9 @@ vmm::Event BtBackend::enter(vmm::VCpu& v) {
       const std::uint32_t target = x.target;
       const std::uint64_t flushes = translator_->stats().flushes;
       if (translator_->block(x.block).live && !translator_->block(x.block).one_shot) {
-        std::uint32_t to = translator_->lookup(target, v.cs);
+        std::uint32_t to = translator_->lookup(target, v.cs, x.mode);
         if (to == kNone) {
-          auto r = translate(v, target, false);
+          auto r = translate(v, target, x.mode, false);
           if (r.ok()) to = r.value();
         }
         // A flush on the way (the cache was full) leaves no exit to chain.
@@ -353,6 +408,14 @@ void BtBackend::finish(vmm::TraceWriter& trace) {
     if (!s.callouts_by_rule[i]) continue;
     format_to(trace.sink(), "%s\"%s\":%llu", first ? "" : ",", rule_name(static_cast<Rule>(i)),
               u(s.callouts_by_rule[i]));
+    first = false;
+  }
+  format_to(trace.sink(), "},\"inline_by_rule\":{");
+  first = true;
+  for (unsigned i = 0; i < static_cast<unsigned>(Rule::count); ++i) {
+    if (!s.inline_by_rule[i]) continue;
+    format_to(trace.sink(), "%s\"%s\":%llu", first ? "" : ",", rule_name(static_cast<Rule>(i)),
+              u(s.inline_by_rule[i]));
     first = false;
   }
   format_to(trace.sink(), "}}\n");

@@ -5,7 +5,9 @@
 //   enter():  at virtual CPL 0, the block at the guest's CS:EIP is looked up (translated on a
 //             miss) and the guest enters its translation, in the cache's own code segment
 //             (GDT slot kExtensionCodeSlot, ring 1, based at kCacheLinear); at its trap, the
-//             cache offset is mapped back to the guest EIP (precise faults and interrupts).
+//             cache offset is mapped back to the guest EIP (precise faults and interrupts)
+//             and to the virtual IF (the mode of the record there: translated code changes
+//             the virtual IF without the monitor, by going on in blocks of another mode).
 //             A callout (`int $0xF0`) comes back as Source::callout: an exit to chain, or a
 //             guest instruction to emulate (lab01's handlers, or lab02's for the rules of the
 //             virtual CPU).
@@ -42,6 +44,8 @@ class BtBackend final : public lab01::TrapBackend, public lab01::ShadowMmu::Writ
 
   const char* name() const override { return "bt"; }
   vmm::Event enter(vmm::VCpu& v) override;
+  /// Also the byte inline STI and POPF look at: an interrupt held back for the virtual IF.
+  void request_interrupt_window(vmm::VCpu& v, bool on) override;
   void finish(vmm::TraceWriter& trace) override;
 
   /// lab01::ShadowMmu::WriteWatch: frames translated code came from.
@@ -78,7 +82,12 @@ class BtBackend final : public lab01::TrapBackend, public lab01::ShadowMmu::Writ
   /// The translation for the vCPU's CS:EIP (translated now if need be); false with `stop`
   /// filled in when the guest's code cannot be fetched.
   bool prepare(vmm::VCpu& v, vmm::Event* stop);
-  Result<std::uint32_t> translate(vmm::VCpu& v, std::uint32_t eip, bool one_shot);
+  Result<std::uint32_t> translate(vmm::VCpu& v, std::uint32_t eip, std::uint8_t mode, bool one_shot);
+  /// The guest's state at a record: its virtual IF, and an STI shadow not yet over.
+  void take_mode(vmm::VCpu& v, std::uint8_t mode);
+  /// A few trace records of instructions translated inline (the rubric's evidence that
+  /// PUSHF and POPF were translated although they no longer call out).
+  void note_inline(vmm::VCpu& v, std::uint32_t block);
   void watch(vmm::VCpu& v, std::uint32_t frame, std::uint32_t la);
   void unwatch(std::uint32_t frame);
   /// Brings the vCPU back to a guest state from inside an inline lookup (record `r`): false
@@ -101,6 +110,8 @@ class BtBackend final : public lab01::TrapBackend, public lab01::ShadowMmu::Writ
   std::uint32_t resume_offset_ = kNone, resume_eip_ = 0, resume_at_ = kNone, resume_block_ = 0;
   std::uint64_t resume_flushes_ = 0;
   bool imprecise_ = false;
+  bool shadow_ = false;  // the trap came before the instruction in an STI shadow completed
+  std::uint64_t inline_notes_[static_cast<unsigned>(Rule::count)] = {};
   enum class Pending : std::uint8_t { none, exit, callout, lost } pending_ = Pending::none;
   std::uint32_t pending_aux_ = 0, lost_offset_ = 0, unwound_eip_ = 0;
   // Decoded callout instructions by site (a direct-mapped cache: a decode costs thousands of

@@ -1,8 +1,8 @@
 #pragma once
 // The translator's rules: what becomes of each guest kernel instruction (labs/lab02.md, "The
-// rules"). One row per rule: the name the listings and the trace use, and the exercise that
-// writes its translation. rule_for() picks the rule; the translator (translator.hpp) applies
-// it.
+// rules"). One row per rule: the name the listings and the trace use, and what its
+// translation is. rule_for() picks the rule; the translator (translator.hpp) applies it, the
+// EFLAGS rules (cli, sti, pushf, popf) on the virtual IF of the block's mode.
 
 #include <cstdint>
 
@@ -19,10 +19,10 @@ namespace hvlab::lab02 {
   X(ret, "RET: the inline lookup of the return address")                                          \
   X(jump_indirect, "JMP r/m: pushes the target, then the inline lookup")                          \
   X(call_indirect, "CALL r/m: pushes the target and the guest's return address, then the lookup") \
-  X(cli, "CLI: the virtual IF goes to 0 (the code that follows is translated for IF = 0)")        \
-  X(sti, "STI: the virtual IF goes to 1, with a look for a waiting interrupt")                    \
-  X(pushf, "PUSHF: the real flags with the virtual IF, IOPL and TF put in")                       \
-  X(popf, "POPF: the popped IF picks the translation that follows")                               \
+  X(cli, "CLI: IF 1: an exit to the code after it, translated for IF = 0 (IF 0: a NOP)")          \
+  X(sti, "STI: IF 0: a look for a waiting interrupt, then an exit for IF = 1 (IF 1: a NOP)")      \
+  X(pushf, "PUSHF: the real flags with the block's IF put in (a callout in a slow mode)")         \
+  X(popf, "POPF: POPFD, then an exit for the popped IF; a callout for IOPL, TF, NT...")           \
   X(cs_read, "MOV r/m, CS and PUSH CS: the guest's own CS")                                       \
   X(callout, "privileged: a callout to lab01's emulation")                                        \
   X(vcpu, "sensitive, unprivileged: a callout, answered from the virtual CPU")                    \

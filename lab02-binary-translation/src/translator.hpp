@@ -13,12 +13,20 @@
 // change nothing else, and each rewritten piece is one instruction, or a PUSH whose record
 // already says "the CALL is done but the jump".
 //
+// A block is translated for one *mode* (kModeIF, ...): what the guest's virtual EFLAGS hold
+// while it runs. In a block the virtual IF is a constant, so CLI, STI, PUSHF and POPF become
+// short inline sequences (an exit to the block for the new mode, the IF put into the pushed
+// word), and a trap anywhere in the cache tells the monitor the guest's virtual IF (each
+// Record carries the mode of the guest's state there). Blocks, exits and the inline lookup's
+// table are keyed by mode: a chain or a lookup hit never enters a block of another mode.
+//
 // The cache is plain memory here (a code segment based at kCacheLinear runs it in the
 // monitor): this class runs under GoogleTest as it does in the kernel.
 
 #include <cstddef>
 #include <cstdint>
 
+#include "common/arch/x86.hpp"
 #include "common/decoder/decoder.hpp"
 #include "common/runtime/result.hpp"
 #include "lab02-binary-translation/src/rules.hpp"
@@ -36,6 +44,22 @@ inline constexpr std::uint32_t kCacheBytes = 1u << 20;
 inline constexpr std::uint32_t kNone = 0xffffffffu;
 inline constexpr unsigned kMaxBlockInsns = 48;
 inline constexpr std::uint32_t kStubBytes = 2;  ///< `int $0xF0`
+
+/// A block's mode bits.
+/// kModeIF: the virtual IF is 1. kModeShadow: the block's first guest instruction lies in an
+/// STI shadow (the block is that one instruction; a trap before it completes keeps the
+/// shadow). kModeSlow: the virtual EFLAGS hold what the real ones cannot show at ring 1
+/// (IOPL > 0, TF, NT, VIF, VIP): PUSHF and POPF call out there.
+inline constexpr std::uint8_t kModeIF = 1, kModeShadow = 2, kModeSlow = 4;
+/// EFLAGS bits that make a mode slow; a POPF that pops one of them (or RF) calls out.
+inline constexpr std::uint32_t kSlowFlags =
+    x86::eflags::IOPL | x86::eflags::TF | x86::eflags::NT | x86::eflags::VIF | x86::eflags::VIP;
+/// The mode of a guest at virtual CPL 0 with virtual `eflags` (and an STI shadow pending).
+constexpr std::uint8_t mode_of(std::uint32_t eflags, bool shadow = false) {
+  const bool on = (eflags & x86::eflags::IF) != 0;
+  return static_cast<std::uint8_t>((on ? kModeIF : 0) | (on && shadow ? kModeShadow : 0) |
+                                   ((eflags & kSlowFlags) ? kModeSlow : 0));
+}
 
 /// What translated code does at a record's offset.
 enum class Spot : std::uint8_t {
@@ -73,9 +97,10 @@ struct Record {
   std::uint32_t offset = 0;   ///< in the cache
   std::uint32_t eip = 0;      ///< the guest EIP the guest's state corresponds to there
   std::uint32_t aux = kNone;  ///< exit: its index; callout: its site
-  std::uint32_t unwind = 0;   ///< Unwind::pack() inside an inline lookup, else 0
+  std::uint32_t unwind = 0;   ///< Unwind::pack() inside an inline sequence, else 0
   Rule rule = Rule::ident;
   Spot spot = Spot::insn;
+  std::uint8_t mode = 0;  ///< the mode of the guest's state there (its virtual IF; an STI shadow)
 };
 
 /// A direct exit: the rel32 of a JMP/Jcc that leads to its stub until it is chained.
@@ -85,6 +110,7 @@ struct Exit {
   std::uint32_t stub = 0;       ///< cache offset of its stub
   std::uint32_t target = 0;     ///< guest EIP
   std::uint32_t to = kNone;     ///< the block it is chained to
+  std::uint8_t mode = 0;        ///< the mode the guest goes on in (a CLI's exit: IF = 0)
 };
 
 /// A callout: the guest instruction the monitor emulates, with its bytes.
@@ -106,6 +132,7 @@ struct Block {
   std::uint16_t guest_insns = 0, ident_insns = 0;
   bool live = false;
   bool one_shot = false;  ///< never looked up nor watched (see Translator::translate)
+  std::uint8_t mode = 0;  ///< the mode it was translated for (kModeIF, ...)
 };
 
 /// Where the translator reads guest code.
@@ -127,6 +154,8 @@ struct TranslatorStats {
   std::uint64_t blocks = 0, guest_insns = 0, ident_insns = 0, lookups = 0, hits = 0, misses = 0, chained = 0,
                 unchained_exits = 0, callouts = 0, invalidations = 0, blocks_invalidated = 0, flushes = 0;
   std::uint64_t callouts_by_rule[static_cast<unsigned>(Rule::count)] = {};
+  /// Guest instructions translated into inline sequences (the EFLAGS rules), by rule.
+  std::uint64_t inline_by_rule[static_cast<unsigned>(Rule::count)] = {};
 };
 
 class Translator {
@@ -134,24 +163,37 @@ class Translator {
   static constexpr unsigned kMaxBlocks = 8192, kMaxRecords = 65536, kMaxExits = 16384, kMaxSites = 8192,
                             kHashBuckets = 4096;
   /// The inline lookup's table at cache offset 0: {guest EIP, cache offset} at slot(EIP), for
-  /// the blocks of one code segment (the first the guest kernel ran in).
-  static constexpr std::uint32_t kLookupEntries = 16384, kLookupBytes = kLookupEntries * 8;
+  /// the blocks of one code segment (the first the guest kernel ran in), in two halves: the
+  /// blocks of mode IF = 0, then those of mode IF = 1 (slow modes have no inline lookups).
+  static constexpr std::uint32_t kLookupEntries = 8192, kLookupHalves = 2,
+                                 kLookupBytes = kLookupHalves * kLookupEntries * 8;
   static constexpr std::uint32_t slot(std::uint32_t eip) { return (eip ^ (eip >> 12)) & (kLookupEntries - 1); }
+  /// The table half the blocks of `mode` are found in by inline lookups (the mode after an
+  /// STI shadow), or kNone for a slow mode.
+  static constexpr std::uint32_t half(std::uint8_t mode) {
+    return (mode & kModeSlow) ? kNone : ((mode & kModeIF) ? 1u : 0u);
+  }
+  /// The table entry of guest `eip` in `mode`, or kNone.
+  static constexpr std::uint32_t table_index(std::uint32_t eip, std::uint8_t mode) {
+    return half(mode) == kNone ? kNone : half(mode) * kLookupEntries + slot(eip);
+  }
 
   /// `code`: the cache, `bytes` long, written here and run at kCacheLinear + offset.
   Translator(std::uint8_t* code, std::uint32_t bytes);
 
-  /// The block for guest (cs, eip), or kNone. Counts a hit or a miss.
-  std::uint32_t lookup(std::uint32_t eip, std::uint16_t cs);
-  /// Translates the block at guest (cs, eip). `one_shot`: one instruction, not entered in the
+  /// The block for guest (cs, eip) in `mode`, or kNone. Counts a hit or a miss.
+  std::uint32_t lookup(std::uint32_t eip, std::uint16_t cs, std::uint8_t mode);
+  /// Translates the block at guest (cs, eip) for `mode`. `one_shot`: one instruction, not entered in the
   /// lookup (the monitor runs it once, for a write to a page that holds the code itself).
   /// Error::fault: its first instruction cannot be fetched; Error::out_of_memory: the cache
   /// is full (flush() and try again); Error::unsupported: its first instruction has no
   /// translation yet (Rule::untranslated: an exercise is not done), the monitor runs the guest
   /// from there as lab01 does. A later instruction without one ends the block before it.
-  Result<std::uint32_t> translate(std::uint32_t eip, std::uint16_t cs, CodeSource& src, bool one_shot = false);
-  /// Aims exit `exit` at `block`'s code (both live, same code segment).
-  void chain(std::uint32_t exit, std::uint32_t block);
+  Result<std::uint32_t> translate(std::uint32_t eip, std::uint16_t cs, std::uint8_t mode, CodeSource& src,
+                                  bool one_shot = false);
+  /// Aims exit `exit` at `block`'s code (both live, same code segment). False, and the exit
+  /// left as it is, if the block is not of the exit's mode.
+  bool chain(std::uint32_t exit, std::uint32_t block);
   /// Drops every block whose code came from guest-physical frame `frame`, unchaining the
   /// exits into them. Returns how many were dropped.
   unsigned invalidate_frame(std::uint32_t frame);
@@ -162,6 +204,16 @@ class Translator {
   /// is not done (it then runs at ring 1 and shows the guest the real machine, as under
   /// lab01). False if no more can be (the table is full: kMaxCopied).
   bool copy_as_written(std::uint32_t eip);
+
+  /// The byte inline STI and POPF look at (through CS) before they set the virtual IF: nonzero
+  /// while the monitor holds an interrupt back for the virtual IF, then they call out.
+  /// Written only when it changes: a write to the cache's pages costs an emulator that
+  /// translates the cache code itself (QEMU) a look for code on that page.
+  void set_interrupt_waiting(bool on) {
+    if (code_[pending_offset()] != (on ? 1 : 0)) code_[pending_offset()] = on ? 1 : 0;
+  }
+  /// At the cache's end, after the room for blocks.
+  std::uint32_t pending_offset() const { return bytes_ - 16; }
 
   /// The block whose code or stubs hold cache offset `offset`, or kNone.
   std::uint32_t block_at(std::uint32_t offset) const;
@@ -180,7 +232,9 @@ class Translator {
 
  private:
   friend class Emitter;
-  unsigned bucket(std::uint32_t eip, std::uint16_t cs) const { return (eip ^ (eip >> 12) ^ cs) % kHashBuckets; }
+  unsigned bucket(std::uint32_t eip, std::uint16_t cs, std::uint8_t mode) const {
+    return (eip ^ (eip >> 12) ^ cs ^ (std::uint32_t{mode} << 7)) % kHashBuckets;
+  }
   void unlink(std::uint32_t b);
 
   std::uint8_t* code_;

@@ -52,8 +52,8 @@ TEST(Golden, EveryRuleMatchesItsListing) {
   while (std::getline(cases, line)) {
     if (line.empty() || line[0] == '#') continue;
     std::istringstream fields(line);
-    std::string name, hex;
-    fields >> name >> hex;
+    std::string name, hex, mode = "if1";
+    fields >> name >> hex >> mode;
     std::vector<std::uint8_t> bytes;
     for (std::size_t i = 0; i + 1 < hex.size(); i += 2) bytes.push_back(std::stoi(hex.substr(i, 2), nullptr, 16));
     // page_end: the bytes end the page, so the block ends with a fall-through exit.
@@ -61,7 +61,12 @@ TEST(Golden, EveryRuleMatchesItsListing) {
     Bytes src(at, bytes);
     std::vector<std::uint8_t> cache(kCacheBytes);
     auto t = std::make_unique<Translator>(cache.data(), kCacheBytes);
-    auto r = t->translate(at, 0x08, src);
+    // The mode: the virtual IF the block is translated for, or a slow mode (IOPL 3).
+    const std::uint8_t m = mode == "if0"    ? 0
+                           : mode == "slow" ? mode_of(x86::eflags::IF | x86::eflags::IOPL)
+                                            : kModeIF;
+    ASSERT_TRUE(mode == "if0" || mode == "if1" || mode == "slow") << name << ": mode " << mode;
+    auto r = t->translate(at, 0x08, m, src);
     ASSERT_TRUE(r.ok()) << name;
     const std::string got = listing(*t, r.value(), src, false, false);
     const std::string path = dir + "/" + name + ".txt";

@@ -114,11 +114,13 @@ class Image final : public CodeSource {
 int main(int argc, char** argv) {
   std::string guest, where;
   bool narrow = false, colour = false;
-  unsigned blocks = 1;
+  unsigned blocks = 1, virtual_if = 1;
   CLI::App app{"A guest kernel's basic block and its translation by lab02, side by side"};
   app.add_option("--guest", guest, "the guest kernel (ELF32)")->required();
   app.add_option("--addr", where, "the block's address (hex) or a function's name")->required();
   app.add_option("--blocks", blocks, "this many blocks, each from where the last one's guest code ends");
+  app.add_option("--if", virtual_if, "the virtual IF the first block is translated for (its mode)")
+      ->check(CLI::IsMember({0u, 1u}));
   app.add_flag("--narrow", narrow, "80 columns: no addresses or bytes (the lecture's demo)");
   app.add_flag("--colour", colour, "rules in colour (IDENT green, rewritten yellow, callouts red)");
   CLI11_PARSE(app, argc, argv);
@@ -141,18 +143,22 @@ int main(int argc, char** argv) {
   std::vector<std::uint8_t> cache(hvlab::lab02::kCacheBytes);
   auto t = std::make_unique<hvlab::lab02::Translator>(cache.data(), hvlab::lab02::kCacheBytes);
   hvlab::decoder::Decoder dec(hvlab::decoder::Mode::k32);
+  std::uint8_t mode = virtual_if ? hvlab::lab02::kModeIF : 0;
   for (unsigned n = 0; n < blocks; ++n) {
-    auto r = t->translate(eip, 0x08, image);
+    auto r = t->translate(eip, 0x08, mode, image);
     if (!r.ok()) {
       fmt::print(stderr, "lab02-bt-dump: no guest code at {:08x} in {}\n", eip, guest);
       return 2;
     }
     const auto& b = t->block(r.value());
     if (n) fmt::print("\n");
-    fmt::print("block at guest {:08x}: {} instructions, {} IDENT -> cache {:08x}\n", eip, b.guest_insns, b.ident_insns,
+    fmt::print("block at guest {:08x} (IF={}): {} instructions, {} IDENT -> cache {:08x}\n", eip,
+               (mode & hvlab::lab02::kModeIF) ? 1 : 0, b.guest_insns, b.ident_insns,
                hvlab::lab02::kCacheLinear + b.start);
     fmt::print("{}", hvlab::lab02::listing(*t, r.value(), image, narrow, colour));
-    // The next block starts where this one's guest code ends.
+    // The next block starts where this one's guest code ends, in the mode its last exit
+    // goes on in (after a CLI: IF = 0).
+    if (b.exits) mode = t->exit(b.first_exit + b.exits - 1).mode & ~hvlab::lab02::kModeShadow;
     for (unsigned k = 0; k < b.guest_insns; ++k) {
       std::uint8_t bytes[15];
       std::size_t got = 0;

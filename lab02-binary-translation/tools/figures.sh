@@ -13,6 +13,6 @@ loc=$(cat "$here"/src/*.cpp "$here"/src/*.hpp "$here"/kernel/*.cpp "$lab01"/src/
 printf '{"rows":['
 sh "$here/../tools/compare/qemu-row.sh" "$1" lab02 "translation, QEMU -icount" none \
   "$1/lab02-binary-translation/monitor.elf" suite.elf nanobench.elf \
-  "sensitive and privileged instructions as callouts from translated code; faults, I/O and interrupts trap to the monitor" \
+  "CLI, STI, PUSHF, POPF inline on the block's virtual IF; other sensitive and privileged instructions as callouts from translated code; faults, I/O and interrupts trap to the monitor" \
   "$loc"
 printf ']}\n'

@@ -12,6 +12,12 @@ std::string text(const decoder::Decoder& d, const decoder::Instruction& insn, st
   return buf;
 }
 
+/// ", IF=0" where the guest goes on in another mode than the block's (after CLI, STI, POPF).
+std::string mode_change(std::uint8_t block, std::uint8_t to) {
+  if (block == to) return "";
+  return fmt::format(", IF={}{}", (to & kModeIF) ? 1 : 0, (to & kModeShadow) ? " in STI's shadow" : "");
+}
+
 std::string hex(const std::uint8_t* b, unsigned n) {
   std::string s;
   for (unsigned i = 0; i < n; ++i) s += fmt::format("{:02x}", b[i]);
@@ -44,10 +50,10 @@ std::string listing(const Translator& t, std::uint32_t block, CodeSource& guest,
       // A JMP the translator added (after CALL, Jcc, or at the block's end): the guest is
       // already at its target there.
       if (rec.rule == Rule::jump && gi.mnemonic() != ZYDIS_MNEMONIC_JMP)
-        left = fmt::format("  (then at {:08x})", rec.eip);
+        left = fmt::format("  (then at {:08x}{})", rec.eip, mode_change(b.mode, rec.mode));
       shown_eip = rec.eip;
     } else if (rec.spot == Spot::exit) {
-      left = fmt::format("  (exit to {:08x})", rec.eip);
+      left = fmt::format("  (exit to {:08x}{})", rec.eip, mode_change(b.mode, rec.mode));
     }
     std::string rule = rec.spot == Spot::exit ? "stub" : rule_name(rec.rule);
     decoder::Instruction ci;

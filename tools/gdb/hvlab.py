@@ -291,8 +291,10 @@ class _Translator:
         self.nexits = self.u32("nexits_")
         try:
             self.lookup_bytes = int(gdb.parse_and_eval("hvlab::lab02::Translator::kLookupBytes"))
+            self.lookup_entries = int(gdb.parse_and_eval("hvlab::lab02::Translator::kLookupEntries"))
         except gdb.error:
-            self.lookup_bytes = 16384 * 8  # kLookupEntries {guest EIP, cache offset} pairs
+            self.lookup_entries = 8192  # per half: {guest EIP, cache offset} pairs, IF = 0 then IF = 1
+            self.lookup_bytes = 2 * self.lookup_entries * 8
         self.lookup_cs = self.u32("lookup_cs_") & 0xFFFF
         self.cache_bytes = self.u32("bytes_")
 
@@ -380,6 +382,16 @@ def hv_tc(state, arg):
         _tc_block(state, tr, blocks, i, b, code, la, None)
 
 
+_MODE_IF, _MODE_SHADOW, _MODE_SLOW = 1, 2, 4  # kModeIF, kModeShadow, kModeSlow
+
+
+def _mode_text(mode):
+    """A block's or an exit's mode (translator.hpp): the virtual IF it was translated for."""
+    mode = int(mode)
+    return "IF=%d%s%s" % (mode & _MODE_IF, ", in STI's shadow" if mode & _MODE_SHADOW else "",
+                          ", slow (IOPL/TF/NT set: PUSHF and POPF call out)" if mode & _MODE_SLOW else "")
+
+
 def _tc_block(state, tr, blocks, i, b, code, la, mark):
     """Block #i: `la` the guest address asked for, or `mark` the cache offset."""
     start, end = int(b["start"]), int(b["end"])
@@ -391,14 +403,16 @@ def _tc_block(state, tr, blocks, i, b, code, la, mark):
             starts.index(la) + 1) if la in starts else "inside an instruction, not at its start")
     else:
         where = "; it holds cache +%06x" % mark
-    print("block #%d%s%s: guest %04x:%08x..%08x, %d instructions (%d copied as is)%s" % (
+    mode = int(b["mode"])
+    print("block #%d%s%s: guest %04x:%08x..%08x, mode %s, %d instructions (%d copied as is)%s" % (
         i, " (one-shot)" if bool(b["one_shot"]) else "", "" if bool(b["live"]) else " (dropped)", cs, eip,
-        code[-1][0] + code[-1][1] if code else eip, len(code), int(b["ident_insns"]), where))
+        code[-1][0] + code[-1][1] if code else eip, _mode_text(mode), len(code), int(b["ident_insns"]), where))
     frames = [int(f) for f in (b["frames"][0], b["frames"][1]) if int(f) != 0xFFFFFFFF]
     print("  from guest-physical frame%s %s; cache +%06x..+%06x (linear %08x, host-physical %08x)" % (
         "s" if len(frames) > 1 else "", ", ".join("%05x" % f for f in frames), start, end, kc + start, tr.code + start))
-    if cs == tr.lookup_cs and not bool(b["one_shot"]):
-        slot = (eip ^ (eip >> 12)) & 16383  # Translator::slot
+    if cs == tr.lookup_cs and not bool(b["one_shot"]) and not mode & (_MODE_SLOW | _MODE_SHADOW):
+        # Translator::table_index: the half of the block's IF, then Translator::slot.
+        slot = (mode & _MODE_IF) * tr.lookup_entries + ((eip ^ (eip >> 12)) & (tr.lookup_entries - 1))
         t_eip, t_off = struct.unpack("<II", read_phys(tr.code + slot * 8, 8))
         print("  inline lookup table slot %d: %s" % (
             slot, "this block" if (t_eip, t_off) == (eip, start) else
@@ -414,7 +428,9 @@ def _tc_block(state, tr, blocks, i, b, code, la, mark):
             how = "unchained: its jump goes to the stub at +%06x" % int(e["stub"])
         else:
             how = "chained to block #%d (guest %08x) at +%06x" % (to, int(blocks[to]["eip"]), int(blocks[to]["start"]))
-        by_jump[int(e["jump"])] = "exit #%d to guest %08x, %s" % (int(b["first_exit"]) + k, int(e["target"]), how)
+        other = "" if int(e["mode"]) == mode else " (%s)" % _mode_text(e["mode"])
+        by_jump[int(e["jump"])] = "exit #%d to guest %08x%s, %s" % (int(b["first_exit"]) + k, int(e["target"]), other,
+                                                                   how)
     # Exits of other blocks chained here, and where their jumps really go (the rel32 in the cache).
     for k, e in enumerate(tr.array("exits_", tr.exit_t, 0, tr.nexits)):
         if int(e["to"]) != i:
