@@ -17,6 +17,10 @@ static_assert(NB_SYS_EXIT == sys::kExit);
 std::uint32_t ops();
 /// Rounds of the macro workload: ops() / 10, at least 1.
 std::uint32_t macro_rounds();
+/// Instructions of user computation per process and round of the macro workload (work=),
+/// run as turns of a loop of kWorkTurnInstructions instructions.
+std::uint32_t work();
+inline constexpr std::uint32_t kWorkTurnInstructions = 3;
 
 /// TSC ticks that f() took.
 template <class F>
@@ -26,8 +30,9 @@ std::uint64_t timed(F f) {
   return cpu::rdtsc() - start;
 }
 /// Puts the figures on the test's KTAP result line:
-/// "ok N name # cycles_per_op=C.CC ops=OPS cycles=TOTAL".
-void report(std::uint64_t cycles, std::uint32_t ops);
+/// "ok N name # cycles_per_op=C.CC ops=OPS cycles=TOTAL", then " KEY=VALUE" when a key is
+/// given (a parameter of the run that a reader needs to tell runs apart).
+void report(std::uint64_t cycles, std::uint32_t ops, const char* key = nullptr, std::uint32_t value = 0);
 
 // Each benchmark installs its trap handlers with set_trap_handler() and keeps the handler it
 // replaced, to call for every trap that is not its own: that is the runner's, so an

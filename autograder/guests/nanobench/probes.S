@@ -55,21 +55,34 @@ nb_user_syscalls:
         ud2
 
 // One process of the macro workload: EDX = its stack top, ECX = rounds, ESI = its heap,
-// EDI = heap pages. Each round it increments the first word of every heap page (the first
-// touch faults the page in, zero-filled), asks the kernel for port I/O, yields to the other
-// process and releases its heap. It exits with EBX = the sum of the words it incremented:
-// rounds * pages when every page came in zero-filled and stayed its own.
+// EDI = heap pages, EBX = turns of the user work loop per round. Each round it runs that
+// loop (3 instructions a turn, none of them privileged or sensitive: the user computation
+// between kernel entries), increments the first word of every heap page (the first touch
+// faults the page in, zero-filled), asks the kernel for port I/O, yields to the other
+// process and releases its heap. It exits with EBX = the sum of the words it incremented,
+// rounds * pages when every page came in zero-filled and stayed its own, and ECX = the sum
+// of the loop counters over every turn of every round (mod 2^32).
         .globl nb_user_process
 nb_user_process:
         mov %edx, %esp
+        push %ebx                       // 4(%esp): turns of the work loop per round
+        push $0                         // (%esp): the work loop's sum
         xor %ebp, %ebp
-1:      mov %esi, %edx
+1:      mov 4(%esp), %ebx
+        test %ebx, %ebx
+        jz 3f
+        mov (%esp), %eax
+2:      add %ebx, %eax
+        dec %ebx
+        jnz 2b
+        mov %eax, (%esp)
+3:      mov %esi, %edx
         mov %edi, %ebx
-2:      incl (%edx)
+4:      incl (%edx)
         add (%edx), %ebp
         add $4096, %edx
         dec %ebx
-        jnz 2b
+        jnz 4b
         mov $NB_SYS_PORT_IO, %eax
         int $0x80
         mov $NB_SYS_YIELD, %eax
@@ -79,6 +92,7 @@ nb_user_process:
         dec %ecx
         jnz 1b
         mov %ebp, %ebx
+        mov (%esp), %ecx
         mov $NB_SYS_EXIT, %eax
         int $0x80
         ud2

@@ -17,6 +17,14 @@
 //     operation, and monitor entries per operation by reason. A monitor's counts are for
 //     the whole run, so each benchmark runs alone (only=NAME) with n=M and n=2M: the
 //     difference is what M more operations cost, start-up and set-up cancelled out.
+//
+//   nanobench-report sweep --build-dir build [--n N] [--work W,W,...] [--monitor NAME=ELF]
+//       [--monitor-args NAME=ARGS] [--monitor-guest NAME=ELF] [--target R] [-j J]
+//     The macro workload alone (only=macro_procs) on QEMU -icount, bare and under each
+//     monitor, at each amount of user work per process and round (work=W): instructions per
+//     round, their ratio to bare, and the least work at which each monitor is within R times
+//     bare. Each point is the difference of two boots (n=N and n=2N), as in bench.
+//     --monitor-guest: the guest that monitor runs (lab03: the paravirtual build).
 
 #include <fmt/format.h>
 
@@ -52,6 +60,7 @@ struct Figure {
   bool ok = false;
   std::string per_op;  ///< cycles_per_op as printed
   std::uint64_t ops = 0, cycles = 0;
+  std::optional<std::uint64_t> work;  ///< macro_procs: work= (user instructions per round)
   double per_op_value() const { return std::stod(per_op); }
 };
 
@@ -93,6 +102,7 @@ std::optional<Figure> parse_result_line(std::string_view line) {
   f.per_op = kv["cycles_per_op"];
   if (all_digits(kv["ops"])) f.ops = std::stoull(kv["ops"]);
   if (all_digits(kv["cycles"])) f.cycles = std::stoull(kv["cycles"]);
+  if (all_digits(kv["work"])) f.work = std::stoull(kv["work"]);
   return f;
 }
 
@@ -222,7 +232,8 @@ void print_problems(const Setup& s, const Run& r) {
 }
 
 std::string figure_line(const Figure& f) {
-  return fmt::format("{:<14} {:>12} ticks/op  ops={} cycles={}", f.name, f.per_op, f.ops, f.cycles);
+  return fmt::format("{:<14} {:>12} ticks/op  ops={} cycles={}{}", f.name, f.per_op, f.ops, f.cycles,
+                     f.work ? fmt::format(" work={}", *f.work) : "");
 }
 
 // ---- check -----------------------------------------------------------------------------------
@@ -238,6 +249,16 @@ int check(const Setup& s, unsigned runs, bool as_json) {
     }
   }
   const auto& first = results[0].guest.figures;
+  // The macro workload says how much user work it did: what was asked (work=, default 0).
+  const auto asked = key_values(s.guest_args)["work"];
+  const std::uint64_t work = all_digits(asked) ? std::stoull(asked) : 0;
+  for (const auto& f : first) {
+    if (f.name == "macro_procs" && f.work != work) {
+      fmt::print(stderr, "nanobench-report: {}: macro_procs reported {}, expected work={}\n", s.describe(),
+                 f.work ? fmt::format("work={}", *f.work) : "no work=", work);
+      return 1;
+    }
+  }
   for (unsigned i = 1; i < runs; ++i) {
     const auto& other = results[i].guest.figures;
     for (std::size_t k = 0; k < first.size(); ++k) {
@@ -389,6 +410,133 @@ int bench(const fs::path& build, unsigned n, unsigned monitor_n, const std::vect
   return 0;
 }
 
+// ---- sweep -----------------------------------------------------------------------------------
+
+struct SweepColumn {
+  std::string name;  ///< "bare" or the monitor's
+  fs::path guest, monitor;
+  std::string monitor_args;
+};
+
+// The least work at which a monitor's instructions per round are at most `target` times
+// bare's. Both grow linearly with the work (user code runs unmonitored), so the points are
+// joined by straight lines, and past the last point the last two are extended.
+struct Within {
+  double work;
+  bool extrapolated;
+};
+std::optional<Within> work_within(const std::vector<std::uint64_t>& work, const std::vector<double>& bare,
+                                  const std::vector<double>& ticks, double target) {
+  auto excess = [&](std::size_t i) { return ticks[i] - target * bare[i]; };
+  // Where excess() reaches 0 on the line through points i and j.
+  auto zero = [&](std::size_t i, std::size_t j) {
+    const double at = excess(i) / (excess(i) - excess(j));
+    return static_cast<double>(work[i]) + at * (static_cast<double>(work[j]) - static_cast<double>(work[i]));
+  };
+  for (std::size_t i = 0; i < work.size(); ++i) {
+    if (excess(i) > 0) continue;
+    if (i == 0) return Within{static_cast<double>(work[0]), false};
+    return Within{zero(i - 1, i), false};
+  }
+  const std::size_t last = work.size() - 1;
+  if (last == 0 || excess(last) >= excess(last - 1)) return std::nullopt;  // not getting closer
+  return Within{zero(last - 1, last), true};
+}
+
+std::string thousands(double v) {
+  std::string digits = fmt::format("{:.0f}", v), out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i && (digits.size() - i) % 3 == 0 && digits[i - 1] != '-') out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+int sweep(const std::vector<SweepColumn>& columns, unsigned n, const std::vector<std::uint64_t>& work,
+          double target, unsigned jobs) {
+  struct Job {
+    Setup setup;
+    Run run;
+  };
+  std::vector<Job> boots;  // column, work, then n and 2n
+  for (const auto& c : columns) {
+    for (auto w : work) {
+      for (unsigned k : {1u, 2u}) {
+        Setup s;
+        s.guest = c.guest;
+        s.monitor = c.monitor;
+        s.monitor_args = c.monitor_args;
+        s.guest_args = fmt::format("only=macro_procs n={} work={}", k * n, w);
+        s.icount = true;
+        s.timeout = 120;
+        boots.push_back({s, {}});
+      }
+    }
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<std::string> expected = {"macro_procs"};
+  for_each_index(boots.size(), jobs, [&](std::size_t i) { boots[i].run = boot_once(boots[i].setup, expected); });
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  int status = 0;
+  for (std::size_t i = 0; i < boots.size(); ++i) {
+    const Job& j = boots[i];
+    if (!j.run.problems.empty()) {
+      print_problems(j.setup, j.run);
+      status = 1;
+    } else if (j.run.guest.figures[0].work != work[i / 2 % work.size()]) {
+      fmt::print(stderr, "nanobench-report: {}: macro_procs did not report the work asked\n", j.setup.describe());
+      status = 1;
+    }
+  }
+  if (status) return status;
+
+  // ticks[column][point]: instructions per round, the difference of the two boots.
+  std::vector<std::vector<double>> ticks(columns.size()), entries(columns.size());
+  for (std::size_t c = 0; c < columns.size(); ++c) {
+    for (std::size_t w = 0; w < work.size(); ++w) {
+      const std::size_t at = (c * work.size() + w) * 2;
+      const Figure &a = boots[at].run.guest.figures[0], &b = boots[at + 1].run.guest.figures[0];
+      const double rounds = static_cast<double>(b.ops - a.ops);
+      ticks[c].push_back((static_cast<double>(b.cycles) - static_cast<double>(a.cycles)) / rounds);
+      const auto &ma = boots[at].run.monitor, &mb = boots[at + 1].run.monitor;
+      entries[c].push_back(ma && mb ? (mb->events - ma->events) / rounds : 0);
+    }
+  }
+  fmt::print("macro_procs with user work: instructions per round on QEMU -icount (the guest's and the monitor's),\n"
+             "  each of the two processes running `work` more user instructions per round; the difference of\n"
+             "  n={} and n={} ({} and {} rounds); x: the ratio to bare.\n",
+             n, 2 * n, n / 10, 2 * n / 10);
+  fmt::print("  {:>10}", "work");
+  for (std::size_t c = 0; c < columns.size(); ++c) {
+    fmt::print(" {:>12}", columns[c].name);
+    if (c) fmt::print(" {:>6}", "x");
+  }
+  fmt::print("\n");
+  for (std::size_t w = 0; w < work.size(); ++w) {
+    fmt::print("  {:>10}", thousands(static_cast<double>(work[w])));
+    for (std::size_t c = 0; c < columns.size(); ++c) {
+      fmt::print(" {:>12}", thousands(ticks[c][w]));
+      if (c) fmt::print(" {:>6.2f}", ticks[c][w] / ticks[0][w]);
+    }
+    fmt::print("\n");
+  }
+  fmt::print("  per monitor: entries per round, the instructions each costs beyond bare (at the first point),\n"
+             "  and the least user work per process and round at which it is within {}x of bare:\n",
+             target);
+  for (std::size_t c = 1; c < columns.size(); ++c) {
+    const auto within = work_within(work, ticks[0], ticks[c], target);
+    const double per_entry = entries[c][0] > 0 ? (ticks[c][0] - ticks[0][0]) / entries[c][0] : 0;
+    fmt::print("  {:<8} {:>6.1f} entries, {:>7} instructions each; {}\n", columns[c].name, entries[c][0],
+               thousands(per_entry),
+               !within ? std::string("never (it does not get closer)")
+               : within->extrapolated
+                   ? fmt::format("about {} (extrapolated past the last point)", thousands(within->work))
+                   : fmt::format("about {}", thousands(within->work)));
+  }
+  fmt::print("  {} boots in {:.1f} s\n", boots.size(), seconds);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -414,7 +562,7 @@ int main(int argc, char** argv) {
 
   std::string build = "build";
   unsigned n = 10000, monitor_n = 1000, jobs = 2;
-  std::vector<std::string> monitor_specs, monitor_args;
+  std::vector<std::string> monitor_specs, monitor_args, monitor_guests;
   auto* bench_cmd = app.add_subcommand("bench", "The make bench report");
   bench_cmd->add_option("--build-dir", build, "CMake build directory")->capture_default_str();
   bench_cmd->add_option("--n", n, "Operations per benchmark, bare")->check(CLI::Range(20, 1000000))
@@ -424,6 +572,22 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--monitor", monitor_specs, "NAME=ELF: a monitor to compare (repeatable)");
   bench_cmd->add_option("--monitor-args", monitor_args, "NAME=ARGS: that monitor's command line");
   bench_cmd->add_option("-j,--jobs", jobs, "Boots at a time")->check(CLI::Range(1, 16))->capture_default_str();
+
+  unsigned sweep_n = 100;
+  double target = 1.5;
+  std::vector<std::uint64_t> work = {0, 10000, 100000, 1000000};
+  auto* sweep_cmd = app.add_subcommand("sweep", "The macro workload with more and more user work per round");
+  sweep_cmd->add_option("--build-dir", build, "CMake build directory")->capture_default_str();
+  sweep_cmd->add_option("--n", sweep_n, "Operations (10 per round) of the first boot of each point; the second has twice")
+      ->check(CLI::Range(20, 10000))->capture_default_str();
+  sweep_cmd->add_option("--work", work, "User instructions per process and round, at each point")
+      ->delimiter(',')->check(CLI::Range(0, 100000000))->capture_default_str();
+  sweep_cmd->add_option("--monitor", monitor_specs, "NAME=ELF: a monitor to compare (repeatable)");
+  sweep_cmd->add_option("--monitor-args", monitor_args, "NAME=ARGS: that monitor's command line");
+  sweep_cmd->add_option("--monitor-guest", monitor_guests, "NAME=ELF: the guest that monitor runs (default nanobench.elf)");
+  sweep_cmd->add_option("--target", target, "The ratio to bare to reach")->check(CLI::Range(1.0, 1000.0))
+      ->capture_default_str();
+  sweep_cmd->add_option("-j,--jobs", jobs, "Boots at a time")->check(CLI::Range(1, 16))->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   if (check_cmd->parsed()) {
@@ -444,16 +608,38 @@ int main(int argc, char** argv) {
     }
     monitors.push_back(m);
   }
-  for (const auto& spec : monitor_args) {
-    auto eq = spec.find('=');
-    bool found = false;
-    for (auto& m : monitors) {
-      if (eq != std::string::npos && spec.substr(0, eq) == m.name) m.args = spec.substr(eq + 1), found = true;
+  // NAME=VALUE options that belong to a --monitor NAME.
+  auto for_monitor = [&](const std::vector<std::string>& specs, const char* option, auto apply) {
+    for (const auto& spec : specs) {
+      auto eq = spec.find('=');
+      bool found = false;
+      for (auto& m : monitors) {
+        if (eq != std::string::npos && spec.substr(0, eq) == m.name) apply(m, spec.substr(eq + 1)), found = true;
+      }
+      if (!found) {
+        fmt::print(stderr, "nanobench-report: {} {}: expected NAME=VALUE for a --monitor NAME\n", option, spec);
+        return false;
+      }
     }
-    if (!found) {
-      fmt::print(stderr, "nanobench-report: --monitor-args {}: expected NAME=ARGS for a --monitor NAME\n", spec);
+    return true;
+  };
+  if (!for_monitor(monitor_args, "--monitor-args", [](MonitorColumn& m, std::string v) { m.args = v; })) return 2;
+  if (!sweep_cmd->parsed()) return bench(build, n, monitor_n, monitors, jobs);
+
+  const fs::path guests = fs::path(build) / "autograder" / "guests";
+  std::map<std::string, fs::path> guest_of;
+  if (!for_monitor(monitor_guests, "--monitor-guest", [&](MonitorColumn& m, std::string v) { guest_of[m.name] = v; }))
+    return 2;
+  std::vector<SweepColumn> columns = {{"bare", guests / "nanobench.elf", {}, {}}};
+  for (const auto& m : monitors) {
+    auto it = guest_of.find(m.name);
+    columns.push_back({m.name, it == guest_of.end() ? guests / "nanobench.elf" : it->second, m.elf, m.args});
+  }
+  for (const auto& c : columns) {
+    if (!fs::exists(c.guest)) {
+      fmt::print(stderr, "nanobench-report: no guest at {}: build first (make)\n", c.guest.string());
       return 2;
     }
   }
-  return bench(build, n, monitor_n, monitors, jobs);
+  return sweep(columns, sweep_n, work, target, jobs);
 }
