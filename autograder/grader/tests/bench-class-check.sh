@@ -94,7 +94,7 @@ changed=$(for id in $(ls "$class"); do
 nchanged=$(printf '%s\n' "$changed" | grep -c . || true)
 dups=$(cd "$class" && printf '%s\n' "$changed" | xargs md5sum | sort | awk '$1 == prev {print prevf, $2} {prev = $1; prevf = $2}')
 [ -z "$dups" ] && ok "each of the $nchanged files the students changed has a text of its own" ||
-  fail "students with the same text in a changed file: $dups"
+  fail "$(printf '%s\n' "$dups" | wc -l) pairs of students have the same text in a changed file, e.g.: $(printf '%s\n' "$dups" | head -n 3 | tr '\n' ';')"
 [ "$nchanged" -gt 10 ] || fail "only $nchanged changed files in the whole class"
 
 [ "$failures" = 0 ] || { echo "bench-class-check: $failures failure(s)" >&2; exit 1; }
