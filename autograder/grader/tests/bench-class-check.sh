@@ -1,12 +1,13 @@
 #!/bin/sh
-# autograder.bench_class_class (ctest -L grader): the class that `make bench-class` grades is
-# what it says it is, without building or booting anything. `bench-class --class-only` makes
-# the default class, and each student is checked against the reference and the handout:
-# a full solution is the reference; a partial one is the reference but for the files it names,
-# which are the handout's; the compile error, the hang, the flood and the wrong answer each
-# changed the file they name (and only it) in the way their kind needs; and no two students
-# have the same text in a file they changed, so the compiler cache cannot hide their builds.
-# Each student's own line (`hvlab_bench_ID`) is set aside when comparing with the reference.
+# autograder.bench_class_synthetic (ctest -L grader): the class that `make bench-class` grades
+# is what it says it is, without building or booting anything. `bench-class --class-only`
+# makes the default class (its first six students hold every kind), and each student is
+# checked against the reference and the handout: a full solution is the reference; a partial
+# one is the reference but for the files it names, which are the handout's; the compile
+# error, the hang, the flood and the wrong answer each changed the file they name (and only
+# it) in the way their kind needs; and no two students have the same text in a file they
+# changed, so the compiler cache cannot hide their builds. Each student's own line
+# (`hvlab_bench_ID`) is set aside when comparing with the reference.
 #
 #   bench-class-check.sh SRC BUILD OUT
 set -eu
@@ -38,8 +39,9 @@ find "$bare" -name '*.cpp' -type f -exec sed -z -i \
 changes() { diff "$src/$2" "$bare/$1/$2" | sed -n "s/^$3 //p"; }
 
 # Every kind is there, and the folders are the students listed.
+# (A smaller class is the first students of this one: CLASS=6 must have every kind too.)
 for k in full partial error hang flood wrong; do
-  grep -q "^[^ ]* $k\( \|\$\)" "$out/class.txt" || fail "the default class has no '$k' student"
+  head -n 6 "$out/class.txt" | grep -q "^[^ ]* $k\( \|\$\)" || fail "the first six students have no '$k' student"
 done
 [ "$(wc -l < "$out/class.txt")" = 10 ] || fail "the default class has $(wc -l < "$out/class.txt") students, not 10"
 [ "$(ls "$class" | sort)" = "$(cut -d' ' -f1 "$out/class.txt" | sort)" ] || fail "class/ and class.txt list different students"
