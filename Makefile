@@ -16,7 +16,7 @@
 #                             Bochs' own debugger with EMU=bochs (lab04's VT-x)
 #   make census               classify x86 instructions by running them deprivileged (lab01)
 #   make bench                boot and grading times, and each lab's measurements
-#   make bench-class          grade a synthetic class at -j 1 and -j 2: submissions per core-minute
+#   make bench-class          grade a synthetic class at -j 1 and -j 2: lab-submissions per core-minute
 #                             and the projected time for 200 students x 5 labs on 16 cores
 #   make compare              the lecture's table of techniques, measured: build/compare/
 #   make docs                 Doxygen HTML for every component, a page per lab linking its
