@@ -48,9 +48,12 @@ function Div(el)
       error("measured.lua: the figure " .. path .. " is empty")
     end
     local blocks = pandoc.read(text, "markdown").blocks
-    -- A short listing is set larger, for the back of the room.
+    -- A short listing is set larger, for the back of the room; a long one smaller, to fit.
     blocks = blocks:map(function(b)
-      if b.t == "CodeBlock" and select(2, b.text:gsub("\n", "")) < 10 then b.classes:insert("short") end
+      if b.t == "CodeBlock" then
+        local lines = select(2, b.text:gsub("\n", ""))
+        if lines < 10 then b.classes:insert("short") elseif lines >= 18 then b.classes:insert("long") end
+      end
       return b
     end)
     blocks:insert(command(demo))
